@@ -1,0 +1,426 @@
+"""The pure training update: Goodfellow et al. 2014, Algorithm 1, data-parallel.
+
+One iteration (one "step" everywhere in this codebase) is
+
+  for j in 1..k:                                  k = train.discriminator_steps
+    sample m real examples x and m noise vectors z (fresh for every j)
+    update D by descending the discriminator loss (ascending V when the loss
+      is the cross-entropy one), with fake fraction pi = loss.fake_fraction
+      and, when loss.r1_gamma > 0, the R1 penalty gamma/2 E|grad_x D(x)|^2
+  sample m fresh noise vectors z
+  update G by descending the generator loss
+  update the EMA of G's weights (when train.ema_decay > 0)
+
+`make_update` returns that iteration as a function of one device's share of
+the batch, written pmap style: gradients are averaged with `lax.pmean` over
+the axis named `data`. `DataParallel` maps it over devices with `jax.shard_map`
+under `jax.jit` (default) or with `jax.pmap` (config.parallelism = 'pmap'),
+runs `train.steps_per_call` iterations per dispatch with `lax.scan`, and
+donates the state.
+
+Determinism across device counts: every random draw is keyed by the step and
+by the *global* example index i = device_index * per_device_batch + local
+index, never by the device:
+
+  key_s            = fold_in(state.rng, step)
+  D sub-step j     : key_sj = fold_in(fold_in(key_s, 0), j)
+                     x_i ~ p_data with key fold_in(fold_in(key_sj, 0), i)
+                     z_i ~ N(0, I) with key fold_in(fold_in(key_sj, 1), i)
+  G step           : z_i with key fold_in(fold_in(fold_in(key_s, 1), 0), i)
+  D dropout        : per example, key fold_in(fold_in(key_sj, 2), i)
+
+so the global batch is the same set of examples however it is split, and the
+pmean of per-device mean gradients is the global mean gradient (BatchNorm
+statistics are likewise pmean'd over `data`). 1, 2 or 4 devices therefore give
+the same parameters up to float re-association, and so do different
+`steps_per_call` chunkings and a resumed run.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, NamedTuple, Optional, Sequence
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.sharding import Mesh
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+import ml_collections
+import numpy as np
+import optax
+
+from gan_jax import data as data_lib
+from gan_jax import losses
+from gan_jax import models as model_lib
+
+AXIS = "data"
+PyTree = Any
+
+# Metrics returned by every iteration, averaged over devices. D's metrics are
+# those of the last of the k discriminator sub-steps, measured before its
+# update; G's are those of the generator step.
+METRIC_NAMES = ("d_loss", "g_loss", "value", "d_real", "d_fake", "g_grad_norm",
+                "d_grad_norm", "r1_penalty")
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything one training run carries from step to step (a pytree).
+
+  Attributes:
+    step: int32 scalar, iterations done so far.
+    g_params, d_params: generator / discriminator parameters.
+    g_batch_stats, d_batch_stats: BatchNorm statistics ({} if none).
+    g_opt_state, d_opt_state: optax states.
+    ema_g_params: exponential moving average of g_params, or None when
+      train.ema_decay = 0.
+    rng: base PRNG key (raw uint32[2]); every draw is folded from it.
+  """
+  step: jax.Array
+  g_params: PyTree
+  d_params: PyTree
+  g_batch_stats: PyTree
+  d_batch_stats: PyTree
+  g_opt_state: PyTree
+  d_opt_state: PyTree
+  ema_g_params: Optional[PyTree]
+  rng: jax.Array
+
+
+class Models(NamedTuple):
+  generator: nn.Module
+  discriminator: nn.Module
+
+
+def make_optimizer(
+    optimizer_config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  """Adam (default) or SGD with momentum (Goodfellow et al. 2014)."""
+  name = optimizer_config.name
+  if name == "adam":
+    return optax.adam(optimizer_config.learning_rate, b1=optimizer_config.b1,
+                      b2=optimizer_config.b2)
+  if name == "sgd":
+    return optax.sgd(optimizer_config.learning_rate,
+                     momentum=optimizer_config.momentum or None)
+  raise ValueError(f"unknown optimizer {name!r}; valid names: adam, sgd")
+
+
+def init_state(config: ml_collections.ConfigDict, models: Models,
+               data_shape: Sequence[int]) -> TrainState:
+  """Initialises parameters, optimiser states and the base key from config.seed."""
+  key = jax.random.PRNGKey(config.seed)
+  g_key, d_key, train_key = jax.random.split(key, 3)
+  z = jnp.zeros((1, config.model.latent_dim), jnp.float32)
+  x = jnp.zeros((1, *data_shape), jnp.float32)
+  # Initialised with train=False: BatchNorm then needs no bound `data` axis.
+  init = jax.jit(model_lib.init_variables, static_argnums=0)
+  g_vars = init(models.generator, g_key, z)
+  d_vars = init(models.discriminator, d_key, x)
+  g_params, d_params = g_vars["params"], d_vars["params"]
+  g_opt = make_optimizer(config.optimizer.generator)
+  d_opt = make_optimizer(config.optimizer.discriminator)
+  # A copy: the state is donated, and one buffer cannot be donated twice.
+  ema = (jax.tree.map(jnp.copy, g_params) if config.train.ema_decay > 0 else
+         None)
+  return TrainState(
+      step=jnp.zeros((), jnp.int32),
+      g_params=g_params,
+      d_params=d_params,
+      g_batch_stats=dict(g_vars.get("batch_stats", {})),
+      d_batch_stats=dict(d_vars.get("batch_stats", {})),
+      g_opt_state=g_opt.init(g_params),
+      d_opt_state=d_opt.init(d_params),
+      ema_g_params=ema,
+      rng=train_key,
+  )
+
+
+# ----------------------------------------------------------------------------
+# Data and noise, per global example index.
+# ----------------------------------------------------------------------------
+
+# sample_real(key, example_ids [n], dataset) -> x [n, *data_shape] float32.
+RealSampler = Callable[[jax.Array, jax.Array, Any], jax.Array]
+
+
+def make_real_sampler(data_config: ml_collections.ConfigDict) -> RealSampler:
+  """Draws real examples inside the step, one key per global example index.
+
+  Toy data: x_i ~ p_data, sampled on device (no host-to-device copy).
+  Images: x_i = dataset[u_i] with u_i uniform over the data set (sampling with
+  replacement), gathered from the uint8 array that was put on every device
+  once, then mapped to [-1, 1].
+  """
+  if data_lib.is_toy(data_config):
+    distribution = data_lib.make_toy_distribution(data_config)
+
+    def sample_toy(key, example_ids, dataset):
+      del dataset
+      one = lambda i: distribution.sample(jax.random.fold_in(key, i), 1)[0]
+      return jax.vmap(one)(example_ids)
+
+    return sample_toy
+
+  def sample_images(key, example_ids, dataset):
+    size = dataset.shape[0]
+    draw = lambda i: jax.random.randint(jax.random.fold_in(key, i), (), 0, size)
+    return data_lib.to_model_range(dataset[jax.vmap(draw)(example_ids)])
+
+  return sample_images
+
+
+def sample_noise(key: jax.Array, example_ids: jax.Array,
+                 latent_dim: int) -> jax.Array:
+  """z_i ~ N(0, I_latent_dim) keyed by fold_in(key, i): [n, latent_dim]."""
+  one = lambda i: jax.random.normal(jax.random.fold_in(key, i), (latent_dim,))
+  return jax.vmap(one)(example_ids)
+
+
+# ----------------------------------------------------------------------------
+# The per-device update.
+# ----------------------------------------------------------------------------
+
+
+def _apply(module: nn.Module, params, batch_stats, inputs, *, train: bool,
+           rngs=None):
+  """module(inputs); returns (outputs, new batch_stats) ({} stays {})."""
+  variables = {"params": params}
+  if batch_stats:
+    variables["batch_stats"] = batch_stats
+  if train and batch_stats:
+    outputs, updates = module.apply(variables, inputs, train=True,
+                                    mutable=["batch_stats"], rngs=rngs)
+    return outputs, dict(updates["batch_stats"])
+  return module.apply(variables, inputs, train=train, rngs=rngs), batch_stats
+
+
+def generate(generator: nn.Module, params, batch_stats, z) -> jax.Array:
+  """G(z) in inference mode (BatchNorm running averages)."""
+  return _apply(generator, params, batch_stats, z, train=False)[0]
+
+
+def make_update(config: ml_collections.ConfigDict, models: Models,
+                sample_real: RealSampler, *, num_devices: int,
+                axis_name: str = AXIS) -> Callable[[TrainState, Any], tuple]:
+  """Returns the per-device iteration update(state, dataset) -> (state, metrics).
+
+  It must run inside a mapping over `axis_name` with `num_devices` members
+  (shard_map or pmap); each member computes batch_size / num_devices of the
+  global batch. metrics: dict of float32 scalars (`METRIC_NAMES`), identical
+  on every device.
+  """
+  generator, discriminator = models
+  loss_pair = losses.get(config.loss.name)
+  d_loss_kwargs = dict(fake_fraction=config.loss.fake_fraction)
+  if loss_pair.uses_cross_entropy:
+    d_loss_kwargs["label_smoothing"] = config.loss.label_smoothing
+  r1_gamma = float(config.loss.r1_gamma)
+  k = int(config.train.discriminator_steps)
+  ema_decay = float(config.train.ema_decay)
+  latent_dim = int(config.model.latent_dim)
+  per_device = config.train.batch_size // num_devices
+  dropout = bool(config.model.get("discriminator_dropout", 0.0) or
+                 config.model.get("discriminator_input_dropout", 0.0))
+  g_opt = make_optimizer(config.optimizer.generator)
+  d_opt = make_optimizer(config.optimizer.discriminator)
+  pmean = functools.partial(lax.pmean, axis_name=axis_name)
+
+  def discriminate(d_params, d_batch_stats, x, key, example_ids):
+    """D's logits [n] in training mode; returns (logits, new batch_stats)."""
+    if not dropout:
+      return _apply(discriminator, d_params, d_batch_stats, x, train=True)
+    # Dropout masks keyed per global example, as for the noise: one vmapped
+    # call per example (the MLP/DCGAN discriminators have no cross-example
+    # layers, so this computes the same function as one batched call).
+    def one(x_i, i):
+      rngs = {"dropout": jax.random.fold_in(key, i)}
+      return _apply(discriminator, d_params, d_batch_stats, x_i[None],
+                    train=True, rngs=rngs)[0][0]
+    return jax.vmap(one)(x, example_ids), d_batch_stats
+
+  def update(state: TrainState, dataset) -> tuple[TrainState, dict]:
+    device = lax.axis_index(axis_name)
+    example_ids = device * per_device + jnp.arange(per_device)
+    step_key = jax.random.fold_in(state.rng, state.step)
+    d_key = jax.random.fold_in(step_key, 0)
+    g_key = jax.random.fold_in(step_key, 1)
+
+    # --- k discriminator steps, each on fresh real and fresh noise samples.
+    def d_substep(carry, j):
+      d_params, d_opt_state, d_batch_stats, g_batch_stats = carry
+      key = jax.random.fold_in(d_key, j)
+      real = sample_real(jax.random.fold_in(key, 0), example_ids, dataset)
+      z = sample_noise(jax.random.fold_in(key, 1), example_ids, latent_dim)
+      dropout_key = jax.random.fold_in(key, 2)
+      fake, g_batch_stats = _apply(generator, state.g_params, g_batch_stats,
+                                   z, train=True)
+      fake = lax.stop_gradient(fake)
+
+      def loss_fn(d_params):
+        real_logits, bs = discriminate(d_params, d_batch_stats, real,
+                                       dropout_key, example_ids)
+        fake_logits, bs = discriminate(d_params, bs, fake, dropout_key,
+                                       example_ids)
+        loss = loss_pair.discriminator(real_logits, fake_logits,
+                                       **d_loss_kwargs)
+        penalty = jnp.zeros((), jnp.float32)
+        if r1_gamma > 0:
+          # R1 (Mescheder et al. 2018): gamma/2 E_x |grad_x D(x)|^2 on real
+          # data, D(x) the logit. Examples are independent in D, so the
+          # gradient of the sum is the per-example gradient.
+          def summed_logits(x):
+            return jnp.sum(discriminate(d_params, d_batch_stats, x,
+                                        dropout_key, example_ids)[0])
+          grad_x = jax.grad(summed_logits)(real)
+          penalty = jnp.mean(
+              jnp.sum(jnp.square(grad_x).reshape(per_device, -1), axis=-1))
+          loss = loss + 0.5 * r1_gamma * penalty
+        return loss, (real_logits, fake_logits, bs, penalty)
+
+      (loss, (real_logits, fake_logits, d_batch_stats, penalty)), grads = (
+          jax.value_and_grad(loss_fn, has_aux=True)(d_params))
+      grads = pmean(grads)
+      updates, d_opt_state = d_opt.update(grads, d_opt_state, d_params)
+      d_params = optax.apply_updates(d_params, updates)
+      metrics = dict(
+          d_loss=loss,
+          value=losses.value_function(real_logits, fake_logits),
+          d_real=jnp.mean(jax.nn.sigmoid(real_logits)),
+          d_fake=jnp.mean(jax.nn.sigmoid(fake_logits)),
+          r1_penalty=penalty,
+      )
+      metrics = pmean(metrics)
+      metrics["d_grad_norm"] = optax.global_norm(grads)
+      return (d_params, d_opt_state, d_batch_stats, g_batch_stats), metrics
+
+    carry = (state.d_params, state.d_opt_state, state.d_batch_stats,
+             state.g_batch_stats)
+    carry, d_metrics = lax.scan(d_substep, carry, jnp.arange(k))
+    d_params, d_opt_state, d_batch_stats, g_batch_stats = carry
+    d_metrics = jax.tree.map(lambda m: m[-1], d_metrics)
+
+    # --- one generator step on fresh noise.
+    z = sample_noise(jax.random.fold_in(g_key, 0), example_ids, latent_dim)
+    dropout_key = jax.random.fold_in(g_key, 2)
+
+    def g_loss_fn(g_params):
+      fake, bs = _apply(generator, g_params, g_batch_stats, z, train=True)
+      # D's running statistics are not updated by G's step.
+      fake_logits, _ = discriminate(d_params, d_batch_stats, fake,
+                                    dropout_key, example_ids)
+      return loss_pair.generator(fake_logits), bs
+
+    (g_loss, g_batch_stats), grads = jax.value_and_grad(
+        g_loss_fn, has_aux=True)(state.g_params)
+    grads = pmean(grads)
+    updates, g_opt_state = g_opt.update(grads, state.g_opt_state,
+                                        state.g_params)
+    g_params = optax.apply_updates(state.g_params, updates)
+    ema = state.ema_g_params
+    if ema is not None:
+      ema = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p,
+                         ema, g_params)
+
+    metrics = dict(d_metrics)
+    metrics["g_loss"] = pmean(g_loss)
+    metrics["g_grad_norm"] = optax.global_norm(grads)
+    new_state = TrainState(
+        step=state.step + 1,
+        g_params=g_params,
+        d_params=d_params,
+        g_batch_stats=g_batch_stats,
+        d_batch_stats=d_batch_stats,
+        g_opt_state=g_opt_state,
+        d_opt_state=d_opt_state,
+        ema_g_params=ema,
+        rng=state.rng,
+    )
+    return new_state, {name: metrics[name] for name in METRIC_NAMES}
+
+  return update
+
+
+# ----------------------------------------------------------------------------
+# Mapping over devices.
+# ----------------------------------------------------------------------------
+
+
+class DataParallel:
+  """Maps a per-device update over devices; many iterations per dispatch.
+
+  `run(state, dataset, num_steps)` runs `num_steps` iterations with one
+  `lax.scan` inside one compiled, device-mapped call (compiled once per
+  distinct num_steps) and returns (state, metrics) where each metric has
+  shape [num_steps] (one value per iteration, identical on all devices).
+  The input state is donated: do not use it after the call.
+
+  shard_map: state and dataset are replicated jax.Arrays (P()) on a 1-D mesh
+  named `data`. pmap: they carry a leading device axis. `place` / `fetch`
+  convert from / to one host copy, so callers never see the difference.
+  """
+
+  def __init__(self, update: Callable, devices: Sequence[jax.Device],
+               parallelism: str = "shard_map"):
+    if parallelism not in ("shard_map", "pmap"):
+      raise ValueError(f"unknown parallelism {parallelism!r}; valid: "
+                       f"'shard_map', 'pmap'")
+    self._update = update
+    self.devices = list(devices)
+    self.parallelism = parallelism
+    self.mesh = Mesh(np.asarray(self.devices), (AXIS,))
+    self._compiled = {}
+
+  @property
+  def num_devices(self) -> int:
+    return len(self.devices)
+
+  def _scan(self, state, dataset, *, num_steps):
+    return lax.scan(lambda s, _: self._update(s, dataset), state, None,
+                    length=num_steps)
+
+  def _get_fn(self, num_steps: int):
+    if num_steps not in self._compiled:
+      fn = functools.partial(self._scan, num_steps=num_steps)
+      if self.parallelism == "shard_map":
+        # check_vma=False: with it, JAX's autodiff would already psum the
+        # gradients of replicated parameters, and the explicit pmean (which
+        # the pmap path needs) would then multiply them by the device count.
+        mapped = jax.shard_map(fn, mesh=self.mesh, in_specs=(P(), P()),
+                               out_specs=(P(), P()), check_vma=False)
+        self._compiled[num_steps] = jax.jit(mapped, donate_argnums=0)
+      else:
+        self._compiled[num_steps] = jax.pmap(fn, axis_name=AXIS,
+                                             devices=self.devices,
+                                             donate_argnums=0)
+    return self._compiled[num_steps]
+
+  def place(self, tree: PyTree) -> PyTree:
+    """Copies a pytree to every device (replicated).
+
+    Goes through host memory so that no two leaves share a buffer (the state
+    is donated, and a buffer cannot be donated twice).
+    """
+    tree = jax.device_get(tree)
+    if self.parallelism == "shard_map":
+      return jax.device_put(tree, NamedSharding(self.mesh, P()))
+    n = self.num_devices
+    stacked = jax.tree.map(
+        lambda x: np.broadcast_to(np.asarray(x), (n,) + np.shape(x)), tree)
+    return jax.device_put(stacked, NamedSharding(self.mesh, P(AXIS)))
+
+  def fetch(self, tree: PyTree) -> PyTree:
+    """One host (numpy) copy of a replicated device pytree."""
+    if self.parallelism == "pmap":
+      tree = jax.tree.map(lambda x: x[0], tree)
+    return jax.device_get(tree)
+
+  def run(self, state: TrainState, dataset, num_steps: int):
+    """Runs `num_steps` iterations; returns (state, metrics [num_steps])."""
+    state, metrics = self._get_fn(int(num_steps))(state, dataset)
+    if self.parallelism == "pmap":
+      metrics = jax.tree.map(lambda m: m[0], metrics)
+    return state, metrics
