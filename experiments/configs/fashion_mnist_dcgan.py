@@ -1,0 +1,39 @@
+r"""Fashion-MNIST with DCGAN (Radford et al. 2016) at 32x32.
+
+Images resized to 32x32 (`config.data.image_size`) so that G and D have the
+DCGAN 4x4 -> 8x8 -> 16x16 -> 32x32 shape; Adam 2e-4, b1 = 0.5, batch 64.
+
+Run:
+  python launch.py --config experiments/configs/fashion_mnist_dcgan.py \
+      --workdir runs/fashion_mnist_dcgan
+"""
+
+from gan_jax import config as config_lib
+from gan_jax import data
+from gan_jax import models
+
+
+def get_config(arg=None):
+  del arg
+  config = config_lib.default_config()
+  config.data = data.default_data_config("fashion_mnist")
+  config.data.source = "idx"
+  config.data.image_size = 32
+  config.model = models.default_model_config("dcgan")
+  config.model.latent_dim = 100
+  config.model.generator_base_features = 64
+  config.model.discriminator_base_features = 64
+  config.loss.name = "non_saturating"
+  for player in ("generator", "discriminator"):
+    config.optimizer[player].name = "adam"
+    config.optimizer[player].learning_rate = 2e-4
+    config.optimizer[player].b1 = 0.5
+    config.optimizer[player].b2 = 0.999
+  config.train.steps = 20_000
+  config.train.batch_size = 64
+  config.train.discriminator_steps = 1
+  config.train.steps_per_call = 50
+  config.train.log_every = 200
+  config.train.checkpoint_every = 2000
+  config.train.sample_every = 1000
+  return config

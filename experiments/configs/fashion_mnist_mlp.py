@@ -1,0 +1,37 @@
+r"""Fashion-MNIST with the classic fully connected GAN (28x28 grey images).
+
+G 100-128-256-512-1024-784 with BatchNorm and LeakyReLU, D 784-512-256-1
+(`gan_jax.models.MLP_PRESETS['classic']`), Adam 2e-4, b1 = 0.5, batch 64.
+Reads the IDX files of Debian's `dataset-fashion-mnist` package (offline).
+
+Run:
+  python launch.py --config experiments/configs/fashion_mnist_mlp.py \
+      --workdir runs/fashion_mnist_mlp
+"""
+
+from gan_jax import config as config_lib
+from gan_jax import data
+from gan_jax import models
+
+
+def get_config(arg=None):
+  del arg
+  config = config_lib.default_config()
+  config.data = data.default_data_config("fashion_mnist")
+  config.data.source = "idx"
+  config.model = models.mlp_preset("classic")
+  config.loss.name = "non_saturating"
+  for player in ("generator", "discriminator"):
+    config.optimizer[player].name = "adam"
+    config.optimizer[player].learning_rate = 2e-4
+    config.optimizer[player].b1 = 0.5
+    config.optimizer[player].b2 = 0.999
+  config.train.steps = 30_000
+  config.train.batch_size = 64
+  config.train.discriminator_steps = 1
+  config.train.steps_per_call = 100
+  config.train.log_every = 500
+  config.train.checkpoint_every = 5000
+  config.train.sample_every = 2500
+  config.eval.num_sample_images = 64
+  return config

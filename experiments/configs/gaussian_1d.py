@@ -1,0 +1,41 @@
+r"""Goodfellow et al. 2014, Figure 1: a GAN learning a 1D Gaussian.
+
+p_data = N(4, 0.5^2); small MLPs; k = 1 discriminator step per generator step
+and SGD with momentum as in the paper's Algorithm 1. summary.json reports
+JSD(p_data || p_g) with p_g a kernel density estimate of 2,500 samples; the
+sample plots are histograms of G(z) against p_data.
+
+Run:
+  python launch.py --config experiments/configs/gaussian_1d.py \
+      --workdir runs/gaussian_1d
+"""
+
+from gan_jax import config as config_lib
+from gan_jax import data
+
+
+def get_config(arg=None):
+  del arg
+  config = config_lib.default_config()
+  config.data = data.default_data_config("gaussian_1d")
+  config.data.mean = 4.0
+  config.data.std = 0.5
+  config.model.name = "mlp"
+  config.model.latent_dim = 1
+  config.model.generator_widths = (32, 32)
+  config.model.discriminator_widths = (32, 32)
+  config.model.generator_activation = "relu"
+  config.model.discriminator_activation = "relu"
+  config.loss.name = "non_saturating"
+  for player in ("generator", "discriminator"):
+    config.optimizer[player].name = "sgd"
+    config.optimizer[player].learning_rate = 0.01
+    config.optimizer[player].momentum = 0.5
+  config.train.steps = 5_000
+  config.train.batch_size = 128
+  config.train.discriminator_steps = 1
+  config.train.steps_per_call = 500
+  config.train.log_every = 500
+  config.train.checkpoint_every = 5000
+  config.train.sample_every = 1000
+  return config

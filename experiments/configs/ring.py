@@ -1,0 +1,40 @@
+r"""Mixture of 8 Gaussians on a ring (Srivastava et al. 2017; Metz et al. 2017).
+
+Modes at radius 2, std 0.02. Evaluated by the VEEGAN / PacGAN protocol
+(`gan_jax.evaluation.evaluate_modes`: 2,500 samples, modes captured, % high
+quality within 3 std, reverse KL) in summary.json.
+
+Run:
+  python launch.py --config experiments/configs/ring.py --workdir runs/ring
+"""
+
+from gan_jax import config as config_lib
+from gan_jax import data
+
+
+def get_config(arg=None):
+  del arg
+  config = config_lib.default_config()
+  config.data = data.default_data_config("ring")
+  config.model.name = "mlp"
+  config.model.latent_dim = 16
+  config.model.generator_widths = (128, 128)
+  config.model.discriminator_widths = (128, 128)
+  config.loss.name = "non_saturating"
+  # R1 keeps D smooth around the data; without it a plain non-saturating GAN
+  # kept 6 of 8 modes in our trial.
+  config.loss.r1_gamma = 0.1
+  for player in ("generator", "discriminator"):
+    config.optimizer[player].name = "adam"
+    config.optimizer[player].learning_rate = 1e-3
+    config.optimizer[player].b1 = 0.5
+    config.optimizer[player].b2 = 0.999
+  config.train.steps = 20_000
+  config.train.batch_size = 256
+  config.train.discriminator_steps = 1
+  config.train.steps_per_call = 500
+  config.train.log_every = 1000
+  config.train.checkpoint_every = 5000
+  config.train.sample_every = 5000
+  config.train.ema_decay = 0.0
+  return config

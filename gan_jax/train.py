@@ -1,0 +1,557 @@
+"""The training loop: `train_and_evaluate(config, workdir)` and `sample(workdir, n)`.
+
+A run's workdir holds
+
+  config.json        the resolved config (a resumed run must match it)
+  metrics.jsonl      one JSON object per log step
+  tensorboard/       TensorBoard event files (tensorboardX)
+  checkpoints/       orbax checkpoints (the latest few)
+  samples/           step_XXXXXXXX.png: an image grid, a 2D scatter over the
+                     mode centres, or a 1D histogram against p_data
+  summary.json       final metrics, evaluation, timings
+
+Logged metrics are the means over the iterations since the previous log step
+(each iteration's D metrics are those of its last discriminator sub-step; see
+`gan_jax.step`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from typing import Any, Optional
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+from gan_jax import config as config_lib
+from gan_jax import data as data_lib
+from gan_jax import evaluation
+from gan_jax import models as model_lib
+from gan_jax import step as step_lib
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+CHECKPOINT_DIR = "checkpoints"
+SAMPLES_DIR = "samples"
+TENSORBOARD_DIR = "tensorboard"
+MAX_CHECKPOINTS = 3
+
+# Streams folded into PRNGKey(seed) for noise that is not training noise
+# (training keys come from jax.random.split(PRNGKey(seed), 3)[2]).
+_SAMPLE_GRID_STREAM = 1_000_000_001
+_EVAL_STREAM = 1_000_000_002
+_GENERATE_CHUNK = 1024
+
+
+class WorkdirError(ValueError):
+  """The workdir holds a different run, or no checkpoint to sample from."""
+
+
+# ----------------------------------------------------------------------------
+# Config files in the workdir.
+# ----------------------------------------------------------------------------
+
+
+def _merge(target: ml_collections.ConfigDict, values: dict, path: str) -> None:
+  for key, value in values.items():
+    if key not in target:
+      raise WorkdirError(f"{path}: field {key!r} is not in this version's "
+                         f"config schema")
+    if isinstance(target[key], ml_collections.ConfigDict):
+      _merge(target[key], value, path)
+    else:
+      target[key] = value  # type-checked; JSON lists become tuples again
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The resolved config that a run saved in `workdir`."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.isfile(path):
+    raise WorkdirError(f"{workdir} holds no run ({path} not found)")
+  with open(path) as f:
+    values = json.load(f)
+  config = config_lib.default_config()
+  _merge(config, values, path)
+  return config
+
+
+def _save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  path = os.path.join(workdir, CONFIG_FILE)
+  with open(path + ".tmp", "w") as f:
+    f.write(config.to_json(indent=2, sort_keys=True))
+  os.replace(path + ".tmp", path)
+
+
+def _check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Refuses to touch a workdir whose run was made with a different config."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if os.path.isfile(path):
+    saved = load_config(workdir)
+    changed = config_lib.changed_fields(saved, config)
+    blocking = [f for f in changed if not config_lib.is_resumable_change(f)]
+    if blocking:
+      details = ", ".join(
+          f"config.{f}: {_get_dotted(saved, f)!r} -> "
+          f"{_get_dotted(config, f)!r}" for f in blocking)
+      raise WorkdirError(
+          f"workdir {workdir} holds a run made with a different config "
+          f"({details}); resuming would mix two experiments. Use a new "
+          f"--workdir, or change only fields that may differ on resume "
+          f"({', '.join(config_lib.RESUMABLE_FIELDS)}).")
+    if changed:
+      logging.info("Resuming %s with changed fields: %s", workdir,
+                   ", ".join(changed))
+  elif os.path.isdir(os.path.join(workdir, CHECKPOINT_DIR)):
+    raise WorkdirError(f"workdir {workdir} has checkpoints but no "
+                       f"{CONFIG_FILE}; refusing to resume or overwrite it")
+
+
+def _get_dotted(config, field: str):
+  value = config
+  for part in field.split("."):
+    try:
+      value = value[part]
+    except (KeyError, AttributeError):
+      return None
+  return value
+
+
+# ----------------------------------------------------------------------------
+# Building a run.
+# ----------------------------------------------------------------------------
+
+
+class _Experiment:
+  """Models, data and the toy p_data (if any) for one config."""
+
+  def __init__(self, config: ml_collections.ConfigDict, *,
+               load_data: bool = True):
+    self.config = config
+    self.data_shape = data_lib.data_shape(config.data)
+    self.is_toy = data_lib.is_toy(config.data)
+    self.distribution = (data_lib.make_toy_distribution(config.data)
+                         if self.is_toy else None)
+    self.dataset = None
+    if load_data and not self.is_toy:
+      self.dataset = data_lib.load_images(config.data, split="train")
+    generator, discriminator = model_lib.make_models(
+        config.model, self.data_shape, axis_name=step_lib.AXIS)
+    self.models = step_lib.Models(generator, discriminator)
+    generate = lambda params, batch_stats, z: step_lib.generate(
+        generator, params, batch_stats, z)
+    self._generate = jax.jit(generate)
+
+  def abstract_state(self) -> step_lib.TrainState:
+    """A host state of zeros with the right structure (restore target)."""
+    shapes = jax.eval_shape(
+        lambda: step_lib.init_state(self.config, self.models, self.data_shape))
+    return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+
+  def generate(self, state: step_lib.TrainState, z: np.ndarray) -> np.ndarray:
+    """G(z) (EMA weights when on) on the host, in chunks of fixed size."""
+    params = (state.ema_g_params
+              if state.ema_g_params is not None else state.g_params)
+    n = z.shape[0]
+    chunk = min(n, _GENERATE_CHUNK)
+    outputs = []
+    for start in range(0, n, chunk):
+      part = z[start:start + chunk]
+      pad = chunk - part.shape[0]
+      if pad:  # keep one compiled shape
+        part = np.concatenate([part, np.zeros((pad,) + part.shape[1:],
+                                              part.dtype)])
+      out = np.asarray(self._generate(params, state.g_batch_stats, part))
+      outputs.append(out[:chunk - pad])
+    return np.concatenate(outputs)
+
+  def noise(self, key: jax.Array, n: int) -> np.ndarray:
+    return np.asarray(
+        jax.random.normal(key, (n, self.config.model.latent_dim), jnp.float32))
+
+  def evaluate(self, samples: np.ndarray) -> dict:
+    """Toy metrics (`gan_jax.evaluation`); {} for images for now."""
+    if not self.is_toy:
+      return {}
+    dist = self.distribution
+    if samples.shape[-1] == 2:
+      return evaluation.evaluate_modes(samples, np.asarray(dist.means),
+                                       np.asarray(dist.stds))
+    mean = float(np.asarray(dist.means).reshape(-1)[0])
+    std = float(np.asarray(dist.stds).reshape(-1)[0])
+    finite = samples[np.isfinite(samples)]
+    low = min(mean - 8 * std, float(finite.min()) if finite.size else mean)
+    high = max(mean + 8 * std, float(finite.max()) if finite.size else mean)
+    log_prob = lambda x: np.asarray(dist.log_prob(jnp.asarray(x, jnp.float32)))
+    return evaluation.jsd_1d(samples, log_prob, low=low, high=high)
+
+
+# ----------------------------------------------------------------------------
+# Plots (matplotlib without pyplot: no global backend state).
+# ----------------------------------------------------------------------------
+
+
+def _new_figure(size=(5, 5)):
+  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  fig = Figure(figsize=size)
+  FigureCanvasAgg(fig)
+  return fig
+
+
+def image_grid(images: np.ndarray) -> np.ndarray:
+  """[n, H, W, C] in [0, 1] -> one [rows*H, cols*W, C] image, 1-pixel gaps."""
+  n, h, w, c = images.shape
+  cols = int(math.ceil(math.sqrt(n)))
+  rows = int(math.ceil(n / cols))
+  grid = np.ones((rows * (h + 1) - 1, cols * (w + 1) - 1, c), np.float32)
+  for i, image in enumerate(images):
+    r, q = divmod(i, cols)
+    grid[r * (h + 1):r * (h + 1) + h, q * (w + 1):q * (w + 1) + w] = image
+  return grid
+
+
+def _plot_samples(experiment: _Experiment, samples: np.ndarray, step: int,
+                  path: str, note: str = ""):
+  """Writes the sample figure to `path`; returns the matplotlib Figure."""
+  title = f"step {step}" + (f" | {note}" if note else "")
+  if not experiment.is_toy:
+    images = data_lib.from_model_range(samples)
+    grid = image_grid(images)
+    fig = _new_figure((6, 6 * grid.shape[0] / grid.shape[1]))
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray",
+              vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.axis("off")
+  elif samples.shape[-1] == 2:
+    means = np.asarray(experiment.distribution.means)
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    ax.scatter(samples[:, 0], samples[:, 1], s=3, alpha=0.4, label="G(z)")
+    ax.scatter(means[:, 0], means[:, 1], marker="x", c="red", s=40,
+               label="mode centres")
+    span = np.abs(means).max() * 1.5 + 1e-3
+    ax.set_xlim(-span, span)
+    ax.set_ylim(-span, span)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=7)
+    ax.set_title(title, fontsize=9)
+  else:
+    dist = experiment.distribution
+    mean = float(np.asarray(dist.means).reshape(-1)[0])
+    std = float(np.asarray(dist.stds).reshape(-1)[0])
+    xs = np.linspace(mean - 5 * std, mean + 5 * std, 400)
+    density = np.exp(np.asarray(dist.log_prob(jnp.asarray(xs[:, None],
+                                                          jnp.float32))))
+    fig = _new_figure((6, 4))
+    ax = fig.add_subplot()
+    finite = samples[np.isfinite(samples)].reshape(-1)
+    lo = min(xs[0], finite.min()) if finite.size else xs[0]
+    hi = max(xs[-1], finite.max()) if finite.size else xs[-1]
+    ax.hist(finite, bins=np.linspace(lo, hi, 80), density=True, alpha=0.5,
+            label="p_g (samples)")
+    ax.plot(xs, density, "k-", label="p_data")
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+  fig.savefig(path, dpi=100)
+  return fig
+
+
+# ----------------------------------------------------------------------------
+# Logging helpers.
+# ----------------------------------------------------------------------------
+
+
+def _format_duration(seconds: float) -> str:
+  if not math.isfinite(seconds):
+    return "?"
+  seconds = int(round(seconds))
+  return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _progress_line(step: int, total: int, metrics: dict, rate: float,
+                   r1: bool) -> str:
+  eta = (total - step) / rate if rate > 0 else float("inf")
+  parts = (f"d_loss {metrics['d_loss']:.3g} g_loss {metrics['g_loss']:.3g} "
+           f"V {metrics['value']:.3g} D(x) {metrics['d_real']:.2f} "
+           f"D(G(z)) {metrics['d_fake']:.2f}")
+  if r1:
+    parts += f" R1 {metrics['r1_penalty']:.3g}"
+  return (f"step {step}/{total} | {parts} | {rate:.4g} steps/s | "
+          f"ETA {_format_duration(eta)}")
+
+
+def _read_metrics(path: str, max_step: Optional[int] = None) -> list[dict]:
+  if not os.path.isfile(path):
+    return []
+  records = []
+  with open(path) as f:
+    for line in f:
+      line = line.strip()
+      if not line:
+        continue
+      try:
+        record = json.loads(line)
+      except json.JSONDecodeError:
+        continue  # a line cut short by a crash
+      if max_step is None or record.get("step", 0) <= max_step:
+        records.append(record)
+  return records
+
+
+def _rewrite_metrics(path: str, max_step: int) -> None:
+  """Drops records logged after the checkpoint a run resumes from."""
+  records = _read_metrics(path, max_step)
+  with open(path + ".tmp", "w") as f:
+    for record in records:
+      f.write(json.dumps(record) + "\n")
+  os.replace(path + ".tmp", path)
+
+
+def _checkpoint_manager(workdir: str, *, create: bool) -> ocp.CheckpointManager:
+  options = ocp.CheckpointManagerOptions(max_to_keep=MAX_CHECKPOINTS,
+                                         create=create)
+  return ocp.CheckpointManager(
+      os.path.abspath(os.path.join(workdir, CHECKPOINT_DIR)), options=options)
+
+
+def _restore(manager: ocp.CheckpointManager, experiment: _Experiment,
+             step: int) -> step_lib.TrainState:
+  target = experiment.abstract_state()
+  return manager.restore(step, args=ocp.args.StandardRestore(target))
+
+
+# ----------------------------------------------------------------------------
+# Training.
+# ----------------------------------------------------------------------------
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict,
+                       workdir: str) -> dict[str, Any]:
+  """Trains (or resumes) the GAN of `config` in `workdir`; returns the summary.
+
+  Args:
+    config: a config built from `gan_jax.config.default_config()`; validated
+      here (raising `ConfigError`) before anything is compiled.
+    workdir: output folder; created if needed. If it holds a run with the same
+      config, training resumes from its latest checkpoint.
+
+  Returns:
+    The dict written to workdir/summary.json.
+
+  Raises:
+    ConfigError: an invalid config field.
+    data.DataError: missing or corrupt data files.
+    WorkdirError: workdir holds a run with a different config.
+  """
+  start_time = time.time()
+  config = config.copy_and_resolve_references()
+  devices = jax.devices()
+  config_lib.validate(config, len(devices))
+  is_main = jax.process_index() == 0
+  os.makedirs(workdir, exist_ok=True)
+  _check_workdir(config, workdir)
+
+  experiment = _Experiment(config)
+  models = experiment.models
+  update = step_lib.make_update(config, models,
+                                step_lib.make_real_sampler(config.data),
+                                num_devices=len(devices))
+  parallel = step_lib.DataParallel(update, devices, config.parallelism)
+
+  manager = _checkpoint_manager(workdir, create=True)
+  latest = manager.latest_step()
+  if latest is not None:
+    host_state = _restore(manager, experiment, latest)
+    logging.info("Resumed from %s at step %d", workdir, latest)
+  else:
+    host_state = jax.device_get(
+        step_lib.init_state(config, models, experiment.data_shape))
+  start_step = int(host_state.step)
+  if is_main:
+    _save_config(config, workdir)
+    _rewrite_metrics(os.path.join(workdir, METRICS_FILE), start_step)
+    os.makedirs(os.path.join(workdir, SAMPLES_DIR), exist_ok=True)
+
+  writer = None
+  if is_main:
+    import tensorboardX  # pylint: disable=g-import-not-at-top
+    writer = tensorboardX.SummaryWriter(
+        os.path.join(workdir, TENSORBOARD_DIR),
+        purge_step=start_step + 1 if start_step else None)
+
+  state = parallel.place(host_state)
+  dataset = (parallel.place(experiment.dataset)
+             if experiment.dataset is not None else None)
+  del host_state
+  grid_noise = experiment.noise(
+      jax.random.fold_in(jax.random.PRNGKey(config.seed), _SAMPLE_GRID_STREAM),
+      config.eval.num_sample_images)
+
+  total = int(config.train.steps)
+  train_cfg = config.train
+  log_every = int(train_cfg.log_every)
+  events = [e for e in (log_every, train_cfg.checkpoint_every,
+                        train_cfg.sample_every) if e]
+  step = start_step
+  last_saved = latest
+  pending = []
+  compile_time = 0.0
+  train_time = 0.0
+  interval_start = time.time()
+  interval_step = step
+  interval_excluded = 0.0
+  metrics_path = os.path.join(workdir, METRICS_FILE)
+  r1_on = config.loss.r1_gamma > 0
+
+  def write_samples(state_on_device, at_step: int) -> None:
+    host = parallel.fetch(state_on_device)
+    samples = experiment.generate(host, grid_noise)
+    if is_main:
+      path = os.path.join(workdir, SAMPLES_DIR, f"step_{at_step:08d}.png")
+      fig = _plot_samples(experiment, samples, at_step, path)
+      writer.add_figure("samples", fig, at_step, close=False)
+
+  def save_checkpoint(state_on_device, at_step: int) -> None:
+    manager.save(at_step, args=ocp.args.StandardSave(
+        parallel.fetch(state_on_device)))
+
+  if step < total:
+    logging.info("Training %s for %d steps on %d %s device(s) (%s): "
+                 "batch %d, k=%d", workdir, total - step, len(devices),
+                 devices[0].platform, config.parallelism,
+                 train_cfg.batch_size, train_cfg.discriminator_steps)
+  while step < total:
+    next_event = min([total] + [(step // e + 1) * e for e in events])
+    num_steps = min(int(train_cfg.steps_per_call), next_event - step)
+    seconds = parallel.compile(state, dataset, num_steps)
+    compile_time += seconds
+    interval_excluded += seconds
+    state, metrics = parallel.run(state, dataset, num_steps)
+    pending.append(metrics)
+    step += num_steps
+
+    if step % log_every == 0 or step == total:
+      values = jax.device_get(pending)
+      pending = []
+      means = {name: float(np.mean(np.concatenate(
+          [np.reshape(v[name], -1) for v in values])))
+               for name in step_lib.METRIC_NAMES}
+      now = time.time()
+      elapsed = max(now - interval_start - interval_excluded, 1e-9)
+      train_time += elapsed
+      rate = (step - interval_step) / elapsed
+      interval_start, interval_step, interval_excluded = now, step, 0.0
+      if is_main:
+        logging.info("%s", _progress_line(step, total, means, rate, r1_on))
+        record = dict(step=step, **means, steps_per_sec=rate,
+                      elapsed_sec=now - start_time)
+        with open(metrics_path, "a") as f:
+          f.write(json.dumps(record) + "\n")
+        for name, value in means.items():
+          writer.add_scalar(f"train/{name}", value, step)
+        writer.add_scalar("train/steps_per_sec", rate, step)
+    checkpoint_now = (train_cfg.checkpoint_every and step < total and
+                      step % train_cfg.checkpoint_every == 0)
+    sample_now = (train_cfg.sample_every and step < total and
+                  step % train_cfg.sample_every == 0)
+    if checkpoint_now or sample_now:
+      # Time spent here is not training time: wait for the steps in flight
+      # first, then leave the rest out of steps/s.
+      jax.block_until_ready(state)
+      side_start = time.time()
+      if checkpoint_now:
+        save_checkpoint(state, step)
+        last_saved = step
+      if sample_now:
+        write_samples(state, step)
+      interval_excluded += time.time() - side_start
+
+  # Final checkpoint, samples and evaluation.
+  if last_saved != step:
+    save_checkpoint(state, step)
+  host_state = parallel.fetch(state)
+  eval_noise = experiment.noise(
+      jax.random.fold_in(jax.random.PRNGKey(config.seed), _EVAL_STREAM),
+      config.eval.num_samples)
+  eval_samples = experiment.generate(host_state, eval_noise)
+  results = experiment.evaluate(eval_samples)
+  manager.wait_until_finished()
+  manager.close()
+
+  summary = dict(
+      workdir=os.path.abspath(workdir),
+      step=step,
+      steps=total,
+      start_step=start_step,
+      final_metrics={k: v for k, v in
+                     (_read_metrics(metrics_path) or [{}])[-1].items()},
+      evaluation=results,
+      samples_from="ema" if host_state.ema_g_params is not None else
+      "generator",
+      num_devices=len(devices),
+      parallelism=config.parallelism,
+      compile_time_sec=compile_time,
+      train_time_sec=train_time,
+      steps_per_sec=((step - start_step) / train_time if train_time > 0 else
+                     None),
+      wall_time_sec=time.time() - start_time,
+  )
+  if is_main:
+    note = ""
+    if "modes" in results:
+      note = (f"{results['modes']}/{results['num_modes']} modes, "
+              f"{results['high_quality_pct']:.1f}% HQ")
+    elif "jsd" in results:
+      note = f"JSD {results['jsd']:.4f}"
+    path = os.path.join(workdir, SAMPLES_DIR, f"step_{step:08d}.png")
+    grid_samples = (eval_samples[:config.eval.num_sample_images]
+                    if not experiment.is_toy else eval_samples)
+    _plot_samples(experiment, grid_samples, step, path, note)
+    with open(os.path.join(workdir, SUMMARY_FILE), "w") as f:
+      json.dump(summary, f, indent=2)
+    writer.close()
+    logging.info("Done: %s%s", workdir, f" ({note})" if note else "")
+  return summary
+
+
+# ----------------------------------------------------------------------------
+# Sampling from a finished (or running) run.
+# ----------------------------------------------------------------------------
+
+
+def sample(workdir: str, num_samples: int, *, seed: int = 0) -> np.ndarray:
+  """Samples from the latest checkpoint in `workdir`.
+
+  Uses the EMA generator weights when the run kept them, and BatchNorm's
+  running averages. z ~ N(0, I) from PRNGKey(seed).
+
+  Returns:
+    toy data: float32 [num_samples, d]; images: float32 [num_samples, H, W, C]
+    in [0, 1].
+
+  Raises:
+    WorkdirError: no run or no checkpoint in workdir.
+  """
+  config = load_config(workdir)
+  experiment = _Experiment(config, load_data=False)
+  manager = _checkpoint_manager(workdir, create=False)
+  try:
+    latest = manager.latest_step()
+    if latest is None:
+      raise WorkdirError(f"workdir {workdir} holds no checkpoint")
+    state = _restore(manager, experiment, latest)
+  finally:
+    manager.close()
+  z = experiment.noise(jax.random.PRNGKey(seed), num_samples)
+  samples = experiment.generate(state, z)
+  if not experiment.is_toy:
+    return data_lib.from_model_range(samples)
+  return np.asarray(samples, np.float32)

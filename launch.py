@@ -1,0 +1,157 @@
+r"""Trains a GAN from a config file: a thin absl app around gan_jax.train.
+
+  python launch.py --config experiments/configs/ring.py --workdir runs/ring
+  python launch.py --config experiments/configs/ring.py --workdir runs/ring2 \
+      --config.train.steps=2000 --config.loss.name=saturating
+
+Every config field can be overridden with --config.<field>=<value>. The config
+is validated before anything is compiled or loaded: a wrong name or value
+stops with a message naming the field and the valid choices. Re-running with
+the same --workdir resumes from its latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Path to a config file (experiments/configs/*.py), "
+    "optionally followed by :arg for get_config(arg).", lock_config=True)
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Output folder of the run (created; resumed if it holds "
+    "a run of the same config).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+_OUTPUTS = ("config.json, metrics.jsonl, tensorboard/, checkpoints/, "
+            "samples/, summary.json")
+
+
+# ----------------------------------------------------------------------------
+# Readable errors for bad --config.<field> overrides.
+# ----------------------------------------------------------------------------
+
+
+def _config_arg(argv: list[str]):
+  for i, arg in enumerate(argv):
+    if arg.startswith("--config="):
+      return arg[len("--config="):]
+    if arg == "--config" and i + 1 < len(argv):
+      return argv[i + 1]
+  return None
+
+
+def _load_config_file(spec: str):
+  """get_config(arg) of `path[:arg]`, or the default schema if that fails."""
+  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  try:
+    path, _, arg = spec.partition(":")
+    module_spec = importlib.util.spec_from_file_location("_launch_config",
+                                                         path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(arg or None) if arg else module.get_config()
+  except Exception:  # pylint: disable=broad-except
+    return config_lib.default_config()
+
+
+def _unknown_override(argv: list[str]):
+  """Message for the first --config.a.b override naming no config field."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  spec = _config_arg(argv)
+  config = _load_config_file(spec) if spec else None
+  if config is None:
+    return None
+  for arg in argv:
+    if not arg.startswith("--config."):
+      continue
+    field = arg[len("--"):].split("=", 1)[0]
+    node, path = config, "config"
+    for part in field.split(".")[1:]:
+      if not isinstance(node, ml_collections.ConfigDict):
+        return (f"{path} is a value, not a group of fields; there is no "
+                f"{path}.{part} (from {arg})")
+      if part not in node:
+        keys = list(node.keys())
+        close = difflib.get_close_matches(part, keys, n=1)
+        hint = f" Did you mean {path}.{close[0]}?" if close else ""
+        return (f"{path}.{part} is not a known field (from {arg}); valid "
+                f"fields of {path}: {', '.join(keys)}.{hint}")
+      node, path = node[part], f"{path}.{part}"
+  return None
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    sys.stderr.write(f"FATAL Flags parsing error: {e}\n"
+                     "Pass --helpshort or --helpfull to see help on flags.\n")
+    sys.exit(1)
+  except Exception as e:  # pylint: disable=broad-except
+    # ml_collections raises AttributeError/KeyError with an unhelpful message
+    # for an override of a field that does not exist.
+    message = _unknown_override(argv) or f"{type(e).__name__}: {e}"
+    sys.stderr.write(f"launch.py: invalid config override: {message}\n")
+    sys.exit(2)
+
+
+# ----------------------------------------------------------------------------
+
+
+def _quiet_library_logs() -> None:
+  """Keeps orbax's INFO chatter out of the console (warnings still show)."""
+  import logging as std_logging  # pylint: disable=g-import-not-at-top
+
+  def keep(record: std_logging.LogRecord) -> bool:
+    noisy = os.sep + "orbax" + os.sep in record.pathname
+    return record.levelno >= std_logging.WARNING or not noisy
+
+  logging.get_absl_handler().addFilter(keep)
+
+
+def main(argv: list[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  import jax  # pylint: disable=g-import-not-at-top
+  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  from gan_jax import data as data_lib  # pylint: disable=g-import-not-at-top
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
+
+  config = _CONFIG.value
+  workdir = _WORKDIR.value
+  try:
+    config_lib.validate(config, jax.device_count())
+  except (config_lib.ConfigError, data_lib.DataError) as e:
+    sys.exit(f"launch.py: invalid config: {e}")
+
+  logging.set_verbosity(logging.INFO)
+  _quiet_library_logs()
+  print(f"Outputs will be in {os.path.abspath(workdir)}: {_OUTPUTS}",
+        flush=True)
+  try:
+    summary = train.train_and_evaluate(config, workdir)
+  except (config_lib.ConfigError, data_lib.DataError,
+          train.WorkdirError) as e:
+    sys.exit(f"launch.py: {e}")
+
+  results = summary.get("evaluation") or {}
+  shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                    for k, v in results.items())
+  print(f"Done at step {summary['step']}" + (f": {shown}" if shown else ""))
+  print(f"Outputs in {summary['workdir']}: {_OUTPUTS}")
+  print(f"  summary: {os.path.join(summary['workdir'], train.SUMMARY_FILE)}")
+  print(f"  samples: {os.path.join(summary['workdir'], train.SAMPLES_DIR)}")
+  print(f"  tensorboard --logdir "
+        f"{os.path.join(summary['workdir'], train.TENSORBOARD_DIR)}")
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=_parse_flags)
