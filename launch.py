@@ -13,7 +13,6 @@ the same --workdir resumes from its latest checkpoint.
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import os
 import sys
 
@@ -52,12 +51,7 @@ def _load_config_file(spec: str):
   """get_config(arg) of `path[:arg]`, or the default schema if that fails."""
   from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   try:
-    path, _, arg = spec.partition(":")
-    module_spec = importlib.util.spec_from_file_location("_launch_config",
-                                                         path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module.get_config(arg or None) if arg else module.get_config()
+    return config_lib.from_file(spec)
   except Exception:  # pylint: disable=broad-except
     return config_lib.default_config()
 

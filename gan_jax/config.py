@@ -36,9 +36,11 @@ Schema (defaults in brackets):
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import numbers
-from typing import Any, Iterable
+import os
+from typing import Any, Iterable, Optional
 
 import ml_collections
 
@@ -101,6 +103,23 @@ def default_config() -> ml_collections.ConfigDict:
   config.eval = ml_collections.ConfigDict(
       dict(num_samples=2500, num_sample_images=64))
   return config
+
+
+def from_file(path: str, arg: Optional[str] = None
+              ) -> ml_collections.ConfigDict:
+  """Loads `get_config(arg)` from a config file (as `--config path:arg` does).
+
+  `path` may carry the argument itself: 'experiments/configs/ring.py:arg'.
+  """
+  if arg is None and ":" in os.path.basename(path):
+    path, _, arg = path.rpartition(":")
+  spec = importlib.util.spec_from_file_location(
+      "_gan_jax_config_" + os.path.splitext(os.path.basename(path))[0], path)
+  if spec is None or not os.path.isfile(path):
+    raise ConfigError(f"config file {path} not found")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg) if arg else module.get_config()
 
 
 # ----------------------------------------------------------------------------

@@ -1,0 +1,186 @@
+"""Config schema and validation: every bad field is named, with its choices."""
+
+import glob
+import gzip
+import os
+import struct
+
+import ml_collections
+import numpy as np
+import pytest
+
+from gan_jax import config as config_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG_FILES = sorted(glob.glob(os.path.join(ROOT, "experiments", "configs",
+                                             "*.py")))
+
+
+def write_idx_images(folder, num=32, size=28, seed=0):
+  """A tiny gzipped IDX image file in `folder` (no real data needed)."""
+  images = np.random.default_rng(seed).integers(0, 256, (num, size, size),
+                                                dtype=np.uint8)
+  os.makedirs(folder, exist_ok=True)
+  with gzip.open(os.path.join(folder, "train-images-idx3-ubyte.gz"), "wb") as f:
+    f.write(struct.pack(">IIII", 0x803, num, size, size) + images.tobytes())
+  return images
+
+
+@pytest.fixture(scope="module")
+def idx_dir(tmp_path_factory):
+  folder = str(tmp_path_factory.mktemp("idx"))
+  write_idx_images(folder)
+  return folder
+
+
+def test_all_five_configs_exist():
+  names = {os.path.basename(p) for p in CONFIG_FILES}
+  assert {"gaussian_1d.py", "ring.py", "grid.py", "fashion_mnist_mlp.py",
+          "fashion_mnist_dcgan.py"} <= names
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=os.path.basename)
+def test_shipped_configs_validate(path, idx_dir):
+  config = config_lib.from_file(path)
+  if not config.data.name in config_lib.TOY_DATA:
+    config.data.data_dir = idx_dir
+  config_lib.validate(config, num_devices=1)
+  config_lib.validate(config, num_devices=4)
+  # The docstring holds the exact run command.
+  with open(path) as f:
+    source = f.read()
+  relative = os.path.relpath(path, ROOT)
+  assert f"python launch.py --config {relative}" in source
+
+
+def test_default_config_validates():
+  config_lib.validate(config_lib.default_config(), num_devices=1)
+
+
+def _set(config, field, value):
+  node = config
+  parts = field.split(".")
+  for part in parts[:-1]:
+    node = node[part]
+  with node.ignore_type():
+    node[parts[-1]] = value
+
+
+BAD_FIELDS = [
+    # (field, value, words the message must contain)
+    ("loss.name", "minimax", ["config.loss.name", "non_saturating", "hinge"]),
+    ("model.name", "resnet", ["config.model.name", "mlp", "dcgan"]),
+    ("data.name", "cifar", ["config.data.name", "ring", "fashion_mnist"]),
+    ("data.source", "http", ["config.data.source", "idx", "tfds"]),
+    ("train.discriminator_steps", 0, ["config.train.discriminator_steps",
+                                      ">= 1"]),
+    ("loss.fake_fraction", 0.0, ["config.loss.fake_fraction", "(0.0, 1.0)"]),
+    ("loss.fake_fraction", 1.0, ["config.loss.fake_fraction", "(0.0, 1.0)"]),
+    ("loss.label_smoothing", 1.0, ["config.loss.label_smoothing", "[0.0"]),
+    ("loss.r1_gamma", -1.0, ["config.loss.r1_gamma"]),
+    ("optimizer.generator.name", "rmsprop",
+     ["config.optimizer.generator.name", "adam", "sgd"]),
+    ("optimizer.discriminator.learning_rate", 0.0,
+     ["config.optimizer.discriminator.learning_rate"]),
+    ("optimizer.generator.b1", 1.5, ["config.optimizer.generator.b1"]),
+    ("train.batch_size", 0, ["config.train.batch_size"]),
+    ("train.steps", 0, ["config.train.steps"]),
+    ("train.steps_per_call", 0, ["config.train.steps_per_call"]),
+    ("train.ema_decay", 1.0, ["config.train.ema_decay", "[0.0, 1.0)"]),
+    ("parallelism", "xmap", ["config.parallelism", "shard_map", "pmap"]),
+    ("eval.num_samples", 0, ["config.eval.num_samples"]),
+    ("data.std", -0.1, ["config.data.std"]),
+    ("data.num_modes", 0, ["config.data.num_modes"]),
+    ("model.generator_widths", (8, 0), ["config.model.generator_widths"]),
+    ("model.generator_activation", "swish",
+     ["config.model.generator_activation", "relu"]),
+    ("model.latent_dim", 0, ["config.model.latent_dim"]),
+    ("seed", -1, ["config.seed"]),
+]
+
+
+@pytest.mark.parametrize("field, value, words", BAD_FIELDS,
+                         ids=[f"{f}={v}" for f, v, _ in BAD_FIELDS])
+def test_bad_field_is_named(field, value, words):
+  config = config_lib.default_config()
+  _set(config, field, value)
+  with pytest.raises(config_lib.ConfigError) as error:
+    config_lib.validate(config, num_devices=1)
+  for word in words:
+    assert word in str(error.value)
+
+
+def test_batch_not_divisible_by_devices():
+  config = config_lib.default_config()
+  config.train.batch_size = 10
+  config_lib.validate(config, num_devices=2)
+  with pytest.raises(config_lib.ConfigError,
+                     match=r"config\.train\.batch_size.*divisible.*\(4\)"):
+    config_lib.validate(config, num_devices=4)
+
+
+def test_label_smoothing_only_for_cross_entropy():
+  config = config_lib.default_config()
+  config.loss.label_smoothing = 0.1
+  config_lib.validate(config, 1)
+  config.loss.name = "hinge"
+  with pytest.raises(config_lib.ConfigError,
+                     match="config.loss.label_smoothing.*non_saturating"):
+    config_lib.validate(config, 1)
+
+
+def test_dcgan_needs_images():
+  config = config_lib.default_config()
+  config.model.name = "dcgan"
+  with pytest.raises(config_lib.ConfigError, match="config.model.name"):
+    config_lib.validate(config, 1)
+
+
+def test_unknown_and_missing_fields():
+  config = config_lib.default_config()
+  config.train.unlock()
+  config.train.stepz = 10
+  with pytest.raises(config_lib.ConfigError,
+                     match=r"config\.train\.stepz is not a known field.*steps"):
+    config_lib.validate(config, 1)
+  config = config_lib.default_config()
+  del config.loss["r1_gamma"]
+  with pytest.raises(config_lib.ConfigError, match=r"config\.loss\.r1_gamma"):
+    config_lib.validate(config, 1)
+
+
+def test_missing_idx_files_raise_data_error(tmp_path):
+  from gan_jax import data  # pylint: disable=g-import-not-at-top
+  config = config_lib.default_config()
+  config.data = data.default_data_config("fashion_mnist")
+  config.data.data_dir = str(tmp_path)
+  with pytest.raises(data.DataError, match=str(tmp_path)):
+    config_lib.validate(config, 1)
+
+
+def test_changed_fields_and_resumable():
+  a = config_lib.default_config()
+  b = config_lib.default_config()
+  b.train.steps = 5
+  b.loss.name = "hinge"
+  b.model.generator_widths = [128, 128]  # list vs tuple: same value
+  assert config_lib.changed_fields(a, b) == ["loss.name", "train.steps"]
+  assert config_lib.changed_fields(a, ml_collections.ConfigDict(
+      a.to_dict())) == []
+  assert config_lib.is_resumable_change("train.steps")
+  assert config_lib.is_resumable_change("eval.num_samples")
+  assert not config_lib.is_resumable_change("loss.name")
+  assert not config_lib.is_resumable_change("train.batch_size")
+
+
+def test_from_file_with_arg(tmp_path):
+  path = tmp_path / "cfg.py"
+  path.write_text("from gan_jax import config as c\n"
+                  "def get_config(arg=None):\n"
+                  "  cfg = c.default_config()\n"
+                  "  cfg.train.steps = int(arg or 7)\n"
+                  "  return cfg\n")
+  assert config_lib.from_file(str(path)).train.steps == 7
+  assert config_lib.from_file(f"{path}:11").train.steps == 11
+  with pytest.raises(config_lib.ConfigError, match="not found"):
+    config_lib.from_file(str(tmp_path / "nope.py"))
