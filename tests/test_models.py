@@ -1,0 +1,356 @@
+"""Tests for gan_jax.models: shapes, ranges, BatchNorm, data parallel, errors.
+
+Compilation dominates on CPU, and compiling random initialisers is the slowest
+part; so most tests build variables with `_fast_init` (shapes from
+`jax.eval_shape`, values from numpy), run G and D in one jitted function, and
+compile with XLA's backend optimisations off (`_jit`), which is several times
+faster to compile for these tiny networks. `test_init_variables` checks the
+real initialiser.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+from jax.sharding import Mesh, PartitionSpec as P
+
+from gan_jax import models
+
+LATENT = 8
+
+_jit = functools.partial(
+    jax.jit, compiler_options={"xla_backend_optimization_level": 0})
+
+
+def _config(name, **overrides):
+  config = models.default_model_config(name)
+  config.latent_dim = LATENT
+  # Small networks keep the tests fast; the structure is what is tested.
+  config.generator_widths = (16, 16)
+  config.discriminator_widths = (16, 16)
+  config.generator_base_features = 8
+  config.discriminator_base_features = 8
+  config.update(overrides)
+  return config
+
+
+def _fast_init(module, input_shape, seed=0):
+  """Variables of `module` with init_variables' structure, filled by numpy."""
+  shapes = jax.eval_shape(
+      functools.partial(models.init_variables, module), jax.random.key(0),
+      jax.ShapeDtypeStruct(input_shape, jnp.float32))
+  rng = np.random.default_rng(seed)
+
+  def fill(path, leaf):
+    name = jax.tree_util.keystr(path[-1:])
+    if "kernel" in name:
+      fan_in = int(np.prod(leaf.shape[:-1]))
+      return jnp.asarray(rng.normal(size=leaf.shape) / np.sqrt(fan_in),
+                         jnp.float32)
+    if "scale" in name or "var" in name:
+      return jnp.ones(leaf.shape, jnp.float32)
+    return jnp.zeros(leaf.shape, jnp.float32)  # bias, mean
+
+  return jax.tree_util.tree_map_with_path(fill, shapes)
+
+
+def _build(config, data_shape, axis_name=None):
+  g, d = models.make_models(config, data_shape, axis_name=axis_name)
+  g_vars = _fast_init(g, (1, config.latent_dim), seed=0)
+  d_vars = _fast_init(d, (1, *data_shape), seed=1)
+  return g, d, g_vars, d_vars
+
+
+def _forward_fn(g, d, train):
+  """(g_vars, d_vars, z, x, rngs) -> (G(z), D(x), g_updates, d_updates)."""
+  def fn(g_vars, d_vars, z, x, rngs):
+    fake, g_upd = g.apply(g_vars, z, train=train, mutable=["batch_stats"])
+    logits, d_upd = d.apply(d_vars, x, train=train, rngs=rngs,
+                            mutable=["batch_stats"])
+    return fake, logits, g_upd, d_upd
+  return fn
+
+
+def _forward(g, d, train):
+  return _jit(_forward_fn(g, d, train))
+
+
+def _flat(tree):
+  leaves = jax.tree.leaves(tree)
+  if not leaves:
+    return np.zeros((0,))
+  return np.concatenate([np.ravel(np.asarray(a)) for a in leaves])
+
+
+BN_MLP = dict(generator_batch_norm=True, discriminator_batch_norm=True)
+
+CASES = [
+    ("mlp", {}, (2,)),
+    ("mlp", {}, (1,)),
+    ("mlp", BN_MLP, (2,)),
+    ("mlp", {}, (28, 28, 1)),
+    ("mlp", {}, (32, 32, 1)),
+    ("mlp", BN_MLP, (32, 32, 3)),
+    ("dcgan", {}, (28, 28, 1)),
+    ("dcgan", {}, (32, 32, 1)),
+    ("dcgan", {}, (32, 32, 3)),
+]
+
+
+@pytest.mark.parametrize("name,overrides,data_shape", CASES)
+def test_shapes_ranges_and_batch_stats(name, overrides, data_shape):
+  g, d, g_vars, d_vars = _build(_config(name, **overrides), data_shape)
+  has_bn = name == "dcgan" or bool(overrides)
+  n = 6
+  # Shifted inputs so that batch means differ from the initial running ones.
+  z = 3.0 + jax.random.normal(jax.random.key(1), (n, LATENT))
+  x = jax.random.uniform(jax.random.key(2), (n, *data_shape), minval=-1)
+  # Without BatchNorm or dropout, train=False computes the same function.
+  for train in ((True, False) if has_bn else (True,)):
+    fake, logits, g_upd, d_upd = _forward(g, d, train)(g_vars, d_vars, z, x,
+                                                       None)
+    assert fake.shape == (n, *data_shape) and fake.dtype == jnp.float32
+    assert logits.shape == (n,) and logits.dtype == jnp.float32
+    assert np.all(np.isfinite(fake)) and np.all(np.isfinite(logits))
+    if len(data_shape) == 3:
+      assert float(jnp.min(fake)) >= -1.0 and float(jnp.max(fake)) <= 1.0
+    for variables, updates in ((g_vars, g_upd), (d_vars, d_upd)):
+      # One structure for every model: merging the updates keeps it.
+      assert set(variables) == {"params", "batch_stats"}
+      assert set(updates) <= {"batch_stats"}
+      new = {**variables, **updates}
+      assert jax.tree.structure(new) == jax.tree.structure(variables)
+      old_stats = _flat(variables["batch_stats"])
+      new_stats = _flat(new["batch_stats"])
+      assert bool(old_stats.size) == has_bn
+      if train:  # every running mean and variance moves
+        assert np.all(new_stats != old_stats)
+      else:
+        np.testing.assert_array_equal(new_stats, old_stats)
+
+
+def test_toy_output_is_linear():
+  g, d, g_vars, d_vars = _build(_config("mlp"), (2,))
+  z = 100.0 * jax.random.normal(jax.random.key(3), (64, LATENT))
+  fake, *_ = _forward(g, d, False)(g_vars, d_vars, z, jnp.zeros((1, 2)), None)
+  assert float(jnp.max(jnp.abs(fake))) > 1.0  # not squashed by tanh
+
+
+def test_init_variables():
+  for name, data_shape in (("mlp", (2,)), ("dcgan", (28, 28, 1))):
+    g, d = models.make_models(_config(name), data_shape)
+    for module, shape in ((g, (1, LATENT)), (d, (1, *data_shape))):
+      init = _jit(functools.partial(models.init_variables, module))
+      variables = init(jax.random.key(0), jnp.zeros(shape))
+      assert set(variables) == {"params", "batch_stats"}
+      assert (jax.tree.structure(variables)
+              == jax.tree.structure(_fast_init(module, shape)))
+      if name == "mlp":
+        assert variables["batch_stats"] == {}
+  # DCGAN: weights ~ N(0, 0.02) (Radford et al. 2016).
+  kernel = np.asarray(variables["params"]["Conv_1"]["kernel"])
+  assert abs(kernel.std() - 0.02) < 0.003 and abs(kernel.mean()) < 0.003
+
+
+def test_batch_norm_statistics_and_momentum():
+  config = _config("mlp", generator_batch_norm=True, batch_norm_momentum=0.9)
+  g, d, g_vars, d_vars = _build(config, (2,))
+  z = 5.0 + jnp.zeros((4, LATENT)).at[:, 0].set(jnp.arange(4.0))
+  _, _, g_upd, _ = _forward(g, d, True)(g_vars, d_vars, z, jnp.zeros((4, 2)),
+                                        None)
+  # The first BN sees the bias-free Dense output; new = 0.9 old + 0.1 batch.
+  kernel = g_vars["params"]["hidden_0"]["dense"]["kernel"]
+  h = z @ kernel
+  stats = g_upd["batch_stats"]["hidden_0"]["bn"]
+  np.testing.assert_allclose(stats["mean"], 0.1 * jnp.mean(h, axis=0),
+                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(stats["var"], 0.9 + 0.1 * jnp.var(h, axis=0),
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_dropout_is_random_in_training_and_off_in_eval():
+  config = _config("mlp", discriminator_dropout=0.5,
+                   discriminator_input_dropout=0.2)
+  g, d, g_vars, d_vars = _build(config, (28, 28, 1))
+  z = jnp.zeros((4, LATENT))
+  x = jax.random.uniform(jax.random.key(5), (4, 28, 28, 1), minval=-1)
+  evaluate, train = _forward(g, d, False), _forward(g, d, True)
+  a = evaluate(g_vars, d_vars, z, x, None)[1]
+  b = train(g_vars, d_vars, z, x, {"dropout": jax.random.key(0)})[1]
+  c = train(g_vars, d_vars, z, x, {"dropout": jax.random.key(1)})[1]
+  np.testing.assert_array_equal(a, evaluate(g_vars, d_vars, z, x, None)[1])
+  assert not np.allclose(a, b) and not np.allclose(b, c)
+
+
+def _kernel_shapes(params):
+  return [leaf.shape for path, leaf in
+          jax.tree_util.tree_leaves_with_path(params)
+          if "kernel" in jax.tree_util.keystr(path)]
+
+
+def test_presets():
+  g, d, g_vars, d_vars = _build(models.mlp_preset("classic"), (28, 28, 1))
+  assert _kernel_shapes(g_vars["params"]) == [
+      (100, 128), (128, 256), (256, 512), (512, 1024), (1024, 784)]
+  assert _kernel_shapes(d_vars["params"]) == [(784, 512), (512, 256),
+                                              (256, 1)]
+  # PyTorch-GAN: BatchNorm on every hidden G layer except the first.
+  assert sorted(g_vars["batch_stats"]) == ["hidden_1", "hidden_2", "hidden_3"]
+  assert g.activation == d.activation == "leaky_relu"
+  assert g.leaky_relu_slope == d.leaky_relu_slope == 0.2
+  assert d_vars["batch_stats"] == {}
+
+  g, d, g_vars, d_vars = _build(models.mlp_preset("goodfellow2014"),
+                                (28, 28, 1))
+  assert _kernel_shapes(g_vars["params"]) == [(100, 1200), (1200, 1200),
+                                              (1200, 784)]
+  # Maxout: 240 units x 5 pieces.
+  assert _kernel_shapes(d_vars["params"]) == [(784, 1200), (240, 1200),
+                                              (240, 1)]
+  assert d.dropout == 0.5
+  with pytest.raises(ValueError, match="unknown MLP preset"):
+    models.mlp_preset("nope")
+
+
+def test_missing_optional_fields_take_defaults():
+  config = ml_collections.ConfigDict(dict(name="mlp", latent_dim=3))
+  g, d = models.make_models(config, (2,))
+  assert g.widths == models.default_model_config("mlp").generator_widths
+  assert d.dropout == 0.0
+
+
+# ----------------------------------------------------------------------------
+# Data parallelism: batch statistics over the mapped axis equal those of the
+# global batch on one device.
+
+def _mapped_forward(mapper, g, d, num_devices):
+  def per_device(g_vars, d_vars, z, x):
+    return _forward_fn(g, d, True)(g_vars, d_vars, z, x, None)
+
+  devices = jax.devices()[:num_devices]
+  if mapper == "pmap":
+    mapped = jax.pmap(per_device, axis_name="data", in_axes=(None, None, 0, 0),
+                      devices=devices)
+
+    def run(g_vars, d_vars, z, x):
+      split = lambda a: a.reshape(num_devices, -1, *a.shape[1:])
+      fake, logits, g_upd, d_upd = mapped(g_vars, d_vars, split(z), split(x))
+      for leaf in jax.tree.leaves((g_upd, d_upd)):  # replicas agree
+        np.testing.assert_allclose(leaf[0], leaf[-1], atol=1e-6)
+      first = lambda t: jax.tree.map(lambda a: a[0], t)
+      return (fake.reshape(-1, *fake.shape[2:]), logits.reshape(-1),
+              first(g_upd), first(d_upd))
+    return run
+  mesh = Mesh(np.array(devices), ("data",))
+  return _jit(jax.shard_map(
+      per_device, mesh=mesh, in_specs=(P(), P(), P("data"), P("data")),
+      out_specs=(P("data"), P("data"), P(), P())))
+
+
+@pytest.mark.parametrize("mapper", ["shard_map", "pmap"])
+@pytest.mark.parametrize("name,overrides,data_shape,num_devices", [
+    ("dcgan", {}, (32, 32, 3), 4),
+    ("mlp", BN_MLP, (2,), 2),
+])
+def test_batch_stats_are_global_under_data_parallelism(
+    mapper, name, overrides, data_shape, num_devices):
+  if jax.device_count() < num_devices:
+    pytest.skip(f"needs {num_devices} devices (tests/conftest.py sets 4)")
+  config = _config(name, **overrides)
+  g, d, g_vars, d_vars = _build(config, data_shape)
+  g_dp, d_dp = models.make_models(config, data_shape, axis_name="data")
+  n = 4 * num_devices
+  # A trend along the batch gives each device different local statistics.
+  trend = jnp.arange(n, dtype=jnp.float32) / n
+  z = trend[:, None] + jax.random.normal(jax.random.key(6), (n, LATENT))
+  x = jnp.tanh(trend.reshape((n,) + (1,) * len(data_shape))
+               + jax.random.normal(jax.random.key(7), (n, *data_shape)))
+  single = _forward(g, d, True)(g_vars, d_vars, z, x, None)
+  parallel = _mapped_forward(mapper, g_dp, d_dp, num_devices)(g_vars, d_vars,
+                                                              z, x)
+  for a, b in zip(parallel, single):
+    np.testing.assert_allclose(_flat(a), _flat(b), atol=1e-5)
+  if mapper == "shard_map":
+    # The test can fail: one device's share has other statistics.
+    local = _forward(g, d, True)(g_vars, d_vars, z[:4], x[:4], None)
+    for i in (2, 3):
+      assert not np.allclose(_flat(local[i]), _flat(single[i]), atol=1e-5)
+
+
+# ----------------------------------------------------------------------------
+# Errors name the field.
+
+def test_unknown_name():
+  config = _config("mlp")
+  config.name = "foo"
+  with pytest.raises(ValueError, match=r"config\.model\.name: unknown model "
+                     r"'foo'; valid: mlp, dcgan"):
+    models.make_models(config, (2,))
+  with pytest.raises(ValueError, match=r"config\.model\.name"):
+    models.default_model_config("foo")
+
+
+@pytest.mark.parametrize("field", ["generator_activation",
+                                   "discriminator_activation"])
+def test_unknown_activation(field):
+  with pytest.raises(ValueError, match=rf"config\.model\.{field}: unknown "
+                     r"activation 'swishy'; valid: relu, leaky_relu"):
+    models.make_models(_config("mlp", **{field: "swishy"}), (2,))
+
+
+@pytest.mark.parametrize("data_shape", [(64, 64, 3), (2,), (28, 32, 1)])
+def test_dcgan_unsupported_size(data_shape):
+  with pytest.raises(ValueError, match=r"config\.model\.name='dcgan'.*"
+                     r"\(28, 28, C\), \(32, 32, C\)"):
+    models.make_models(_config("dcgan"), data_shape)
+
+
+def test_mlp_unsupported_rank():
+  with pytest.raises(ValueError, match=r"config\.model\.name='mlp'"):
+    models.make_models(_config("mlp"), (28, 28))
+
+
+@pytest.mark.parametrize("field,value", [
+    ("latent_dim", 0), ("generator_widths", ()),
+    ("discriminator_widths", (8, -1)), ("discriminator_dropout", 1.0),
+    ("batch_norm_momentum", 1.5), ("maxout_pieces", 0),
+    ("generator_base_features", 0),
+])
+def test_bad_values_name_the_field(field, value):
+  name = "dcgan" if "base_features" in field else "mlp"
+  shape = (28, 28, 1) if name == "dcgan" else (2,)
+  with pytest.raises(ValueError, match=rf"config\.model\.{field}"):
+    models.make_models(_config(name, **{field: value}), shape)
+
+
+def test_every_activation():
+  z = jnp.linspace(-2, 2, 3 * LATENT).reshape(3, LATENT)
+  outputs = []
+  for activation in models.ACTIVATIONS:
+    config = _config("mlp", generator_activation=activation,
+                     discriminator_activation=activation)
+    g, d, g_vars, d_vars = _build(config, (2,))
+    fake, logits, *_ = _forward(g, d, False)(g_vars, d_vars, z,
+                                             jnp.ones((3, 2)), None)
+    assert fake.shape == (3, 2) and logits.shape == (3,)
+    outputs.append(np.asarray(fake))
+  # The activations really differ.
+  assert len({o.tobytes() for o in outputs}) == len(models.ACTIVATIONS)
+
+
+def test_grad_through_generator_and_discriminator():
+  g, d, g_vars, d_vars = _build(_config("dcgan"), (28, 28, 1))
+
+  def loss(g_params, z):
+    fake, _ = g.apply({**g_vars, "params": g_params}, z, train=True,
+                      mutable=["batch_stats"])
+    logits, _ = d.apply(d_vars, fake, train=True, mutable=["batch_stats"])
+    return jnp.mean(jax.nn.softplus(-logits))
+
+  grads = _jit(jax.grad(loss))(g_vars["params"], jnp.ones((4, LATENT)))
+  leaves = jax.tree.leaves(grads)
+  assert all(np.all(np.isfinite(a)) for a in leaves)
+  assert any(np.any(a != 0) for a in leaves)
