@@ -67,8 +67,11 @@ def generalized_jsd(p: ArrayLike, q: ArrayLike, pi, *,
   _check_pi(pi, "pi")
   p, q = jnp.asarray(p), jnp.asarray(q)
   mixture = pi * p + (1.0 - pi) * q
-  return (pi * kl_divergence(p, mixture, dx=dx) +
-          (1.0 - pi) * kl_divergence(q, mixture, dx=dx))
+  # A zero weight must give 0, not 0 * inf, when at pi = 0 (or 1) the other
+  # distribution misses part of this one's support.
+  return (jnp.where(pi > 0, pi * kl_divergence(p, mixture, dx=dx), 0.0) +
+          jnp.where(pi < 1, (1.0 - pi) * kl_divergence(q, mixture, dx=dx),
+                    0.0))
 
 
 def jensen_shannon_divergence(p: ArrayLike, q: ArrayLike, *,
@@ -124,12 +127,16 @@ def value_at_optimum(p_data: ArrayLike, p_g: ArrayLike, *,
   """
   p_data, p_g = jnp.asarray(p_data), jnp.asarray(p_g)
   d_star = optimal_discriminator(p_data, p_g, fake_fraction=fake_fraction)
+  # 1 - D*, computed without the cancellation of `1 - d_star`, which rounds to
+  # 0 (log -> -inf) wherever pi p_g < 1e-16 (1-pi) p_data but p_g > 0.
+  one_minus_d_star = optimal_discriminator(p_g, p_data,
+                                           fake_fraction=1.0 - fake_fraction)
   # p log D with D = (1-pi)p / ((1-pi)p + pi q) > 0 wherever p > 0, so the
   # guarded log only matters where p = 0 and the term is 0 anyway.
   safe = lambda w, v: jnp.where(w > 0, w * jnp.log(jnp.where(w > 0, v, 1.0)),
                                 0.0)
   real_term = jnp.sum(safe(p_data, d_star), axis=-1) * dx
-  fake_term = jnp.sum(safe(p_g, 1.0 - d_star), axis=-1) * dx
+  fake_term = jnp.sum(safe(p_g, one_minus_d_star), axis=-1) * dx
   return 2.0 * ((1.0 - fake_fraction) * real_term + fake_fraction * fake_term)
 
 
