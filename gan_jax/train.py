@@ -133,8 +133,10 @@ class _Experiment:
   """Models, data and the toy p_data (if any) for one config."""
 
   def __init__(self, config: ml_collections.ConfigDict, *,
-               load_data: bool = True):
+               load_data: bool = True,
+               compiler_options: Optional[dict[str, Any]] = None):
     self.config = config
+    self.compiler_options = compiler_options
     self.data_shape = data_lib.data_shape(config.data)
     self.is_toy = data_lib.is_toy(config.data)
     self.distribution = (data_lib.make_toy_distribution(config.data)
@@ -147,7 +149,7 @@ class _Experiment:
     self.models = step_lib.Models(generator, discriminator)
     generate = lambda params, batch_stats, z: step_lib.generate(
         generator, params, batch_stats, z)
-    self._generate = jax.jit(generate)
+    self._generate = jax.jit(generate, compiler_options=compiler_options)
 
   def abstract_state(self) -> step_lib.TrainState:
     """A host state of zeros with the right structure (restore target)."""
@@ -333,8 +335,9 @@ def _restore(manager: ocp.CheckpointManager, experiment: _Experiment,
 # ----------------------------------------------------------------------------
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict,
-                       workdir: str) -> dict[str, Any]:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       compiler_options: Optional[dict[str, Any]] = None
+                       ) -> dict[str, Any]:
   """Trains (or resumes) the GAN of `config` in `workdir`; returns the summary.
 
   Args:
@@ -342,6 +345,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       here (raising `ConfigError`) before anything is compiled.
     workdir: output folder; created if needed. If it holds a run with the same
       config, training resumes from its latest checkpoint.
+    compiler_options: optional XLA options for every compiled function (tests
+      use {'xla_backend_optimization_level': 0} to compile faster).
 
   Returns:
     The dict written to workdir/summary.json.
@@ -359,12 +364,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   os.makedirs(workdir, exist_ok=True)
   _check_workdir(config, workdir)
 
-  experiment = _Experiment(config)
+  experiment = _Experiment(config, compiler_options=compiler_options)
   models = experiment.models
   update = step_lib.make_update(config, models,
                                 step_lib.make_real_sampler(config.data),
                                 num_devices=len(devices))
-  parallel = step_lib.DataParallel(update, devices, config.parallelism)
+  parallel = step_lib.DataParallel(update, devices, config.parallelism,
+                                   compiler_options=compiler_options)
 
   manager = _checkpoint_manager(workdir, create=True)
   latest = manager.latest_step()
@@ -373,7 +379,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     logging.info("Resumed from %s at step %d", workdir, latest)
   else:
     host_state = jax.device_get(
-        step_lib.init_state(config, models, experiment.data_shape))
+        step_lib.init_state(config, models, experiment.data_shape,
+                            compiler_options=compiler_options))
   start_step = int(host_state.step)
   if is_main:
     _save_config(config, workdir)
@@ -527,7 +534,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 # ----------------------------------------------------------------------------
 
 
-def sample(workdir: str, num_samples: int, *, seed: int = 0) -> np.ndarray:
+def sample(workdir: str, num_samples: int, *, seed: int = 0,
+           compiler_options: Optional[dict[str, Any]] = None) -> np.ndarray:
   """Samples from the latest checkpoint in `workdir`.
 
   Uses the EMA generator weights when the run kept them, and BatchNorm's
@@ -541,7 +549,8 @@ def sample(workdir: str, num_samples: int, *, seed: int = 0) -> np.ndarray:
     WorkdirError: no run or no checkpoint in workdir.
   """
   config = load_config(workdir)
-  experiment = _Experiment(config, load_data=False)
+  experiment = _Experiment(config, load_data=False,
+                           compiler_options=compiler_options)
   manager = _checkpoint_manager(workdir, create=False)
   try:
     latest = manager.latest_step()

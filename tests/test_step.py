@@ -1,0 +1,281 @@
+"""The Algorithm 1 update: k D steps + 1 G step, data-parallel, deterministic.
+
+Runs on the 4 fake CPU devices of conftest.py; every case uses tiny MLPs so
+that compiling (the cost here) stays small.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from gan_jax import config as config_lib
+from gan_jax import data
+from gan_jax import losses
+from gan_jax import models as model_lib
+from gan_jax import step as step_lib
+
+# Compiling dominates these tests; XLA's backend optimisations change nothing
+# they check (same function, same results to float rounding) and cost ~3x.
+FAST_COMPILE = {"xla_backend_optimization_level": 0}
+
+
+def tiny_config(**overrides):
+  config = config_lib.default_config()
+  config.data = data.default_data_config("ring")
+  config.model.latent_dim = 4
+  config.model.generator_widths = (8, 8)
+  config.model.discriminator_widths = (8, 8)
+  config.train.batch_size = 16
+  for field, value in overrides.items():
+    node = config
+    *parents, last = field.split(".")
+    for part in parents:
+      node = node[part]
+    node[last] = value
+  config_lib.validate(config, 4)
+  return config
+
+
+# Exercises every code path that could depend on the device count: k > 1,
+# R1, EMA, BatchNorm in G (cross-device statistics), dropout in D.
+FULL = dict(**{
+    "train.discriminator_steps": 2,
+    "loss.r1_gamma": 0.1,
+    "train.ema_decay": 0.9,
+    "model.generator_batch_norm": True,
+    "model.discriminator_dropout": 0.2,
+})
+
+
+def build(config, num_devices, parallelism="shard_map", sampler=None):
+  shape = data.data_shape(config.data)
+  generator, discriminator = model_lib.make_models(
+      config.model, shape, axis_name=step_lib.AXIS)
+  models = step_lib.Models(generator, discriminator)
+  sampler = sampler or step_lib.make_real_sampler(config.data)
+  update = step_lib.make_update(config, models, sampler,
+                                num_devices=num_devices)
+  parallel = step_lib.DataParallel(update, jax.devices()[:num_devices],
+                                   parallelism, compiler_options=FAST_COMPILE)
+  state = step_lib.init_state(config, models, shape,
+                              compiler_options=FAST_COMPILE)
+  return parallel, state, models
+
+
+def run(config, num_devices=1, parallelism="shard_map", calls=(1,),
+        dataset=None, sampler=None):
+  """Runs len(calls) dispatches of calls[i] steps; returns (state, metrics)."""
+  parallel, state, _ = build(config, num_devices, parallelism, sampler)
+  state = parallel.place(state)
+  if dataset is not None:
+    dataset = parallel.place(dataset)
+  all_metrics = []
+  for num_steps in calls:
+    state, metrics = parallel.run(state, dataset, num_steps)
+    all_metrics.append(jax.device_get(metrics))
+  metrics = {k: np.concatenate([m[k] for m in all_metrics])
+             for k in all_metrics[0]}
+  return parallel.fetch(state), metrics
+
+
+def assert_trees_close(a, b, atol=1e-5):
+  leaves_a, tree_a = jax.tree.flatten(a)
+  leaves_b, tree_b = jax.tree.flatten(b)
+  assert tree_a == tree_b
+  for x, y in zip(leaves_a, leaves_b):
+    np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=0,
+                               atol=atol)
+
+
+@functools.lru_cache(maxsize=None)
+def full_run(num_devices, parallelism="shard_map", calls=(20,)):
+  return run(tiny_config(**FULL), num_devices, parallelism, calls)
+
+
+@pytest.mark.parametrize("num_devices", [2, 4])
+def test_device_count_does_not_change_parameters(num_devices):
+  reference, ref_metrics = full_run(1)
+  state, metrics = full_run(num_devices)
+  assert int(state.step) == 20
+  assert_trees_close(reference, state)
+  for name in step_lib.METRIC_NAMES:
+    np.testing.assert_allclose(metrics[name], ref_metrics[name], atol=1e-4,
+                               rtol=1e-4)
+
+
+def test_pmap_agrees_with_shard_map():
+  reference, ref_metrics = full_run(2)
+  state, metrics = full_run(2, "pmap")
+  assert_trees_close(reference, state)
+  np.testing.assert_allclose(metrics["d_loss"], ref_metrics["d_loss"],
+                             atol=1e-5)
+
+
+def test_training_changes_everything_it_should():
+  initial = build(tiny_config(**FULL), 1)[1]
+  state, metrics = full_run(1)
+  for name in ("g_params", "d_params", "g_opt_state", "d_opt_state",
+               "ema_g_params", "g_batch_stats"):
+    before = jax.tree.leaves(getattr(initial, name))
+    after = jax.tree.leaves(getattr(state, name))
+    assert any(not np.allclose(x, y) for x, y in zip(before, after)), name
+  np.testing.assert_array_equal(state.rng, initial.rng)
+  for name in step_lib.METRIC_NAMES:
+    assert np.all(np.isfinite(metrics[name])), name
+  assert np.all(metrics["r1_penalty"] > 0)
+  assert np.all((metrics["d_real"] > 0) & (metrics["d_real"] < 1))
+  # EMA: 20 updates at decay 0.9 from the initial weights lie between them.
+  ema = jax.tree.leaves(state.ema_g_params)
+  assert any(not np.allclose(e, p) for e, p in
+             zip(ema, jax.tree.leaves(state.g_params)))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 3, 5),
+                   compiler_options=FAST_COMPILE)
+def manual_iterations(config, models, state, sampler, fake_fraction,
+                      num_iterations):
+  """Algorithm 1 written out in plain JAX on one global batch, no mapping.
+
+  Uses the key derivation documented in gan_jax.step: per step s,
+  key_s = fold_in(rng, s); D sub-step j draws x with fold_in(fold_in(
+  fold_in(key_s, 0), j), 0) and z with ...(j), 1); G's z uses
+  fold_in(fold_in(key_s, 1), 0); each folded again with the example index.
+  Returns (g_params, d_params, real batches [num_iterations * k, m, d]).
+  """
+  generator, discriminator = models
+  k = config.train.discriminator_steps
+  batch = config.train.batch_size
+  latent = config.model.latent_dim
+  ids = jnp.arange(batch)
+  g_opt = step_lib.make_optimizer(config.optimizer.generator)
+  d_opt = step_lib.make_optimizer(config.optimizer.discriminator)
+  g_params, d_params = state.g_params, state.d_params
+  g_opt_state, d_opt_state = state.g_opt_state, state.d_opt_state
+  G = lambda p, z: generator.apply({"params": p}, z, train=True)
+  D = lambda p, x: discriminator.apply({"params": p}, x, train=True)
+  real_batches = []
+  for s in range(num_iterations):
+    key_s = jax.random.fold_in(state.rng, s)
+    for j in range(k):
+      key = jax.random.fold_in(jax.random.fold_in(key_s, 0), j)
+      x = sampler(jax.random.fold_in(key, 0), ids, None)
+      real_batches.append(x)
+      z = step_lib.sample_noise(jax.random.fold_in(key, 1), ids, latent)
+      fake = G(g_params, z)
+      d_loss = lambda p: losses.discriminator_loss(
+          D(p, x), D(p, fake), fake_fraction=fake_fraction)
+      grads = jax.grad(d_loss)(d_params)
+      updates, d_opt_state = d_opt.update(grads, d_opt_state, d_params)
+      d_params = optax.apply_updates(d_params, updates)
+    z = step_lib.sample_noise(
+        jax.random.fold_in(jax.random.fold_in(key_s, 1), 0), ids, latent)
+    g_loss = lambda p: losses.non_saturating_generator_loss(D(d_params,
+                                                              G(p, z)))
+    grads = jax.grad(g_loss)(g_params)
+    updates, g_opt_state = g_opt.update(grads, g_opt_state, g_params)
+    g_params = optax.apply_updates(g_params, updates)
+  return g_params, d_params, jnp.stack(real_batches)
+
+
+class _Hashable:
+  """Wraps a config so that jax.jit can take it as a static argument."""
+
+  def __init__(self, value):
+    self.value = value
+
+  def __getattr__(self, name):
+    return getattr(self.value, name)
+
+
+def test_matches_algorithm_1_written_out():
+  """k=3, pi=0.3, SGD with momentum on 2 devices == the plain-JAX loop.
+
+  Also counts, while the compiled step runs, the real batches it draws:
+  3 per generator step.
+  """
+  config = tiny_config(**{"train.discriminator_steps": 3,
+                          "loss.fake_fraction": 0.3,
+                          "optimizer.generator.name": "sgd",
+                          "optimizer.generator.learning_rate": 0.05,
+                          "optimizer.generator.momentum": 0.5,
+                          "optimizer.discriminator.name": "sgd",
+                          "optimizer.discriminator.learning_rate": 0.05,
+                          "optimizer.discriminator.momentum": 0.5})
+  sampler = step_lib.make_real_sampler(config.data)
+  draws = []
+
+  def counting_sampler(key, ids, dataset):
+    jax.debug.callback(lambda: draws.append(1))
+    return sampler(key, ids, dataset)
+
+  parallel, initial, models = build(config, 2, sampler=counting_sampler)
+  state, metrics = parallel.run(parallel.place(initial), None, 2)
+  state = parallel.fetch(state)
+  jax.effects_barrier()
+  # 2 iterations x k=3 D steps, on each of the 2 devices.
+  assert len(draws) == 2 * 3 * 2
+
+  static = _Hashable(config)
+  g_params, d_params, real = manual_iterations(static, models, initial,
+                                               sampler, 0.3, 2)
+  assert_trees_close(state.g_params, g_params)
+  assert_trees_close(state.d_params, d_params)
+  # Each D step had a fresh real batch.
+  real = np.asarray(real)
+  assert real.shape == (6, 16, 2)
+  assert len({batch.tobytes() for batch in real}) == 6
+
+  # pi = 1/2 would have computed a different D update from the same samples.
+  _, d_half, _ = manual_iterations(static, models, initial, sampler, 0.5, 2)
+  assert any(not np.allclose(a, b, atol=1e-4) for a, b in
+             zip(jax.tree.leaves(d_half), jax.tree.leaves(state.d_params)))
+
+
+@pytest.mark.parametrize("name", losses.NAMES)
+def test_every_loss_builds(name):
+  """Traces (without compiling) one step for every loss name."""
+  config = tiny_config(**{"loss.name": name})
+  parallel, state, _ = build(config, 2)
+  shapes = jax.eval_shape(parallel._get_fn(1), parallel.place(state), None)  # pylint: disable=protected-access
+  _, metrics = shapes
+  assert set(metrics) == set(step_lib.METRIC_NAMES)
+  assert metrics["d_loss"].shape == (1,)
+
+
+def test_image_data_gathered_on_device_is_device_count_independent():
+  """Images: gathered from the on-device data set; hinge loss; donation."""
+  images = np.random.default_rng(0).integers(0, 256, (40, 8, 8, 1),
+                                             dtype=np.uint8)
+  config = tiny_config(**{"loss.name": "hinge"})
+  config.data = data.default_data_config("fashion_mnist")
+  sampler = step_lib.make_real_sampler(config.data)
+  # Every drawn example is one of the data set's images, in [-1, 1].
+  x = np.asarray(sampler(jax.random.PRNGKey(0), jnp.arange(16),
+                         jnp.asarray(images)))
+  expected = images.astype(np.float32) / 127.5 - 1.0
+  for example in x:
+    assert np.any(np.all(np.isclose(expected, example, atol=1e-6),
+                         axis=(1, 2, 3)))
+  # data_shape would read IDX files; give the step the shape directly.
+  shape = images.shape[1:]
+  generator, discriminator = model_lib.make_models(config.model, shape,
+                                                   axis_name=step_lib.AXIS)
+  models = step_lib.Models(generator, discriminator)
+  results = []
+  for num_devices in (1, 2):
+    update = step_lib.make_update(config, models, sampler,
+                                  num_devices=num_devices)
+    parallel = step_lib.DataParallel(update, jax.devices()[:num_devices],
+                                     compiler_options=FAST_COMPILE)
+    state = parallel.place(step_lib.init_state(
+        config, models, shape, compiler_options=FAST_COMPILE))
+    leaf = jax.tree.leaves(state.d_params)[0]
+    new_state, metrics = parallel.run(state, parallel.place(images), 3)
+    assert leaf.is_deleted()  # the state was donated
+    assert np.all(np.isfinite(np.asarray(metrics["d_loss"])))
+    results.append(parallel.fetch(new_state))
+  assert_trees_close(results[0], results[1])

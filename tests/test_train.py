@@ -1,0 +1,192 @@
+"""train_and_evaluate / sample: every shipped config, resume, workdir safety."""
+
+import glob
+import gzip
+import json
+import os
+import shutil
+import struct
+
+import jax
+import numpy as np
+import pytest
+
+from gan_jax import config as config_lib
+from gan_jax import data
+from gan_jax import step as step_lib
+from gan_jax import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG_FILES = sorted(glob.glob(os.path.join(ROOT, "experiments", "configs",
+                                             "*.py")))
+# Compiling dominates; XLA's backend optimisations change no result checked.
+FAST_COMPILE = {"xla_backend_optimization_level": 0}
+
+
+def write_idx_images(folder, num=32, size=28, seed=0):
+  images = np.random.default_rng(seed).integers(0, 256, (num, size, size),
+                                                dtype=np.uint8)
+  os.makedirs(folder, exist_ok=True)
+  with gzip.open(os.path.join(folder, "train-images-idx3-ubyte.gz"), "wb") as f:
+    f.write(struct.pack(">IIII", 0x803, num, size, size) + images.tobytes())
+
+
+@pytest.fixture(scope="module")
+def idx_dir(tmp_path_factory):
+  folder = str(tmp_path_factory.mktemp("idx"))
+  write_idx_images(folder)
+  return folder
+
+
+def shrink(config, idx_dir=None):
+  """The same experiment with tiny networks, batch and step counts."""
+  if config.model.name == "mlp":
+    config.model.generator_widths = (8,) * len(config.model.generator_widths)
+    config.model.discriminator_widths = (8,) * len(
+        config.model.discriminator_widths)
+  else:
+    config.model.generator_base_features = 4
+    config.model.discriminator_base_features = 4
+  config.model.latent_dim = min(config.model.latent_dim, 4)
+  if not data.is_toy(config.data):
+    config.data.data_dir = idx_dir
+  config.train.batch_size = 8
+  config.train.steps = 1
+  config.train.steps_per_call = 1
+  config.train.log_every = 1
+  config.train.checkpoint_every = 0
+  config.train.sample_every = 0
+  config.eval.num_samples = 100
+  config.eval.num_sample_images = 4
+  return config
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=os.path.basename)
+def test_one_step_of_every_config(path, idx_dir, tmp_path):
+  config = shrink(config_lib.from_file(path), idx_dir)
+  workdir = str(tmp_path / "run")
+  summary = train.train_and_evaluate(config, workdir,
+                                     compiler_options=FAST_COMPILE)
+  assert summary["step"] == 1
+  for name in (train.CONFIG_FILE, train.METRICS_FILE, train.SUMMARY_FILE):
+    assert os.path.isfile(os.path.join(workdir, name)), name
+  assert os.listdir(os.path.join(workdir, train.CHECKPOINT_DIR))
+  assert glob.glob(os.path.join(workdir, train.TENSORBOARD_DIR, "events.*"))
+  assert glob.glob(os.path.join(workdir, train.SAMPLES_DIR, "step_*.png"))
+  with open(os.path.join(workdir, train.METRICS_FILE)) as f:
+    records = [json.loads(line) for line in f]
+  assert [r["step"] for r in records] == [1]
+  for name in step_lib.METRIC_NAMES:
+    assert np.isfinite(records[0][name]), name
+  with open(os.path.join(workdir, train.SUMMARY_FILE)) as f:
+    assert json.load(f)["step"] == 1
+
+  samples = train.sample(workdir, 3, compiler_options=FAST_COMPILE)
+  shape = data.data_shape(config.data)
+  assert samples.shape == (3, *shape)
+  if config.data.name in ("ring", "grid"):
+    assert set(summary["evaluation"]) == {"modes", "high_quality_pct",
+                                          "reverse_kl", "num_modes"}
+  elif config.data.name == "gaussian_1d":
+    assert 0.0 <= summary["evaluation"]["jsd"] <= np.log(2) + 1e-6
+  else:
+    assert samples.min() >= 0.0 and samples.max() <= 1.0
+
+
+def resume_config():
+  config = shrink(config_lib.from_file(
+      os.path.join(ROOT, "experiments", "configs", "ring.py")))
+  config.loss.r1_gamma = 0.1
+  config.train.ema_decay = 0.9
+  config.model.generator_batch_norm = True
+  config.train.steps_per_call = 2
+  config.train.log_every = 2
+  config.train.checkpoint_every = 2
+  return config
+
+
+def latest_state(workdir):
+  experiment = train._Experiment(train.load_config(workdir), load_data=False)  # pylint: disable=protected-access
+  manager = train._checkpoint_manager(workdir, create=False)  # pylint: disable=protected-access
+  try:
+    return train._restore(manager, experiment, manager.latest_step())  # pylint: disable=protected-access
+  finally:
+    manager.close()
+
+
+def test_resume_equals_straight_run(tmp_path):
+  """N steps, a crash, then resume to N+M == N+M steps straight."""
+  straight_dir = str(tmp_path / "straight")
+  config = resume_config()
+  config.train.steps = 6
+  train.train_and_evaluate(config, straight_dir, compiler_options=FAST_COMPILE)
+
+  resumed_dir = str(tmp_path / "resumed")
+  config.train.steps = 4
+  train.train_and_evaluate(config, resumed_dir, compiler_options=FAST_COMPILE)
+  # Simulate a crash after step 4 was logged but before it was saved.
+  shutil.rmtree(os.path.join(resumed_dir, train.CHECKPOINT_DIR, "4"))
+  config.train.steps = 6  # train.steps may change on resume
+  summary = train.train_and_evaluate(config, resumed_dir,
+                                     compiler_options=FAST_COMPILE)
+  assert summary["start_step"] == 2
+
+  straight, resumed = latest_state(straight_dir), latest_state(resumed_dir)
+  assert int(straight.step) == int(resumed.step) == 6
+  for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed)):
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+  np.testing.assert_allclose(
+      train.sample(straight_dir, 8, compiler_options=FAST_COMPILE),
+      train.sample(resumed_dir, 8, compiler_options=FAST_COMPILE), atol=1e-5)
+
+  def records(workdir):
+    with open(os.path.join(workdir, train.METRICS_FILE)) as f:
+      return [json.loads(line) for line in f]
+
+  # The metrics of the lost step 4 were replaced, not duplicated.
+  assert [r["step"] for r in records(resumed_dir)] == [2, 4, 6]
+  for a, b in zip(records(straight_dir), records(resumed_dir)):
+    np.testing.assert_allclose(a["d_loss"], b["d_loss"], atol=1e-5)
+
+  # A workdir holding a different experiment is never overwritten.
+  config.loss.name = "hinge"
+  with pytest.raises(train.WorkdirError,
+                     match=r"(?s)resumed.*config\.loss\.name"):
+    train.train_and_evaluate(config, resumed_dir)
+
+
+def test_sample_without_run(tmp_path):
+  with pytest.raises(train.WorkdirError, match="holds no run"):
+    train.sample(str(tmp_path), 4)
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"\x1f\x8bnot really gzip", ["train-images-idx3-ubyte.gz"]),
+    (struct.pack(">IIII", 0x1234, 2, 28, 28), ["magic"]),
+    (struct.pack(">II", 0x0801, 2) + bytes(2), ["IDX image"]),
+    (struct.pack(">IIII", 0x0803, 10, 28, 28) + bytes(100), ["truncated"]),
+])
+def test_bad_data_files(tmp_path, content, words):
+  folder = tmp_path / "idx"
+  folder.mkdir()
+  (folder / "train-images-idx3-ubyte").write_bytes(content)
+  if content.startswith(b"\x1f\x8b"):
+    os.rename(folder / "train-images-idx3-ubyte",
+              folder / "train-images-idx3-ubyte.gz")
+  config = shrink(config_lib.from_file(
+      os.path.join(ROOT, "experiments", "configs", "fashion_mnist_mlp.py")),
+                  str(folder))
+  with pytest.raises(data.DataError) as error:
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+  for word in words:
+    assert word in str(error.value)
+  assert not os.path.exists(tmp_path / "run" / train.CHECKPOINT_DIR)
+
+
+def test_invalid_config_stops_before_anything_is_written(tmp_path):
+  config = config_lib.default_config()
+  config.train.discriminator_steps = 0
+  with pytest.raises(config_lib.ConfigError,
+                     match="config.train.discriminator_steps"):
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not os.path.exists(tmp_path / "run")
