@@ -1,7 +1,6 @@
 """Numerical tests of gan_jax.distributions: densities, modes and samples."""
 
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
