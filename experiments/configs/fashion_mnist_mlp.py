@@ -4,6 +4,12 @@ G 100-128-256-512-1024-784 with BatchNorm and LeakyReLU, D 784-512-256-1
 (`gan_jax.models.MLP_PRESETS['classic']`), Adam 2e-4, b1 = 0.5, batch 64.
 Reads the IDX files of Debian's `dataset-fashion-mnist` package (offline).
 
+Sized for a small CPU budget: 12,000 steps (~13 epochs) at ~20 steps/s on 2
+shared CPU cores is about 10 minutes wall-clock including compile. Samples
+come from an EMA of G's weights (decay 0.999): at equal steps the training
+is identical, but the EMA grids are much less speckled than the raw G's
+(compared at 3,000 steps).
+
 Run:
   python launch.py --config experiments/configs/fashion_mnist_mlp.py \
       --workdir runs/fashion_mnist_mlp
@@ -26,12 +32,13 @@ def get_config(arg=None):
     config.optimizer[player].learning_rate = 2e-4
     config.optimizer[player].b1 = 0.5
     config.optimizer[player].b2 = 0.999
-  config.train.steps = 30_000
+  config.train.steps = 12_000
   config.train.batch_size = 64
   config.train.discriminator_steps = 1
-  config.train.steps_per_call = 100
-  config.train.log_every = 500
-  config.train.checkpoint_every = 5000
-  config.train.sample_every = 2500
+  config.train.steps_per_call = 200
+  config.train.log_every = 1000
+  config.train.checkpoint_every = 4000
+  config.train.sample_every = 2000
+  config.train.ema_decay = 0.999
   config.eval.num_sample_images = 64
   return config
