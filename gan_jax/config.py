@@ -21,7 +21,9 @@ Schema (defaults in brackets):
   loss.label_smoothing       [0.0] one-sided, cross-entropy losses only
   loss.r1_gamma              [0.0] R1 penalty gamma/2 E|grad_x D(x)|^2; 0 = off
   optimizer.generator/discriminator.{name adam|sgd, learning_rate, b1, b2,
-                             momentum}
+                             momentum, schedule constant|linear|cosine,
+                             decay_steps (train steps; 0 = train.steps),
+                             end_factor (final lr / learning_rate)}
   train.steps                number of generator steps (Algorithm 1 iterations)
   train.batch_size           m, global (all devices) batch size
   train.discriminator_steps  k, D steps per G step
@@ -51,6 +53,7 @@ from gan_jax import models
 TOY_DATA = data_lib.TOY_DATASETS
 IDX_DATA = data_lib.IDX_DATASETS
 OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "linear", "cosine")
 PARALLELISM = ("shard_map", "pmap")
 
 # Fields that may change when a run is resumed: they change how the run is
@@ -73,7 +76,7 @@ class ConfigError(ValueError):
 def _optimizer_config(learning_rate: float) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(
       dict(name="adam", learning_rate=learning_rate, b1=0.9, b2=0.999,
-           momentum=0.0))
+           momentum=0.0, schedule="constant", decay_steps=0, end_factor=0.0))
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -293,6 +296,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
                  high_open=True)
     _check_range(config, f"{prefix}.momentum", 0.0, 1.0, low_open=False,
                  high_open=True)
+    _check_choice(config, f"{prefix}.schedule", SCHEDULES)
+    _check_int(config, f"{prefix}.decay_steps", 0)
+    _check_range(config, f"{prefix}.end_factor", 0.0, 1.0, low_open=False,
+                 high_open=False)
 
   # Training loop.
   _check_int(config, "train.steps", 1)
@@ -339,6 +346,17 @@ def changed_fields(old: Any, new: Any, path: str = "") -> list[str]:
   return [] if old == new else [path]
 
 
-def is_resumable_change(field: str) -> bool:
-  """Whether `field` may differ between a saved run and its resumption."""
+def is_resumable_change(field: str,
+                        config: Optional[ml_collections.ConfigDict] = None
+                        ) -> bool:
+  """Whether `field` may differ between a saved run and its resumption.
+
+  train.steps may not when `config` decays a learning rate over train.steps
+  (a schedule with decay_steps = 0).
+  """
+  if field == "train.steps" and config is not None:
+    for player in ("generator", "discriminator"):
+      optimizer = config.optimizer[player]
+      if optimizer.schedule != "constant" and not optimizer.decay_steps:
+        return False
   return any(field == f or field.startswith(f + ".") for f in RESUMABLE_FIELDS)

@@ -96,7 +96,9 @@ def _check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
   if os.path.isfile(path):
     saved = load_config(workdir)
     changed = config_lib.changed_fields(saved, config)
-    blocking = [f for f in changed if not config_lib.is_resumable_change(f)]
+    blocking = [f for f in changed
+                if not (config_lib.is_resumable_change(f, saved) and
+                        config_lib.is_resumable_change(f, config))]
     if blocking:
       details = ", ".join(
           f"config.{f}: {_get_dotted(saved, f)!r} -> "

@@ -184,3 +184,29 @@ def test_from_file_with_arg(tmp_path):
   assert config_lib.from_file(f"{path}:11").train.steps == 11
   with pytest.raises(config_lib.ConfigError, match="not found"):
     config_lib.from_file(str(tmp_path / "nope.py"))
+
+
+def test_learning_rate_schedules():
+  from gan_jax import step as step_lib  # pylint: disable=g-import-not-at-top
+  config = config_lib.default_config()
+  config.train.steps = 100
+  config.train.discriminator_steps = 2
+  d = config.optimizer.discriminator
+  d.schedule, d.end_factor = "linear", 0.1
+  config_lib.validate(config, 1)
+  rate = step_lib.learning_rate_schedule(d, total_steps=100,
+                                         updates_per_step=2)
+  # D makes k = 2 updates per step: its schedule spans 200 updates.
+  assert rate(0) == pytest.approx(1e-3)
+  assert rate(100) == pytest.approx(0.55e-3)
+  assert rate(200) == pytest.approx(1e-4)
+  assert step_lib.learning_rate_schedule(
+      config.optimizer.generator, total_steps=100) == 1e-3
+  # A schedule over train.steps makes train.steps part of the experiment.
+  assert not config_lib.is_resumable_change("train.steps", config)
+  d.decay_steps = 50
+  assert config_lib.is_resumable_change("train.steps", config)
+  d.schedule = "exponential"
+  with pytest.raises(config_lib.ConfigError,
+                     match="config.optimizer.discriminator.schedule.*cosine"):
+    config_lib.validate(config, 1)
