@@ -17,8 +17,10 @@ def get_config(arg=None):
   config.data = data.default_data_config("grid")
   config.model.name = "mlp"
   config.model.latent_dim = 16
-  config.model.generator_widths = (256, 256, 256)
-  config.model.discriminator_widths = (256, 256, 256)
+  # Depth matters more than width here: 2x256 MLPs reached ~13% high-quality
+  # samples in 30k steps, 3x128 and 3x256 ~85% (3x128 at twice the speed).
+  config.model.generator_widths = (128, 128, 128)
+  config.model.discriminator_widths = (128, 128, 128)
   config.loss.name = "non_saturating"
   config.loss.r1_gamma = 0.1
   for player in ("generator", "discriminator"):
@@ -26,12 +28,15 @@ def get_config(arg=None):
     config.optimizer[player].learning_rate = 1e-3
     config.optimizer[player].b1 = 0.5
     config.optimizer[player].b2 = 0.999
-  config.train.steps = 20_000
+  config.train.steps = 50_000
   config.train.batch_size = 256
   config.train.discriminator_steps = 1
   config.train.steps_per_call = 500
   config.train.log_every = 1000
-  config.train.checkpoint_every = 5000
-  config.train.sample_every = 5000
-  config.train.ema_decay = 0.0
+  config.train.checkpoint_every = 10_000
+  config.train.sample_every = 10_000
+  # Samples and evaluation use an EMA of G's weights (the raw G is ~5-10
+  # points lower in high-quality samples). A cosine learning-rate decay to
+  # 5% did worse (73% at 30k steps vs 85% for a constant rate).
+  config.train.ema_decay = 0.9995
   return config
