@@ -334,7 +334,7 @@ def make_update(config: ml_collections.ConfigDict, models: Models,
           r1_penalty=penalty,
       )
       metrics = pmean(metrics)
-      metrics["d_grad_norm"] = optax.tree_utils.tree_l2_norm(grads)
+      metrics["d_grad_norm"] = optax.tree_utils.tree_norm(grads)
       return (d_params, d_opt_state, d_batch_stats, g_batch_stats), metrics
 
     carry = (state.d_params, state.d_opt_state, state.d_batch_stats,
@@ -367,7 +367,7 @@ def make_update(config: ml_collections.ConfigDict, models: Models,
 
     metrics = dict(d_metrics)
     metrics["g_loss"] = pmean(g_loss)
-    metrics["g_grad_norm"] = optax.tree_utils.tree_l2_norm(grads)
+    metrics["g_grad_norm"] = optax.tree_utils.tree_norm(grads)
     new_state = TrainState(
         step=state.step + 1,
         g_params=g_params,
