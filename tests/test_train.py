@@ -1,7 +1,6 @@
 """train_and_evaluate / sample: every shipped config, resume, workdir safety."""
 
 import glob
-import gzip
 import json
 import os
 import shutil
@@ -16,26 +15,10 @@ from gan_jax import data
 from gan_jax import step as step_lib
 from gan_jax import train
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG_FILES = sorted(glob.glob(os.path.join(ROOT, "experiments", "configs",
-                                             "*.py")))
+from helpers import CONFIG_FILES, ROOT
+
 # Compiling dominates; XLA's backend optimisations change no result checked.
 FAST_COMPILE = {"xla_backend_optimization_level": 0}
-
-
-def write_idx_images(folder, num=32, size=28, seed=0):
-  images = np.random.default_rng(seed).integers(0, 256, (num, size, size),
-                                                dtype=np.uint8)
-  os.makedirs(folder, exist_ok=True)
-  with gzip.open(os.path.join(folder, "train-images-idx3-ubyte.gz"), "wb") as f:
-    f.write(struct.pack(">IIII", 0x803, num, size, size) + images.tobytes())
-
-
-@pytest.fixture(scope="module")
-def idx_dir(tmp_path_factory):
-  folder = str(tmp_path_factory.mktemp("idx"))
-  write_idx_images(folder)
-  return folder
 
 
 def shrink(config, idx_dir=None):
