@@ -79,6 +79,16 @@ def _optimizer_config(learning_rate: float) -> ml_collections.ConfigDict:
            momentum=0.0, schedule="constant", decay_steps=0, end_factor=0.0))
 
 
+def set_optimizers(config: ml_collections.ConfigDict, **fields) -> None:
+  """Gives G's and D's optimisers the same settings, e.g. name, learning_rate.
+
+  Config files use it for the common case of one optimiser for both players;
+  `config.optimizer.generator.<field>` still overrides one side alone.
+  """
+  for player in ("generator", "discriminator"):
+    config.optimizer[player].update(fields)
+
+
 def default_config() -> ml_collections.ConfigDict:
   """Returns the full schema with defaults; config files change fields of it."""
   config = ml_collections.ConfigDict()

@@ -24,11 +24,8 @@ def get_config(arg=None):
   config.model.generator_base_features = 64
   config.model.discriminator_base_features = 64
   config.loss.name = "non_saturating"
-  for player in ("generator", "discriminator"):
-    config.optimizer[player].name = "adam"
-    config.optimizer[player].learning_rate = 2e-4
-    config.optimizer[player].b1 = 0.5
-    config.optimizer[player].b2 = 0.999
+  config_lib.set_optimizers(config, name="adam",
+                            learning_rate=2e-4, b1=0.5, b2=0.999)
   config.train.steps = 20_000
   config.train.batch_size = 64
   config.train.discriminator_steps = 1

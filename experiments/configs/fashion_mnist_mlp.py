@@ -27,11 +27,8 @@ def get_config(arg=None):
   config.data.source = "idx"
   config.model = models.mlp_preset("classic")
   config.loss.name = "non_saturating"
-  for player in ("generator", "discriminator"):
-    config.optimizer[player].name = "adam"
-    config.optimizer[player].learning_rate = 2e-4
-    config.optimizer[player].b1 = 0.5
-    config.optimizer[player].b2 = 0.999
+  config_lib.set_optimizers(config, name="adam",
+                            learning_rate=2e-4, b1=0.5, b2=0.999)
   config.train.steps = 12_000
   config.train.batch_size = 64
   config.train.discriminator_steps = 1

@@ -27,10 +27,8 @@ def get_config(arg=None):
   config.model.generator_activation = "relu"
   config.model.discriminator_activation = "relu"
   config.loss.name = "non_saturating"
-  for player in ("generator", "discriminator"):
-    config.optimizer[player].name = "sgd"
-    config.optimizer[player].learning_rate = 0.01
-    config.optimizer[player].momentum = 0.5
+  config_lib.set_optimizers(config, name="sgd",
+                            learning_rate=0.01, momentum=0.5)
   config.train.steps = 5_000
   config.train.batch_size = 128
   config.train.discriminator_steps = 1

@@ -23,11 +23,8 @@ def get_config(arg=None):
   config.model.discriminator_widths = (128, 128, 128)
   config.loss.name = "non_saturating"
   config.loss.r1_gamma = 0.1
-  for player in ("generator", "discriminator"):
-    config.optimizer[player].name = "adam"
-    config.optimizer[player].learning_rate = 1e-3
-    config.optimizer[player].b1 = 0.5
-    config.optimizer[player].b2 = 0.999
+  config_lib.set_optimizers(config, name="adam",
+                            learning_rate=1e-3, b1=0.5, b2=0.999)
   config.train.steps = 50_000
   config.train.batch_size = 256
   config.train.discriminator_steps = 1

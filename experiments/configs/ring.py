@@ -24,11 +24,8 @@ def get_config(arg=None):
   # R1 keeps D smooth around the data; without it a plain non-saturating GAN
   # kept 6 of 8 modes in our trial.
   config.loss.r1_gamma = 0.1
-  for player in ("generator", "discriminator"):
-    config.optimizer[player].name = "adam"
-    config.optimizer[player].learning_rate = 1e-3
-    config.optimizer[player].b1 = 0.5
-    config.optimizer[player].b2 = 0.999
+  config_lib.set_optimizers(config, name="adam",
+                            learning_rate=1e-3, b1=0.5, b2=0.999)
   config.train.steps = 30_000
   config.train.batch_size = 256
   config.train.discriminator_steps = 1
