@@ -1,9 +1,19 @@
 r"""Goodfellow et al. 2014, Figure 1: a GAN learning a 1D Gaussian.
 
-p_data = N(4, 0.5^2); small MLPs; k = 1 discriminator step per generator step
-and SGD with momentum as in the paper's Algorithm 1. summary.json reports
-JSD(p_data || p_g) with p_g a kernel density estimate of 2,500 samples; the
-sample plots are histograms of G(z) against p_data.
+p_data = N(1, 0.5^2); 32-32 ReLU MLPs for G and D, z ~ N(0, 1); k = 1
+discriminator step per generator step and SGD with momentum as in the
+paper's Algorithm 1. summary.json reports JSD(p_data || p_g) with p_g a
+kernel density estimate of 2,500 samples; the sample plots are histograms of
+G(z) against p_data.
+
+Measured (5,000 steps, ~13 s per run on 2 CPU cores): JSD 0.029, 0.022,
+0.027, 0.009, 0.031 in summary.json for seeds 0-4. The same setting with p_data = N(4, 0.5^2) failed
+on 3 of 5 seeds (JSD ~0.3: G matched the mean but spread out, std ~2.5): at
+initialisation every ReLU kink of D sits at x = 0, so over data far from 0 D
+is almost linear and can only tell means apart. Adam (1e-3, b1 0.5), k = 5,
+tanh units, or R1 did not fix that; centring the data near 0 did (but at mean
+0 exactly, G collapsed to a point on all seeds). Training longer oscillates
+(10,000 steps: JSD 0.02-0.08), the classic non-convergence of GAN dynamics.
 
 Run:
   python launch.py --config experiments/configs/gaussian_1d.py \
@@ -18,7 +28,7 @@ def get_config(arg=None):
   del arg
   config = config_lib.default_config()
   config.data = data.default_data_config("gaussian_1d")
-  config.data.mean = 4.0
+  config.data.mean = 1.0
   config.data.std = 0.5
   config.model.name = "mlp"
   config.model.latent_dim = 1
