@@ -339,9 +339,11 @@ def make_update(config: ml_collections.ConfigDict, models: Models,
 
     carry = (state.d_params, state.d_opt_state, state.d_batch_stats,
              state.g_batch_stats)
-    carry, d_metrics = lax.scan(d_substep, carry, jnp.arange(k))
+    # Unrolled (k is small): XLA:CPU runs convolutions inside a while loop
+    # (lax.scan / fori_loop) several times slower than outside one.
+    for j in range(k):
+      carry, d_metrics = d_substep(carry, j)
     d_params, d_opt_state, d_batch_stats, g_batch_stats = carry
-    d_metrics = jax.tree.map(lambda m: m[-1], d_metrics)
 
     # --- one generator step on fresh noise.
     z = sample_noise(jax.random.fold_in(g_key, 0), example_ids, latent_dim)
@@ -426,6 +428,11 @@ class DataParallel:
     return len(self.devices)
 
   def _scan(self, state, dataset, *, num_steps):
+    if num_steps == 1:
+      # No while loop: on CPU, convolutions run several times faster outside
+      # one (so conv nets on CPU want steps_per_call = 1).
+      state, metrics = self._update(state, dataset)
+      return state, jax.tree.map(lambda m: m[None], metrics)
     return lax.scan(lambda s, _: self._update(s, dataset), state, None,
                     length=num_steps)
 
