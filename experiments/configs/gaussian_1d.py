@@ -38,7 +38,7 @@ def get_config(arg=None):
   config.model.discriminator_activation = "relu"
   config.loss.name = "non_saturating"
   config_lib.set_optimizers(config, name="sgd",
-                            learning_rate=0.01, momentum=0.5)
+                            learning_rate=0.03, momentum=0.7)
   config.train.steps = 5_000
   config.train.batch_size = 128
   config.train.discriminator_steps = 1
