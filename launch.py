@@ -121,6 +121,16 @@ def main(argv: list[str]) -> None:
 
   config = _CONFIG.value
   workdir = _WORKDIR.value
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  if not isinstance(config, ml_collections.ConfigDict):
+    # config_flags defers a load error (missing file, exception in
+    # get_config) until the config is used.
+    try:
+      config.keys()
+      message = f"got {type(config).__name__}, not a ConfigDict"
+    except Exception as e:  # pylint: disable=broad-except
+      message = f"{type(e).__name__}: {e}"
+    sys.exit(f"launch.py: cannot load --config: {message}")
   try:
     config_lib.validate(config, jax.device_count())
   except (config_lib.ConfigError, data_lib.DataError) as e:

@@ -65,7 +65,10 @@ def test_tiny_ring_run_writes_everything(tmp_path):
      ["config.train.batch_size", "divisible", "(4)"]),
     (["--config", FASHION, "--config.data.data_dir=/nonexistent/idx"],
      ["/nonexistent/idx", "not found"]),
-], ids=["unknown_field", "bad_loss", "batch_vs_devices", "missing_data"])
+    (["--config", os.path.join("experiments", "configs", "nope.py")],
+     ["cannot load --config", "nope.py"]),
+], ids=["unknown_field", "bad_loss", "batch_vs_devices", "missing_data",
+        "missing_config_file"])
 def test_bad_config_exits_with_message(tmp_path, args, words):
   result = launch(*args, "--workdir", str(tmp_path / "run"))
   assert result.returncode != 0
