@@ -8,6 +8,14 @@ Every config field can be overridden with --config.<field>=<value>. The config
 is validated before anything is compiled or loaded: a wrong name or value
 stops with a message naming the field and the valid choices. Re-running with
 the same --workdir resumes from its latest checkpoint.
+
+A config file that defines sweep(arg=None) can run as a sweep: every variant
+in its own sub-workdir of --workdir, then results.csv and results.md there
+(see gan_jax/sweep.py). --config.<field> overrides apply to every variant; a
+variant's own overrides win over them. Re-running resumes the sweep.
+
+  python launch.py --config experiments/configs/gaussian_1d.py --sweep \
+      --workdir runs/gaussian_1d_sweep --parallel 2
 """
 
 from __future__ import annotations
@@ -27,6 +35,12 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Output folder of the run (created; resumed if it holds "
     "a run of the same config).")
+_SWEEP = flags.DEFINE_bool(
+    "sweep", False, "Run every variant of the config file's sweep(arg), each "
+    "in a sub-workdir of --workdir, and write results.csv / results.md.")
+_PARALLEL = flags.DEFINE_integer(
+    "parallel", 1, "With --sweep: how many variants run at once.",
+    lower_bound=1)
 flags.mark_flags_as_required(["config", "workdir"])
 
 _OUTPUTS = ("config.json, metrics.jsonl, tensorboard/, checkpoints/, "
@@ -111,13 +125,28 @@ def _quiet_library_logs() -> None:
   logging.get_absl_handler().addFilter(keep)
 
 
+def _run_sweep(config, sweep_dir: str) -> None:
+  """--sweep: the logic is in gan_jax.sweep; here only the exits."""
+  from gan_jax import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
+  spec = config_flags.get_config_filename(flags.FLAGS["config"])
+  try:
+    variants = sweep_lib.expand(
+        config, sweep_lib.load_sweep(spec),
+        num_devices=sweep_lib.probe_device_count())
+  except sweep_lib.SweepError as e:
+    sys.exit(f"launch.py: invalid sweep: {e}")
+  outcome = sweep_lib.run_sweep(variants, sweep_dir, parallel=_PARALLEL.value)
+  if outcome.failed or outcome.unfinished:
+    sys.exit(f"launch.py: {len(outcome.failed)} of {outcome.total} variants "
+             f"failed, {len(outcome.unfinished)} unfinished; errors in "
+             f"{outcome.results_md}; re-run the same command to retry them")
+
+
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  import jax  # pylint: disable=g-import-not-at-top
-  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-  from gan_jax import data as data_lib  # pylint: disable=g-import-not-at-top
-  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  if _PARALLEL.value != 1 and not _SWEEP.value:
+    sys.exit("launch.py: --parallel applies only with --sweep")
 
   config = _CONFIG.value
   workdir = _WORKDIR.value
@@ -131,6 +160,15 @@ def main(argv: list[str]) -> None:
     except Exception as e:  # pylint: disable=broad-except
       message = f"{type(e).__name__}: {e}"
     sys.exit(f"launch.py: cannot load --config: {message}")
+  if _SWEEP.value:
+    # Validated variant by variant; this process starts no JAX backend.
+    _run_sweep(config, workdir)
+    return
+
+  import jax  # pylint: disable=g-import-not-at-top
+  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  from gan_jax import data as data_lib  # pylint: disable=g-import-not-at-top
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
   try:
     config_lib.validate(config, jax.device_count())
   except (config_lib.ConfigError, data_lib.DataError) as e:

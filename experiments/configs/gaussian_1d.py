@@ -18,6 +18,11 @@ tanh units, or R1 did not fix that; centring the data near 0 did (but at mean
 Run:
   python launch.py --config experiments/configs/gaussian_1d.py \
       --workdir runs/gaussian_1d
+
+Sweep (`sweep()` below: 2 generator losses x 5 seeds, 10 runs; table of
+mean +- std over seeds in runs/gaussian_1d_sweep/results.md):
+  python launch.py --config experiments/configs/gaussian_1d.py --sweep \
+      --workdir runs/gaussian_1d_sweep --parallel 2
 """
 
 from gan_jax import config as config_lib
@@ -47,3 +52,11 @@ def get_config(arg=None):
   config.train.checkpoint_every = 5000
   config.train.sample_every = 1000
   return config
+
+
+def sweep(arg=None):
+  """The paper's minimax (saturating) generator loss against the log-D trick."""
+  del arg
+  for loss in ("saturating", "non_saturating"):
+    for seed in range(5):
+      yield {"loss.name": loss, "seed": seed}
