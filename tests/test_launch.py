@@ -11,6 +11,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RING = os.path.join("experiments", "configs", "ring.py")
 FASHION = os.path.join("experiments", "configs", "fashion_mnist_mlp.py")
+GAUSSIAN_1D = os.path.join("experiments", "configs", "gaussian_1d.py")
 TINY = [
     "--config.model.generator_widths=(8,8)",
     "--config.model.discriminator_widths=(8,8)",
@@ -67,10 +68,45 @@ def test_tiny_ring_run_writes_everything(tmp_path):
      ["/nonexistent/idx", "not found"]),
     (["--config", os.path.join("experiments", "configs", "nope.py")],
      ["cannot load --config", "nope.py"]),
+    (["--config", GAUSSIAN_1D, "--parallel=2"],
+     ["--parallel applies only with --sweep"]),
 ], ids=["unknown_field", "bad_loss", "batch_vs_devices", "missing_data",
-        "missing_config_file"])
+        "missing_config_file", "parallel_without_sweep"])
 def test_bad_config_exits_with_message(tmp_path, args, words):
   result = launch(*args, "--workdir", str(tmp_path / "run"))
+  assert result.returncode != 0
+  for word in words:
+    assert word in result.stderr, result.stderr
+  assert "Traceback" not in result.stderr
+  assert not os.path.exists(tmp_path / "run")
+
+
+SWEEP_CONFIG = """
+from gan_jax import config as config_lib
+
+def get_config(arg):
+  config = config_lib.from_file({gaussian!r})
+  config.train.steps = int(arg)
+  return config
+"""
+
+
+@pytest.mark.parametrize("sweep, words", [
+    ("", ["cfg.py defines no sweep(arg=None)", "without --sweep"]),
+    ("""
+def sweep(arg):
+  yield {"seed": 0}
+  yield {"loss.name": "minimax", "train.steps": int(arg) + 1}
+""", ["invalid sweep", "variant 1", "'train.steps': 8",
+      "config.loss.name = 'minimax'", "non_saturating"]),
+], ids=["no_sweep_function", "bad_variant"])
+def test_bad_sweep_exits_before_running_anything(tmp_path, sweep, words):
+  config = tmp_path / "cfg.py"
+  config.write_text(SWEEP_CONFIG.format(
+      gaussian=os.path.join(ROOT, GAUSSIAN_1D)) + sweep)
+  # ':7' reaches both get_config and sweep (int(None) would fail).
+  result = launch("--config", f"{config}:7", "--sweep", "--workdir",
+                  str(tmp_path / "run"))
   assert result.returncode != 0
   for word in words:
     assert word in result.stderr, result.stderr

@@ -1,0 +1,680 @@
+"""Sweeps: names, expansion checks, the results table, and whole sweeps.
+
+One real sweep runs through launch.py (4 tiny training runs and one that fails
+on a corrupt data file, then a rerun); the scheduling cases (parallel
+workers, two launches at once, a held or stale lock, a crashed worker) run
+with a stub worker that writes a summary without training.
+"""
+
+import csv
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from gan_jax import config as config_lib
+from gan_jax import data
+from gan_jax import sweep
+
+from helpers import CONFIG_FILES, ROOT
+
+GAUSSIAN_1D = os.path.join(ROOT, "experiments", "configs", "gaussian_1d.py")
+
+
+def base_config():
+  return config_lib.from_file(GAUSSIAN_1D)
+
+
+# ----------------------------------------------------------------------------
+# Names.
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overrides, name", [
+    ({}, "default"),
+    ({"seed": 3}, "seed=3"),
+    ({"seed": 3, "loss.name": "saturating"}, "loss.name=saturating,seed=3"),
+    ({"loss.name": "saturating", "seed": 3}, "loss.name=saturating,seed=3"),
+    ({"model.generator_widths": (128, 128)}, "model.generator_widths=128x128"),
+    ({"optimizer.generator.learning_rate": 1e-4},
+     "optimizer.generator.learning_rate=0.0001"),
+    ({"train.ema_decay": 0.9995, "loss.r1_gamma": 0.0},
+     "loss.r1_gamma=0.0,train.ema_decay=0.9995"),
+    ({"data.tfds_download": False}, "data.tfds_download=False"),
+], ids=["empty", "seed", "two_keys", "key_order", "tuple", "float",
+        "floats", "bool"])
+def test_variant_name_is_readable(overrides, name):
+  assert sweep.variant_name(overrides) == name
+
+
+@pytest.mark.parametrize("overrides", [
+    {"data.data_dir": "/tmp/some data/x"},
+    {"data.tfds_name": "a*b"},
+    {"loss.name": "x" * 300},
+    {"model.generator_widths": ()},
+    {"data.tfds_name": "a,b=c"},
+], ids=["path", "star", "long", "empty_tuple", "separators"])
+def test_unsafe_or_long_names_are_sanitised_and_hashed(overrides):
+  name = sweep.variant_name(overrides)
+  assert len(name) <= sweep.MAX_NAME_LENGTH
+  assert all(c.isalnum() or c in "._=,+-" for c in name), name
+  assert name.count("=") == len(overrides)
+  assert len(name.rsplit("-", 1)[-1]) == 8  # the hash suffix
+  assert name == sweep.variant_name(dict(overrides))  # deterministic
+
+
+def test_names_differing_only_in_unsafe_characters_stay_distinct():
+  names = {sweep.variant_name({"data.tfds_name": v})
+           for v in ("a/b", "a*b", "a b", "a_b", "a,b", "a=b")}
+  assert len(names) == 6
+
+
+# ----------------------------------------------------------------------------
+# Expansion.
+# ----------------------------------------------------------------------------
+
+
+def test_expand_applies_overrides_over_the_base_config():
+  base = base_config()
+  base.train.steps = 7  # as a --config.train.steps=7 on the command line
+  base.seed = 9
+  variants = sweep.expand(
+      base, [{"seed": 0, "loss.name": "saturating"},
+             {"config.seed": 1, "optimizer.generator.learning_rate": 1}],
+      num_devices=1)
+  assert [v.name for v in variants] == [
+      "loss.name=saturating,seed=0",
+      "optimizer.generator.learning_rate=1.0,seed=1"]
+  first, second = (v.config for v in variants)
+  assert (first.seed, second.seed) == (0, 1)  # the variant's own wins
+  assert first.train.steps == second.train.steps == 7  # shared override kept
+  assert first.loss.name == "saturating"
+  assert second.loss.name == "non_saturating"
+  assert second.optimizer.generator.learning_rate == 1.0
+  assert isinstance(variants[1].overrides["optimizer.generator.learning_rate"],
+                    float)
+  assert base.seed == 9  # not modified
+
+
+@pytest.mark.parametrize("overrides, words", [
+    ([{"seed": 0}, {"train.stepz": 3}],
+     ["variant 1", "config.train.stepz", "not a known field",
+      "config.train.steps"]),
+    ([{"loss.nam": "hinge"}], ["variant 0", "config.loss.nam",
+                               "config.loss.name"]),
+    ([{"seed.x": 1}], ["config.seed is a value"]),
+    ([{"data": "ring"}], ["config.data is a group", "data.name"]),
+    ([{"train.steps": "many"}], ["config.train.steps", "wrong type"]),
+    ([{"seed": {"a": 1}}], ["config.seed", "must be str, int"]),
+    ([{"seed": 0}, {"loss.name": "minimax", "seed": 1}],
+     ["variant 1", "'minimax'", "config.loss.name", "non_saturating"]),
+    ([{"train.batch_size": 6}], ["variant 0", "config.train.batch_size",
+                                 "divisible", "(4)"]),
+    ([{"data.name": "fashion_mnist", "data.data_dir": "/nonexistent/idx"}],
+     ["variant 0", "/nonexistent/idx", "not found"]),
+    ([{"seed": 1, "loss.name": "hinge"}, {"loss.name": "hinge", "seed": 1}],
+     ["variant 1", "same run as variant 0"]),
+    ([{"train.steps": 5}, {"train.steps": 5.0}], ["wrong type"]),
+    ([{"optimizer.generator.learning_rate": 1},
+      {"optimizer.generator.learning_rate": 1.0}],
+     ["same run as variant 0"]),
+    ([], ["no variants"]),
+], ids=["unknown_field", "typo_hint", "under_a_value", "group",
+        "wrong_type", "not_plain", "invalid_value", "batch_vs_devices",
+        "missing_data", "duplicate", "int_field_float", "int_equals_float",
+        "empty"])
+def test_expand_rejects_bad_sweeps_naming_variant_and_field(overrides, words):
+  with pytest.raises(sweep.SweepError) as error:
+    sweep.expand(base_config(), overrides, num_devices=4)
+  for word in words:
+    assert word in str(error.value), str(error.value)
+
+
+def write_config(folder, body, name="cfg.py"):
+  path = os.path.join(folder, name)
+  with open(path, "w") as f:
+    f.write(textwrap.dedent(body))
+  return path
+
+
+def test_load_sweep_passes_the_config_argument(tmp_path):
+  path = write_config(tmp_path, """
+      def get_config(arg=None):
+        raise AssertionError("not called by load_sweep")
+
+      def sweep(arg=None):
+        for seed in range(int(arg or 2)):
+          yield {"seed": seed}
+      """)
+  assert sweep.load_sweep(path) == [{"seed": 0}, {"seed": 1}]
+  assert len(sweep.load_sweep(path + ":3")) == 3
+
+
+@pytest.mark.parametrize("body, words", [
+    ("def get_config(arg=None):\n  return None\n",
+     ["defines no sweep(arg=None)", "cfg.py", "without --sweep"]),
+    ("def sweep(arg=None):\n  return [{'seed': 0}, ('seed', 1)]\n",
+     ["variant 1", "must be a dict"]),
+], ids=["no_sweep", "not_a_dict"])
+def test_load_sweep_errors(tmp_path, body, words):
+  path = write_config(tmp_path, body)
+  with pytest.raises(sweep.SweepError) as error:
+    sweep.load_sweep(path)
+  for word in words:
+    assert word in str(error.value)
+
+
+def configs_with_sweeps():
+  paths = []
+  for path in CONFIG_FILES:
+    with open(path) as f:
+      if "\ndef sweep(" in f.read():
+        paths.append(path)
+  return paths
+
+
+@pytest.mark.parametrize("path", configs_with_sweeps(), ids=os.path.basename)
+def test_shipped_sweeps_expand_and_validate(path):
+  config = config_lib.from_file(path)
+  try:
+    variants = sweep.expand(config, sweep.load_sweep(path), num_devices=4)
+  except sweep.SweepError as e:
+    if isinstance(e.__cause__, data.DataError):
+      pytest.skip(f"data not on this machine: {e}")
+    raise
+  assert len({v.name for v in variants}) == len(variants) > 1
+  seeds = {v.config.seed for v in variants}
+  assert len(seeds) > 1  # seeds are an axis
+
+
+def test_gaussian_1d_sweep_is_two_losses_times_five_seeds():
+  variants = sweep.expand(base_config(), sweep.load_sweep(GAUSSIAN_1D),
+                          num_devices=1)
+  assert sorted((v.config.loss.name, v.config.seed) for v in variants) == [
+      (loss, seed) for loss in ("non_saturating", "saturating")
+      for seed in range(5)]
+
+
+# ----------------------------------------------------------------------------
+# The results table, from summaries written by hand.
+# ----------------------------------------------------------------------------
+
+
+def write_fake_sweep(sweep_dir, runs):
+  """runs: (overrides, status, summary) -> sweep.json and the run folders."""
+  records = []
+  for overrides, status, summary in runs:
+    name = sweep.variant_name(overrides)
+    records.append(dict(name=name, overrides=overrides, steps=10))
+    folder = os.path.join(sweep_dir, name)
+    os.makedirs(folder)
+    if summary is not None:
+      with open(os.path.join(folder, "summary.json"), "w") as f:
+        json.dump(summary, f)
+    if status == "failed":
+      with open(os.path.join(folder, "failed.json"), "w") as f:
+        json.dump(dict(error="DataError: boom", time=0.0), f)
+  with open(os.path.join(sweep_dir, "sweep.json"), "w") as f:
+    json.dump(dict(variants=records), f)
+
+
+def summary(step, jsd, loss, wall):
+  return dict(step=step, steps=10, workdir="/x", samples_from="generator",
+              evaluation=dict(jsd=jsd, converged=True),
+              final_metrics=dict(g_loss=loss), steps_per_sec=None,
+              wall_time_sec=wall)
+
+
+def test_aggregate_groups_seeds_and_matches_numpy(tmp_path):
+  sweep_dir = str(tmp_path)
+  jsd = {("a", 0): 0.1, ("a", 1): 0.3, ("a", 2): 0.7, ("b", 0): 0.2}
+  runs = [({"loss.name": loss, "seed": seed}, "finished",
+           summary(10, value, -value, 5.0 + seed))
+          for (loss, seed), value in jsd.items()]
+  runs += [({"loss.name": "b", "seed": 1}, "failed", None),
+           ({"loss.name": "b", "seed": 2}, "unfinished",
+            summary(4, 9.0, 9.0, 9.0)),
+           ({"loss.name": "c", "seed": 0}, "failed",
+            summary(10, 9.0, 9.0, 9.0))]  # failed on resume: not counted
+  write_fake_sweep(sweep_dir, runs)
+  rows = sweep.aggregate(sweep_dir)
+  assert [r["loss.name"] for r in rows] == ["a", "b", "c"]
+  a, b, c = rows
+  assert "seed" not in a
+  assert (a["runs"], a["finished"], a["failed"], a["unfinished"]) == (3, 3,
+                                                                      0, 0)
+  assert (b["runs"], b["finished"], b["failed"], b["unfinished"]) == (3, 1,
+                                                                      1, 1)
+  assert (c["finished"], c["failed"], c["evaluation.jsd:n"]) == (0, 1, 0)
+  values = np.array([0.1, 0.3, 0.7])
+  assert a["evaluation.jsd:mean"] == pytest.approx(values.mean())
+  assert a["evaluation.jsd:std"] == pytest.approx(values.std(ddof=1))
+  assert a["evaluation.jsd:stderr"] == pytest.approx(values.std(ddof=1) /
+                                                     np.sqrt(3))
+  assert a["evaluation.jsd:n"] == 3
+  assert a["final_metrics.g_loss:mean"] == pytest.approx(-values.mean())
+  assert a["wall_time_sec:mean"] == pytest.approx(6.0)
+  assert b["evaluation.jsd:mean"] == pytest.approx(0.2)
+  assert b["evaluation.jsd:std"] is None and b["evaluation.jsd:n"] == 1
+  # Only numeric leaves: no strings, bools or Nones.
+  metrics = {k.split(":")[0] for k in a if ":" in k}
+  assert metrics == {"evaluation.jsd", "final_metrics.g_loss", "step", "steps",
+                     "wall_time_sec"}
+  columns = list(a)
+  assert columns.index("evaluation.jsd:mean") < columns.index("step:mean")
+
+  csv_path, md_path = sweep.write_results(sweep_dir)
+  loaded = sweep.load_results(sweep_dir)
+  assert len(loaded) == 3
+  for row, back in zip(rows, loaded):
+    assert row.keys() == back.keys()
+    for key, value in row.items():
+      assert back[key] == (pytest.approx(value) if isinstance(value, float)
+                           else value), key
+  with open(md_path) as f:
+    text = f.read()
+  assert "7 runs: 4 finished, 2 failed, 1 unfinished" in text
+  mean, std = values.mean(), values.std(ddof=1)
+  assert f"| a | 3/3 | 0 | {mean:.4g} ± {std:.4g} |" in text
+  assert "- `loss.name=b,seed=1`: DataError: boom" in text
+  with open(csv_path) as f:
+    assert next(csv.reader(f))[:5] == ["loss.name", "runs", "finished",
+                                       "failed", "unfinished"]
+
+
+def test_results_without_any_finished_run(tmp_path):
+  write_fake_sweep(str(tmp_path), [({"seed": 0}, "failed", None)])
+  rows = sweep.aggregate(str(tmp_path))
+  assert rows == [dict(runs=1, finished=0, failed=1, unfinished=0)]
+  sweep.write_results(str(tmp_path))
+  assert sweep.load_results(str(tmp_path)) == rows
+
+
+# ----------------------------------------------------------------------------
+# Scheduling, with a stub worker that does not train.
+# ----------------------------------------------------------------------------
+
+STUB_WORKER = """
+import json, os, signal, sys, time
+workdir = sys.argv[-1]
+with open(os.path.join(workdir, "variant.json")) as f:
+  record = json.load(f)
+config = record["config"]
+def note(what):
+  with open(os.environ["STUB_RUNS"], "a") as f:
+    f.write(f"{record['name']} {what} {time.time()!r} {os.getppid()}\\n")
+note("start")
+time.sleep(float(os.environ.get("STUB_SLEEP", "0.3")))
+note("end")
+if config["loss"]["name"] == "hinge":
+  os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
+if config["loss"]["name"] == "least_squares":
+  print("about to fail")
+  sys.exit(3)
+steps = config["train"]["steps"]
+with open(os.path.join(workdir, "config.json"), "w") as f:
+  json.dump(config, f)
+with open(os.path.join(workdir, "summary.json"), "w") as f:
+  json.dump(dict(step=steps, steps=steps,
+                 evaluation=dict(score=config["seed"] + 0.5)), f)
+"""
+
+
+@pytest.fixture
+def stub(tmp_path, monkeypatch):
+  """(worker command, runs log path); the stub notes each start and end."""
+  path = tmp_path / "stub_worker.py"
+  path.write_text(STUB_WORKER)
+  runs = tmp_path / "runs.txt"
+  runs.touch()
+  monkeypatch.setenv("STUB_RUNS", str(runs))
+  return [sys.executable, str(path)], str(runs)
+
+
+def read_runs(path):
+  """name -> [(start time, end time or None, launch pid)], one per run."""
+  runs = {}
+  with open(path) as f:
+    for line in f:
+      name, what, when, launch = line.split()
+      if what == "start":
+        runs.setdefault(name, []).append([float(when), None, int(launch)])
+      else:
+        runs[name][-1][1] = float(when)
+  return runs
+
+
+def most_at_once(runs):
+  events = sorted((t, delta) for spans in runs.values() for span in spans
+                  for t, delta in ((span[0], 1), (span[1], -1)))
+  count = peak = 0
+  for _, delta in events:
+    count += delta
+    peak = max(peak, count)
+  return peak
+
+
+def stub_variants(losses=("saturating", "non_saturating"), seeds=(0, 1, 2)):
+  return sweep.expand(base_config(), [{"loss.name": loss, "seed": seed}
+                                      for loss in losses for seed in seeds],
+                      num_devices=1)
+
+
+def test_parallel_runs_that_many_at_once_and_survives_crashes(tmp_path, stub):
+  worker, runs_path = stub
+  variants = stub_variants(("saturating", "hinge", "least_squares"), (0, 1))
+  lines = []
+  outcome = sweep.run_sweep(variants, str(tmp_path / "sweep"), parallel=2,
+                            worker=worker, poll_interval=0.02,
+                            log=lines.append)
+  assert sorted(outcome.finished) == sorted(v.name for v in variants[:2])
+  assert len(outcome.failed) == 4 and not outcome.unfinished
+  runs = read_runs(runs_path)
+  assert sorted(runs) == sorted(v.name for v in variants)
+  assert all(len(r) == 1 for r in runs.values())  # each ran once
+  assert most_at_once(runs) == 2
+  assert any("(0 failed, 2 running)" in line for line in lines)
+  assert lines[-2].startswith("[sweep] 6/6 done (4 failed, 0 running)")
+
+  for loss, words in (("hinge", ["killed by SIGKILL", "out of memory"]),
+                      ("least_squares", ["exited with status 3",
+                                         "about to fail"])):
+    with open(tmp_path / "sweep" / f"loss.name={loss},seed=0" /
+              "failed.json") as f:
+      record = json.load(f)
+    for word in words:
+      assert word in record["error"]
+    assert record["attempt"] == 1
+  assert "about to fail" in record["log_tail"]  # the last one's
+  rows = sweep.load_results(str(tmp_path / "sweep"))
+  assert [(r["loss.name"], r["finished"], r["failed"]) for r in rows] == [
+      ("saturating", 2, 0), ("hinge", 0, 2), ("least_squares", 0, 2)]
+  assert rows[0]["evaluation.score:mean"] == pytest.approx(1.0)
+
+
+def test_two_launches_share_a_sweep_and_run_each_variant_once(tmp_path, stub):
+  worker, runs_path = stub
+  sweep_dir = str(tmp_path / "sweep")
+  script = textwrap.dedent(f"""
+      import os, sys, time
+      from gan_jax import config as config_lib
+      from gan_jax import sweep
+      variants = sweep.expand(
+          config_lib.from_file({GAUSSIAN_1D!r}),
+          [{{"loss.name": loss, "seed": seed}}
+           for loss in ("saturating", "non_saturating")
+           for seed in range(4)], num_devices=1)
+      # Start together, so that the two launches overlap.
+      open(sys.argv[1] + ".ready", "w").close()
+      while not (os.path.exists({str(tmp_path)!r} + "/a.ready") and
+                 os.path.exists({str(tmp_path)!r} + "/b.ready")):
+        time.sleep(0.01)
+      outcome = sweep.run_sweep(variants, {sweep_dir!r},
+                                worker={worker!r}, poll_interval=0.02)
+      sys.exit(len(outcome.finished) != 8)
+      """)
+  env = dict(os.environ, STUB_SLEEP="0.2")
+  launches = [subprocess.Popen([sys.executable, "-c", script,
+                                str(tmp_path / who)], env=env, cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+              for who in ("a", "b")]
+  outputs = [p.communicate(timeout=120) for p in launches]
+  for process, (out, err) in zip(launches, outputs):
+    assert process.returncode == 0, out + err
+  runs = read_runs(runs_path)
+  assert len(runs) == 8
+  assert all(len(r) == 1 and r[0][1] is not None for r in runs.values())
+  # Both launches ran some of the variants, and waited for the other's.
+  assert len({r[0][2] for r in runs.values()}) == 2
+  assert any("in another launch" in out for out, _ in outputs)
+  for out, _ in outputs:
+    assert "[sweep] 8/8 done (0 failed, 0 running)" in out
+  rows = sweep.load_results(sweep_dir)
+  assert [(r["loss.name"], r["finished"]) for r in rows] == [
+      ("saturating", 4), ("non_saturating", 4)]
+  assert rows[0]["evaluation.score:mean"] == pytest.approx(2.0)
+  leftovers = [f for f in os.listdir(sweep_dir) if f.endswith(".tmp")]
+  assert not leftovers
+
+
+def test_waits_for_a_held_lock_and_a_dead_holder_leaves_none(tmp_path, stub):
+  worker, runs_path = stub
+  sweep_dir = tmp_path / "sweep"
+  variants = stub_variants(("saturating",), (0,))
+  lock = sweep_dir / ".locks" / f"{variants[0].name}.lock"
+  lock.parent.mkdir(parents=True)
+  holder = subprocess.Popen(
+      [sys.executable, "-c",
+       "import fcntl, os, sys, time\n"
+       f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
+       "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+       "print('locked', flush=True)\n"
+       "time.sleep(600)\n"], stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == "locked"
+    lines, outcomes = [], []
+    thread = threading.Thread(target=lambda: outcomes.append(sweep.run_sweep(
+        variants, str(sweep_dir), worker=worker, poll_interval=0.02,
+        log=lines.append)))
+    thread.start()
+    time.sleep(1.0)
+    assert not read_runs(runs_path)  # waited instead of running it twice
+    assert any("running in another launch" in line for line in lines)
+  finally:
+    holder.send_signal(signal.SIGKILL)  # a crashed launch
+    holder.wait()
+  thread.join(timeout=60)
+  assert not thread.is_alive()
+  assert outcomes[0].finished == [variants[0].name]
+  assert len(read_runs(runs_path)) == 1
+
+
+# ----------------------------------------------------------------------------
+# A real sweep through launch.py: 2 losses x 2 seeds, plus a corrupt data file.
+# ----------------------------------------------------------------------------
+
+TINY_SWEEP_CONFIG = """
+from gan_jax import config as config_lib
+
+
+def get_config(arg=None):
+  config = config_lib.from_file({gaussian!r})
+  config.model.generator_widths = (8, 8)
+  config.model.discriminator_widths = (8, 8)
+  config.train.batch_size = 8
+  config.train.steps = 4
+  config.train.steps_per_call = 2
+  config.train.log_every = 2
+  config.train.checkpoint_every = 0
+  config.train.sample_every = 0
+  config.eval.num_samples = 200
+  config.eval.num_sample_images = 4
+  return config
+
+
+def sweep(arg=None):
+  for loss in ("saturating", "non_saturating"):
+    for seed in (0, 1):
+      yield {{"loss.name": loss, "seed": seed}}
+  # The header is fine, so the config validates; the body is cut short, which
+  # only reading the data, at run time, finds.
+  yield {{"data.name": "fashion_mnist", "data.data_dir": {bad!r}}}
+"""
+
+
+
+def is_failing(name):
+  # data.data_dir=<the bad folder, sanitised>,data.name=fashion_mnist-<hash>
+  return (name.startswith("data.data_dir=") and
+          ",data.name=fashion_mnist-" in name)
+
+
+def launch_sweep(config, sweep_dir, cache, *args):
+  env = dict(os.environ)
+  # One CPU device, fast compiles, and a compilation cache shared by the
+  # runs (seeds compile the same functions); results are unchanged.
+  env["XLA_FLAGS"] = "--xla_backend_optimization_level=0"
+  env["JAX_PLATFORMS"] = "cpu"
+  env["JAX_COMPILATION_CACHE_DIR"] = cache
+  env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+  env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+  return subprocess.run(
+      [sys.executable, "launch.py", "--config", config, "--sweep",
+       "--workdir", sweep_dir, *args], cwd=ROOT, env=env, capture_output=True,
+      text=True, timeout=600, check=False)
+
+
+def snapshot(folder):
+  """path -> (mtime_ns, size) of every file under folder."""
+  files = {}
+  for root, _, names in os.walk(folder):
+    for name in names:
+      path = os.path.join(root, name)
+      stat = os.stat(path)
+      files[os.path.relpath(path, folder)] = (stat.st_mtime_ns, stat.st_size)
+  return files
+
+
+def read_json(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def real_sweep(tmp_path_factory):
+  """The first launch of the tiny sweep, and what it left (copied)."""
+  root = str(tmp_path_factory.mktemp("real_sweep"))
+  bad = os.path.join(root, "bad_idx")
+  os.makedirs(bad)
+  with open(os.path.join(bad, "train-images-idx3-ubyte"), "wb") as f:
+    f.write(struct.pack(">IIII", 0x803, 32, 28, 28) + bytes(100))
+  config = write_config(root, TINY_SWEEP_CONFIG.format(gaussian=GAUSSIAN_1D,
+                                                       bad=bad), "tiny.py")
+  sweep_dir = os.path.join(root, "sweep")
+  cache = os.path.join(root, "jax_cache")
+  # One at a time, so that later runs reuse the first one's compilations;
+  # the rerun below runs two at a time.
+  result = launch_sweep(config, sweep_dir, cache)
+  names = sorted(os.listdir(sweep_dir))
+  summaries = {}
+  for name in names:
+    path = os.path.join(sweep_dir, name, "summary.json")
+    if os.path.isfile(path):
+      summaries[name] = read_json(path)
+  with open(os.path.join(sweep_dir, "results.md")) as f:
+    markdown = f.read()
+  return dict(root=root, config=config, sweep_dir=sweep_dir, cache=cache,
+              result=result, names=names, summaries=summaries,
+              rows=sweep.load_results(sweep_dir), markdown=markdown,
+              failed=[read_json(os.path.join(sweep_dir, n, "failed.json"))
+                      for n in names if is_failing(n)])
+
+
+def test_real_sweep_runs_every_variant_and_keeps_going(real_sweep):
+  result = real_sweep["result"]
+  assert result.returncode == 1, result.stdout + result.stderr
+  assert "1 of 5 variants failed" in result.stderr
+  assert "Traceback" not in result.stdout + result.stderr
+  out = result.stdout
+  assert "[sweep] 5 variants in" in out
+  assert "(0 failed, 2 running)" not in out
+  assert "[sweep] 5/5 done (1 failed, 0 running)" in out
+  expected = [f"loss.name={loss},seed={seed}"
+              for loss in ("non_saturating", "saturating") for seed in (0, 1)]
+  assert sorted(real_sweep["summaries"]) == expected
+  others = [n for n in real_sweep["names"] if n not in expected]
+  assert len(others) == 5 and is_failing(others[1])
+  assert others[:1] + others[2:] == [".locks", "results.csv", "results.md",
+                                     "sweep.json"]
+  for name, summary in real_sweep["summaries"].items():
+    assert summary["step"] == summary["steps"] == 4, name
+    config = read_json(os.path.join(real_sweep["sweep_dir"], name,
+                                    "config.json"))
+    assert f"loss.name={config['loss']['name']}" in name
+    assert name.endswith(f"seed={config['seed']}")
+    with open(os.path.join(real_sweep["sweep_dir"], name, "sweep.log")) as f:
+      log = f.read()
+    assert log.count("==== [sweep] attempt") == 1
+    assert "step 4/4 |" in log
+
+
+def test_real_sweep_marks_the_failed_variant_with_its_error(real_sweep):
+  (failed,) = real_sweep["failed"]
+  assert failed["error"].startswith("DataError: ")
+  assert "IDX body is truncated" in failed["error"]
+  assert failed["returncode"] == 1 and failed["attempt"] == 1
+  assert "FAILED" in real_sweep["result"].stdout
+  assert "IDX body is truncated" in real_sweep["markdown"]
+
+
+def test_real_sweep_table_is_mean_and_std_over_seeds(real_sweep):
+  rows = real_sweep["rows"]
+  assert [(r["loss.name"], r["data.name"]) for r in rows] == [
+      ("saturating", None), ("non_saturating", None),
+      (None, "fashion_mnist")]
+  assert [(r["runs"], r["finished"], r["failed"]) for r in rows] == [
+      (2, 2, 0), (2, 2, 0), (1, 0, 1)]
+  metrics = [c[:-len(":mean")] for c in rows[0] if c.endswith(":mean")]
+  assert metrics[0] == "evaluation.jsd"
+  assert {"final_metrics.d_loss", "wall_time_sec", "evaluation.sample_std"
+          } <= set(metrics)
+  for row in rows[:2]:
+    summaries = [real_sweep["summaries"][f"loss.name={row['loss.name']},"
+                                         f"seed={seed}"] for seed in (0, 1)]
+    for metric in metrics:
+      values = []
+      for summary in summaries:
+        node = summary
+        for part in metric.split("."):
+          node = node[part]
+        values.append(node)
+      values = np.array(values, np.float64)
+      assert row[f"{metric}:n"] == 2
+      assert row[f"{metric}:mean"] == pytest.approx(values.mean()), metric
+      assert row[f"{metric}:std"] == pytest.approx(values.std(ddof=1)), metric
+      assert row[f"{metric}:stderr"] == pytest.approx(
+          values.std(ddof=1) / np.sqrt(2)), metric
+    jsd = row["evaluation.jsd:mean"], row["evaluation.jsd:std"]
+    assert (f"| {row['loss.name']} | (base) | (base) | 2/2 | 0 | "
+            f"{jsd[0]:.4g} ± {jsd[1]:.4g} |") in real_sweep["markdown"]
+  assert "5 runs: 4 finished, 1 failed, 0 unfinished" in real_sweep["markdown"]
+
+
+def test_real_sweep_rerun_skips_finished_resumes_and_retries(real_sweep):
+  sweep_dir = real_sweep["sweep_dir"]
+  finished = ["loss.name=saturating,seed=0", "loss.name=saturating,seed=1",
+              "loss.name=non_saturating,seed=0"]
+  before = {name: snapshot(os.path.join(sweep_dir, name)) for name in finished}
+  # An interrupted run: its final checkpoint is there, its summary is not.
+  unfinished = "loss.name=non_saturating,seed=1"
+  os.remove(os.path.join(sweep_dir, unfinished, "summary.json"))
+  (failing,) = [n for n in real_sweep["names"] if is_failing(n)]
+  first_failure = read_json(os.path.join(sweep_dir, failing, "failed.json"))
+
+  result = launch_sweep(real_sweep["config"], sweep_dir, real_sweep["cache"],
+                        "--parallel", "2")
+  assert result.returncode == 1, result.stdout + result.stderr
+  assert ("3 finished (skipped), 2 to run (1 failed before, retried), 2 at "
+          "a time" in result.stdout)
+  assert "(0 failed, 2 running)" in result.stdout
+  for name in finished:  # not a file touched
+    assert snapshot(os.path.join(sweep_dir, name)) == before[name], name
+  resumed = read_json(os.path.join(sweep_dir, unfinished, "summary.json"))
+  assert resumed["start_step"] == resumed["step"] == 4  # from its checkpoint
+  with open(os.path.join(sweep_dir, unfinished, "sweep.log")) as f:
+    assert f.read().count("==== [sweep] attempt") == 2
+  failure = read_json(os.path.join(sweep_dir, failing, "failed.json"))
+  assert failure["attempt"] == 2 and failure["time"] > first_failure["time"]
+  assert "IDX body is truncated" in failure["error"]
+  rows = sweep.load_results(sweep_dir)
+  assert [(r["runs"], r["finished"], r["failed"]) for r in rows] == [
+      (2, 2, 0), (2, 2, 0), (1, 0, 1)]
