@@ -6,6 +6,14 @@ quality within 3 std, reverse KL) in summary.json.
 
 Run:
   python launch.py --config experiments/configs/ring.py --workdir runs/ring
+
+Sweeps (`sweep(arg)` below):
+  # The shipped config over 10 seeds (the README's headline numbers):
+  python launch.py --config experiments/configs/ring.py --sweep \
+      --workdir runs/ring_seeds
+  # The mode-collapse table: losses x k x pi (see experiments/figures/):
+  python launch.py --config experiments/configs/ring.py:table --sweep \
+      --workdir runs/ring_table
 """
 
 from gan_jax import config as config_lib
@@ -18,7 +26,10 @@ def get_config(arg=None):
   config.data = data.default_data_config("ring")
   config.model.name = "mlp"
   config.model.latent_dim = 16
-  config.model.generator_widths = (128, 128)
+  # A deeper, wider G leaves fewer samples in the gaps between modes, where
+  # a continuous map of a connected latent space must pass: seed 0 reached
+  # 96.1% high quality with 2x128, 96.8% with 3x256 (4x256: 92.6%).
+  config.model.generator_widths = (256, 256, 256)
   config.model.discriminator_widths = (128, 128)
   config.loss.name = "non_saturating"
   # R1 keeps D smooth around the data; without it a plain non-saturating GAN
@@ -37,3 +48,27 @@ def get_config(arg=None):
   # oscillating around the modes (40-65% high quality), its average does not.
   config.train.ema_decay = 0.9995
   return config
+
+
+# The mode-collapse table's axes (Srivastava et al. 2017 and Lin et al. 2018
+# report 10 seeds per row).
+TABLE_LOSSES = ("saturating", "non_saturating")
+TABLE_DISCRIMINATOR_STEPS = (1, 2)
+TABLE_FAKE_FRACTIONS = (0.5, 0.25)
+
+
+def sweep(arg=None):
+  """Seeds of the shipped config (arg None/"seeds"), or the table ("table")."""
+  if arg in (None, "", "seeds"):
+    for seed in range(10):
+      yield {"seed": seed}
+  elif arg == "table":
+    for loss in TABLE_LOSSES:
+      for k in TABLE_DISCRIMINATOR_STEPS:
+        for pi in TABLE_FAKE_FRACTIONS:
+          for seed in range(10):
+            yield {"loss.name": loss, "train.discriminator_steps": k,
+                   "loss.fake_fraction": pi, "seed": seed}
+  else:
+    raise ValueError(f"ring.py sweep arg must be 'seeds' or 'table', got "
+                     f"{arg!r}")
