@@ -5,6 +5,14 @@ captured out of 25, % high quality, reverse KL) in summary.json.
 
 Run:
   python launch.py --config experiments/configs/grid.py --workdir runs/grid
+
+Sweeps (`sweep(arg)`, as in ring.py):
+  # The shipped config over 10 seeds (the README's headline numbers):
+  python launch.py --config experiments/configs/grid.py --sweep \
+      --workdir runs/grid_seeds
+  # The mode-collapse table: losses x k x pi (see experiments/figures/):
+  python launch.py --config experiments/configs/grid.py:table --sweep \
+      --workdir runs/grid_table
 """
 
 from gan_jax import config as config_lib
@@ -19,7 +27,9 @@ def get_config(arg=None):
   config.model.latent_dim = 16
   # Depth matters more than width here: 2x256 MLPs reached ~13% high-quality
   # samples in 30k steps, 3x128 and 3x256 ~85% (3x128 at twice the speed).
-  config.model.generator_widths = (128, 128, 128)
+  # A wider G then leaves fewer samples between the modes: seed 0 reached
+  # 94.3% high quality with 3x256 against 92.7% with 3x128.
+  config.model.generator_widths = (256, 256, 256)
   config.model.discriminator_widths = (128, 128, 128)
   config.loss.name = "non_saturating"
   config.loss.r1_gamma = 0.1
@@ -37,3 +47,20 @@ def get_config(arg=None):
   # 5% did worse (73% at 30k steps vs 85% for a constant rate).
   config.train.ema_decay = 0.9995
   return config
+
+
+def sweep(arg=None):
+  """Seeds of the shipped config (None/"seeds") or the table ("table")."""
+  if arg in (None, "", "seeds"):
+    for seed in range(10):
+      yield {"seed": seed}
+  elif arg == "table":
+    for loss in ("saturating", "non_saturating"):
+      for k in (1, 2):
+        for pi in (0.5, 0.25):
+          for seed in range(10):
+            yield {"loss.name": loss, "train.discriminator_steps": k,
+                   "loss.fake_fraction": pi, "seed": seed}
+  else:
+    raise ValueError(f"grid.py sweep arg must be 'seeds' or 'table', got "
+                     f"{arg!r}")

@@ -58,7 +58,7 @@ TABLE_FAKE_FRACTIONS = (0.5, 0.25)
 
 
 def sweep(arg=None):
-  """Seeds of the shipped config (arg None/"seeds"), or the table ("table")."""
+  """Seeds of the shipped config (None/"seeds"), the table ("table") or "quick"."""
   if arg in (None, "", "seeds"):
     for seed in range(10):
       yield {"seed": seed}
@@ -69,6 +69,10 @@ def sweep(arg=None):
           for seed in range(10):
             yield {"loss.name": loss, "train.discriminator_steps": k,
                    "loss.fake_fraction": pi, "seed": seed}
+  elif arg == "quick":  # a 4-run stand-in for tests (with short runs)
+    for loss in TABLE_LOSSES:
+      for seed in range(2):
+        yield {"loss.name": loss, "seed": seed}
   else:
-    raise ValueError(f"ring.py sweep arg must be 'seeds' or 'table', got "
-                     f"{arg!r}")
+    raise ValueError(f"ring.py sweep arg must be 'seeds', 'table' or "
+                     f"'quick', got {arg!r}")
