@@ -99,3 +99,164 @@ def test_jsd_1d():
   assert good["jsd"] < 0.01
   assert bad["jsd"] == pytest.approx(math.log(2), abs=1e-3)
   assert good["sample_mean"] == pytest.approx(4.0, abs=0.05)
+
+
+# ----------------------------------------------------------------------------
+# Image metrics: Parzen window, Fréchet distance, precision/recall.
+
+
+def parzen_reference(centres, points, sigma):
+  """Direct float64 evaluation, one point at a time (scipy's logsumexp)."""
+  from scipy import special  # pylint: disable=g-import-not-at-top
+  centres = np.asarray(centres, np.float64).reshape(len(centres), -1)
+  points = np.asarray(points, np.float64).reshape(len(points), -1)
+  d = centres.shape[1]
+  out = []
+  for x in points:
+    sq = np.sum((x[None] - centres) ** 2, axis=1)
+    out.append(special.logsumexp(-sq / (2 * sigma ** 2)) - np.log(len(centres))
+               - 0.5 * d * np.log(2 * np.pi * sigma ** 2))
+  return np.array(out)
+
+
+@pytest.mark.parametrize("sigma", [0.1, 0.2154, 1.0])
+@pytest.mark.parametrize("batch_size", [1, 7, 1000])
+def test_parzen_matches_direct_float64(sigma, batch_size):
+  rng = np.random.default_rng(0)
+  centres = rng.random((50, 8, 8, 1))  # image-shaped, in [0, 1]
+  # Points near some centres (dominant terms) and far from all.
+  points = np.concatenate([centres[:10] + 0.05 * rng.normal(size=(10, 8, 8, 1)),
+                           rng.random((13, 8, 8, 1))])
+  got = evaluation.parzen_log_likelihood(centres, points, sigma,
+                                         batch_size=batch_size)
+  want = parzen_reference(centres, points, sigma)
+  assert got.shape == (23,)
+  # float32 distances: error ~ eps * |x|^2 / (2 sigma^2) nats.
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-3)
+
+
+def test_parzen_several_sigmas_and_uint8():
+  rng = np.random.default_rng(1)
+  centres = rng.integers(0, 256, (40, 5, 5, 1), dtype=np.uint8)
+  points = rng.integers(0, 256, (9, 5, 5, 1), dtype=np.uint8)
+  sigmas = [0.3, 0.5, 1.0]
+  got = evaluation.parzen_log_likelihood(centres, points, sigmas, batch_size=4)
+  assert got.shape == (3, 9)
+  for row, sigma in zip(got, sigmas):
+    np.testing.assert_allclose(
+        row, parzen_reference(centres / 255.0, points / 255.0, sigma),
+        rtol=1e-5, atol=2e-3)
+
+
+def test_parzen_single_centre_is_a_gaussian():
+  # N = 1: log N(x; mu, sigma^2 I) exactly, no log-sum-exp underflow even far
+  # away (-|x-mu|^2 / 2 sigma^2 = -5e5 here).
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  mu = np.full((1, 2), 0.5)
+  x = np.array([[0.5, 0.5], [0.6, 0.4], [100.0, 100.0]])
+  got = evaluation.parzen_log_likelihood(mu, x, 0.1)
+  want = stats.multivariate_normal(mu[0], 0.01 * np.eye(2)).logpdf(x)
+  np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_parzen_evaluate_picks_the_best_validation_sigma():
+  rng = np.random.default_rng(2)
+  # Data spread ~0.3 around a point: the best window is mid-grid.
+  make = lambda n: np.clip(0.5 + 0.3 * rng.normal(size=(n, 6)), 0, 1)
+  samples, validation, test = make(400), make(200), make(150)
+  result = evaluation.parzen_evaluate(samples, validation, test)
+  sigmas = list(evaluation.PARZEN_SIGMAS)
+  assert result["sigmas"] == pytest.approx(sigmas)
+  by_sigma = [parzen_reference(samples, validation, s).mean() for s in sigmas]
+  np.testing.assert_allclose(result["validation_by_sigma"], by_sigma,
+                             rtol=1e-6, atol=1e-3)
+  best = int(np.argmax(by_sigma))
+  assert 0 < best < len(sigmas) - 1
+  assert result["sigma"] == sigmas[best] and result["sigma_index"] == best
+  test_ll = parzen_reference(samples, test, sigmas[best])
+  assert result["mean"] == pytest.approx(test_ll.mean(), abs=1e-3)
+  assert result["stderr"] == pytest.approx(
+      test_ll.std(ddof=1) / np.sqrt(len(test_ll)), rel=1e-4)
+
+
+def frechet_reference(a, b):
+  """The usual FID formula with scipy.linalg.sqrtm (Heusel et al.'s code)."""
+  from scipy import linalg  # pylint: disable=g-import-not-at-top
+  mu_a, mu_b = a.mean(0), b.mean(0)
+  cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+  covmean = linalg.sqrtm(cov_a @ cov_b).real
+  return (np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) -
+          2 * np.trace(covmean))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_frechet_matches_sqrtm_formula(seed):
+  rng = np.random.default_rng(seed)
+  a = rng.normal(size=(300, 6)) @ rng.normal(size=(6, 6))
+  b = rng.normal(size=(200, 6)) @ rng.normal(size=(6, 6)) + 0.5
+  np.testing.assert_allclose(evaluation.frechet_distance(a, b),
+                             frechet_reference(a, b), rtol=1e-7)
+  assert evaluation.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_frechet_closed_form_gaussians():
+  # Commuting (diagonal) covariances: d^2 = |dmu|^2 + sum (s_a - s_b)^2.
+  mean_a, mean_b = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+  std_a, std_b = np.array([1.0, 2.0, 0.5]), np.array([3.0, 2.0, 0.1])
+  got = evaluation.frechet_distance_from_moments(
+      mean_a, np.diag(std_a ** 2), mean_b, np.diag(std_b ** 2))
+  assert got == pytest.approx(5.0 + 4.0 + 0.0 + 0.16)
+  # Rotated covariances: d^2 is rotation invariant.
+  q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))
+  got = evaluation.frechet_distance_from_moments(
+      q @ mean_a, q @ np.diag(std_a ** 2) @ q.T, q @ mean_b,
+      q @ np.diag(std_b ** 2) @ q.T)
+  assert got == pytest.approx(9.16)
+
+
+def test_frechet_rank_deficient_covariances():
+  # Fewer samples than features: singular covariances, still finite and >= 0
+  # and equal to the sqrtm formula where that one is accurate.
+  rng = np.random.default_rng(3)
+  a, b = rng.normal(size=(5, 20)), rng.normal(size=(6, 20)) + 1
+  got = evaluation.frechet_distance(a, b)
+  assert np.isfinite(got) and got >= 0
+  np.testing.assert_allclose(got, frechet_reference(a, b), rtol=1e-5)
+
+
+def test_precision_recall_identical_sets():
+  x = np.random.default_rng(0).normal(size=(100, 5))
+  assert evaluation.precision_recall(x, x, batch_size=7) == dict(
+      precision=1.0, recall=1.0)
+
+
+def test_precision_recall_disjoint_sets():
+  rng = np.random.default_rng(0)
+  real = rng.normal(size=(50, 4))
+  fake = rng.normal(size=(60, 4)) + 100.0
+  assert evaluation.precision_recall(real, fake) == dict(precision=0.0,
+                                                         recall=0.0)
+
+
+def test_precision_recall_by_hand():
+  # Real: 0, 1, 2, 3 and 10 on a line. With k = 1 each real ball's radius is
+  # the distance to the nearest other real: 1, 1, 1, 1, 7.
+  real = np.array([[0.0], [1.0], [2.0], [3.0], [10.0]])
+  # Fake: 2.5 (in the balls of 2 and 3), 5.5 (only in 10's), 20 and 20.5
+  # (in none). Fake radii (k = 1): 3, 3, 0.5, 0.5.
+  fake = np.array([[2.5], [5.5], [20.0], [20.5]])
+  result = evaluation.precision_recall(real, fake, k=1, batch_size=2)
+  assert result["precision"] == pytest.approx(2 / 4)
+  # Reals inside a fake ball: 0, 1, 2, 3 (within 3 of 2.5); 10 is 4.5 from
+  # 5.5 and 10 from 20: 4 of 5.
+  assert result["recall"] == pytest.approx(4 / 5)
+  # k = 3: real radii 3, 2, 2, 3, 9 (20 is 10 from 10: still out); fake radii
+  # 18, 15, 17.5, 18 cover every real.
+  result = evaluation.precision_recall(real, fake, k=3)
+  assert result["precision"] == pytest.approx(2 / 4)
+  assert result["recall"] == pytest.approx(1.0)
+
+
+def test_precision_recall_needs_more_than_k_points():
+  with pytest.raises(ValueError, match="more than 3"):
+    evaluation.precision_recall(np.zeros((3, 2)), np.zeros((10, 2)))
