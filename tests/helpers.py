@@ -20,3 +20,35 @@ def write_idx_images(folder, num=32, size=28, seed=0):
   with gzip.open(os.path.join(folder, "train-images-idx3-ubyte.gz"), "wb") as f:
     f.write(struct.pack(">IIII", 0x803, num, size, size) + images.tobytes())
   return images
+
+
+def _write_idx(path, array):
+  magic = 0x801 if array.ndim == 1 else 0x803
+  with gzip.open(path, "wb") as f:
+    f.write(struct.pack(f">I{array.ndim}I", magic, *array.shape) +
+            array.astype(np.uint8).tobytes())
+
+
+def write_idx_dataset(folder, num_train=64, num_test=32, size=28,
+                      num_classes=3, seed=0):
+  """All four gzipped IDX files (images and labels of train and test).
+
+  Class c's images are brighter in the c-th horizontal band, so a classifier
+  can learn them. Returns (train_images, train_labels, test_images,
+  test_labels).
+  """
+  rng = np.random.default_rng(seed)
+  arrays = []
+  for n in (num_train, num_test):
+    labels = rng.integers(0, num_classes, n)
+    images = rng.integers(0, 100, (n, size, size))
+    band = size // num_classes
+    for i, label in enumerate(labels):
+      images[i, label * band:(label + 1) * band] += 150
+    arrays += [images.astype(np.uint8), labels.astype(np.uint8)]
+  os.makedirs(folder, exist_ok=True)
+  names = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+           "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+  for name, array in zip(names, arrays):
+    _write_idx(os.path.join(folder, name + ".gz"), array)
+  return tuple(arrays)
