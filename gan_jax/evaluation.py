@@ -411,15 +411,27 @@ def precision_recall(real_features, fake_features, *,
     raise ValueError(f"precision_recall with k={k} needs more than {k} real "
                      f"and fake features, got {real.shape[0]} and "
                      f"{fake.shape[0]}")
-  # A common shift shrinks the norms and hence the cancellation error.
-  shift = real.mean(axis=0)
-  real, fake = real - shift, fake - shift
-  batch = max(1, int(batch_size))
-  real_radii = _knn_radii_sq(real, k, batch)
-  fake_radii = _knn_radii_sq(fake, k, batch)
-  precision = _inside_any_ball(fake, real, real_radii, batch).mean()
-  recall = _inside_any_ball(real, fake, fake_radii, batch).mean()
-  return dict(precision=float(precision), recall=float(recall))
+  return _RealManifold(real, k, batch_size).precision_recall(fake)
+
+
+class _RealManifold:
+  """The real set's k-NN balls, kept to score several fake sets against."""
+
+  def __init__(self, real: np.ndarray, k: int, batch_size: int):
+    # A common shift shrinks the norms and hence the cancellation error.
+    self.shift = real.mean(axis=0)
+    self.real = real - self.shift
+    self.k = k
+    self.batch = max(1, int(batch_size))
+    self.radii_sq = _knn_radii_sq(self.real, k, self.batch)
+
+  def precision_recall(self, fake: np.ndarray) -> dict:
+    fake = np.asarray(fake, np.float64) - self.shift
+    fake_radii = _knn_radii_sq(fake, self.k, self.batch)
+    precision = _inside_any_ball(fake, self.real, self.radii_sq,
+                                 self.batch).mean()
+    recall = _inside_any_ball(self.real, fake, fake_radii, self.batch).mean()
+    return dict(precision=float(precision), recall=float(recall))
 
 
 # ----------------------------------------------------------------------------
@@ -520,8 +532,8 @@ class ImageEvaluator:
     self.floor_cache_path = floor_cache_path
     self.floor_cache_key = floor_cache_key
     self._floors = None
-    self._test_features = None
     self._test_moments = None
+    self._test_manifold = None
 
   def _features(self, images) -> np.ndarray:
     return np.asarray(self.feature_fn(_to_unit_images(images)), np.float64)
@@ -533,14 +545,20 @@ class ImageEvaluator:
           samples, self.real.validation, self.real.test, sigmas=self.sigmas,
           batch_size=self.batch_size), ""))
     if self.feature_fn is not None:
-      if self._test_features is None:
-        self._test_features = self._features(self.real.test)
-        self._test_moments = feature_moments(self._test_features)
+      if self._test_manifold is None:
+        # The test set's moments and k-NN radii serve every evaluation.
+        test_features = self._features(self.real.test)
+        self._test_moments = feature_moments(test_features)
+        self._test_manifold = _RealManifold(test_features, self.k,
+                                            self.batch_size)
       features = self._features(samples)
+      if min(len(features), len(self.real.test)) <= self.k:
+        raise ValueError(f"precision/recall with k={self.k} needs more than "
+                         f"{self.k} samples and test images, got "
+                         f"{len(features)} and {len(self.real.test)}")
       results["fid"] = frechet_distance_from_moments(
           *feature_moments(features), *self._test_moments)
-      results.update(precision_recall(self._test_features, features, k=self.k,
-                                      batch_size=self.batch_size))
+      results.update(self._test_manifold.precision_recall(features))
     return results
 
   def floors(self) -> dict:

@@ -260,3 +260,60 @@ def test_precision_recall_by_hand():
 def test_precision_recall_needs_more_than_k_points():
   with pytest.raises(ValueError, match="more than 3"):
     evaluation.precision_recall(np.zeros((3, 2)), np.zeros((10, 2)))
+
+
+def test_image_evaluator_values_floors_and_cache(tmp_path):
+  rng = np.random.default_rng(4)
+  images = lambda n: rng.integers(0, 256, (n, 6, 6, 1), dtype=np.uint8)
+  real = evaluation.RealImages(train=images(30), validation=images(20),
+                               test=images(25))
+  calls = []
+
+  def feature_fn(x):  # any images -> features callable plugs in
+    calls.append(len(x))
+    assert x.dtype == np.float32 and x.max() <= 1.0
+    return x.reshape(len(x), -1)[:, :5] * 2.0
+
+  cache = str(tmp_path / "floors.json")
+  evaluator = evaluation.ImageEvaluator(real, feature_fn=feature_fn,
+                                        floor_cache_path=cache,
+                                        floor_cache_key="key")
+  samples = rng.random((40, 6, 6, 1)).astype(np.float32)
+  results = evaluator(samples)
+  features = lambda x: _unit(x).reshape(len(x), -1)[:, :5] * 2.0
+  parzen = evaluation.parzen_evaluate(samples, real.validation, real.test)
+  assert results["parzen_ll"] == pytest.approx(parzen["mean"])
+  assert results["parzen_ll_stderr"] == pytest.approx(parzen["stderr"])
+  assert results["parzen_sigma"] == parzen["sigma"]
+  assert results["fid"] == pytest.approx(evaluation.frechet_distance(
+      features(samples), features(real.test)))
+  pr = evaluation.precision_recall(features(real.test), features(samples))
+  assert (results["precision"], results["recall"]) == (pr["precision"],
+                                                       pr["recall"])
+  real_pr = evaluation.precision_recall(features(real.test),
+                                        features(real.train))
+  assert results["real_precision"] == real_pr["precision"]
+  assert results["real_fid"] == pytest.approx(evaluation.frechet_distance(
+      features(real.train), features(real.test)))
+  assert results["real_parzen_ll"] == pytest.approx(evaluation.parzen_evaluate(
+      real.train, real.validation, real.test)["mean"])
+  assert results["num_samples"] == 40 and results["real_num_samples"] == 30
+  # Test and train features once, then only the samples' features.
+  assert calls == [25, 40, 30]
+  evaluator(samples)
+  assert calls == [25, 40, 30, 40]
+  # A new evaluator reads the floors from the cache file.
+  again = evaluation.ImageEvaluator(real, feature_fn=feature_fn,
+                                    floor_cache_path=cache,
+                                    floor_cache_key="key")
+  assert again.floors() == evaluator.floors()
+  assert calls == [25, 40, 30, 40]
+  # Parzen only: no feature keys.
+  parzen_only = evaluation.ImageEvaluator(real)(samples)
+  assert "fid" not in parzen_only and "real_fid" not in parzen_only
+  assert parzen_only["parzen_ll"] == pytest.approx(results["parzen_ll"])
+
+
+def _unit(x):
+  x = np.asarray(x)
+  return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x
