@@ -32,8 +32,22 @@ Schema (defaults in brackets):
                              checkpoint_every / sample_every)
   train.ema_decay            [0.0] EMA of G's weights; 0 = off
   parallelism                shard_map | pmap
-  eval.num_samples           [2500] samples for the final evaluation
+  eval.num_samples           [2500] samples for the toy evaluation (modes,
+                             JSD)
   eval.num_sample_images     [64] samples drawn in sample grids / scatters
+  eval.every                 [0] also evaluate every this many steps (into
+                             eval.jsonl and TensorBoard); 0 = only at the end
+  eval.image_num_samples     [10000] generator samples for the image metrics
+                             (Goodfellow et al. 2014's Parzen protocol: 10k)
+  eval.parzen                [True] images: Parzen-window log-likelihood
+  eval.parzen_validation     [10000] last train images held out to choose
+                             the Parzen width
+  eval.features              [True] images: FID and precision/recall in the
+                             bundled classifier's feature space
+  eval.feature_extractor_dir ['' = beside the data, else ~/.cache] its cache
+  eval.feature_extractor_steps  [3000] its training steps (part of the cache
+                             key)
+  (the image fields are ignored for toy data)
 """
 
 from __future__ import annotations
@@ -47,6 +61,8 @@ from typing import Any, Iterable, Optional
 import ml_collections
 
 from gan_jax import data as data_lib
+from gan_jax import evaluation
+from gan_jax import feature_extractor
 from gan_jax import losses
 from gan_jax import models
 
@@ -114,7 +130,11 @@ def default_config() -> ml_collections.ConfigDict:
       ))
   config.parallelism = "shard_map"
   config.eval = ml_collections.ConfigDict(
-      dict(num_samples=2500, num_sample_images=64))
+      dict(num_samples=2500, num_sample_images=64, every=0,
+           image_num_samples=evaluation.IMAGE_NUM_SAMPLES, parzen=True,
+           parzen_validation=evaluation.PARZEN_NUM_VALIDATION, features=True,
+           feature_extractor_dir="",
+           feature_extractor_steps=feature_extractor.DEFAULT_STEPS))
   return config
 
 
@@ -190,6 +210,12 @@ def _check_int(config, field: str, minimum: int) -> None:
   if not _is_int(value) or value < minimum:
     raise ConfigError(f"config.{field} = {value!r} must be an integer >= "
                       f"{minimum}")
+
+
+def _check_bool(config, field: str) -> None:
+  value = _get(config, field)
+  if not isinstance(value, bool):
+    raise ConfigError(f"config.{field} = {value!r} must be True or False")
 
 
 def _check_range(config, field: str, low: float, high: float, *,
@@ -330,6 +356,18 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   _check_choice(config, "parallelism", PARALLELISM)
   _check_int(config, "eval.num_samples", 1)
   _check_int(config, "eval.num_sample_images", 1)
+  _check_int(config, "eval.every", 0)
+  # Precision/recall needs more than k samples; FID needs two.
+  _check_int(config, "eval.image_num_samples",
+             evaluation.PRECISION_RECALL_K + 1)
+  _check_bool(config, "eval.parzen")
+  _check_int(config, "eval.parzen_validation", 1)
+  _check_bool(config, "eval.features")
+  if not isinstance(config.eval.feature_extractor_dir, str):
+    raise ConfigError(f"config.eval.feature_extractor_dir = "
+                      f"{config.eval.feature_extractor_dir!r} must be a folder "
+                      "path ('' = beside the data)")
+  _check_int(config, "eval.feature_extractor_steps", 1)
 
 
 def changed_fields(old: Any, new: Any, path: str = "") -> list[str]:

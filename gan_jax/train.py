@@ -4,11 +4,20 @@ A run's workdir holds
 
   config.json        the resolved config (a resumed run must match it)
   metrics.jsonl      one JSON object per log step
+  eval.jsonl         one JSON object per evaluation (every config.eval.every
+                     steps and at the end): toy mode/JSD metrics, or the
+                     image metrics of `gan_jax.evaluation.ImageEvaluator`
   tensorboard/       TensorBoard event files (tensorboardX)
   checkpoints/       orbax checkpoints (the latest few)
   samples/           step_XXXXXXXX.png: an image grid, a 2D scatter over the
                      mode centres, or a 1D histogram against p_data
   summary.json       final metrics, evaluation, timings
+
+Image runs are scored (`evaluate_workdir` scores a finished run again) with
+the Parzen-window log-likelihood of Goodfellow et al. 2014 and, in the
+feature space of the bundled classifier (`gan_jax.feature_extractor`,
+trained and cached on first use), FID and precision/recall; next to each
+model value the summary holds the real-data value (`real_*`) as the floor.
 
 Logged metrics are the means over the iterations since the previous log step
 (each iteration's D metrics are those of its last discriminator sub-step; see
@@ -33,11 +42,13 @@ import orbax.checkpoint as ocp
 from gan_jax import config as config_lib
 from gan_jax import data as data_lib
 from gan_jax import evaluation
+from gan_jax import feature_extractor
 from gan_jax import models as model_lib
 from gan_jax import step as step_lib
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
+EVAL_FILE = "eval.jsonl"
 SUMMARY_FILE = "summary.json"
 CHECKPOINT_DIR = "checkpoints"
 SAMPLES_DIR = "samples"
@@ -146,6 +157,8 @@ class _Experiment:
     self.dataset = None
     if load_data and not self.is_toy:
       self.dataset = data_lib.load_images(config.data, split="train")
+    self._image_evaluator = None
+    self._extractor_accuracy = None
     generator, discriminator = model_lib.make_models(
         config.model, self.data_shape, axis_name=step_lib.AXIS)
     self.models = step_lib.Models(generator, discriminator)
@@ -180,10 +193,70 @@ class _Experiment:
     return np.asarray(
         jax.random.normal(key, (n, self.config.model.latent_dim), jnp.float32))
 
+  @property
+  def num_eval_samples(self) -> int:
+    """Samples the evaluation draws (config.eval.{image_,}num_samples)."""
+    if self.is_toy:
+      return int(self.config.eval.num_samples)
+    return int(self.config.eval.image_num_samples)
+
+  @property
+  def evaluates_images(self) -> bool:
+    return not self.is_toy and bool(self.config.eval.parzen or
+                                    self.config.eval.features)
+
+  def image_evaluator(self) -> Optional[evaluation.ImageEvaluator]:
+    """The image metrics (built on first use: data, extractor, floors)."""
+    if not self.evaluates_images:
+      return None
+    if self._image_evaluator is None:
+      eval_config = self.config.eval
+      real = evaluation.load_real_images(
+          self.config.data, num_samples=eval_config.image_num_samples,
+          num_validation=eval_config.parzen_validation,
+          train_images=self.dataset)
+      extractor = None
+      floor_cache = None
+      if eval_config.features:
+        extractor = feature_extractor.load_or_train(
+            self.config.data, cache_dir=eval_config.feature_extractor_dir,
+            steps=eval_config.feature_extractor_steps)
+        if extractor.path:
+          floor_cache = os.path.join(extractor.path, "real_floors.json")
+      # The floors depend on the data, the real splits and the metric
+      # settings; this key tells cached values of other settings apart.
+      data_config = self.config.data
+      key = json.dumps(dict(
+          data=[data_config.name, data_config.source, data_config.data_dir,
+                data_config.tfds_name, data_config.image_size],
+          train=int(real.train.shape[0]),
+          validation=int(real.validation.shape[0]),
+          test=int(real.test.shape[0]), parzen=bool(eval_config.parzen),
+          sigmas=list(evaluation.PARZEN_SIGMAS),
+          k=evaluation.PRECISION_RECALL_K), sort_keys=True)
+      self._image_evaluator = evaluation.ImageEvaluator(
+          real, feature_fn=extractor, parzen=bool(eval_config.parzen),
+          floor_cache_path=floor_cache, floor_cache_key=key)
+      self._extractor_accuracy = (extractor.test_accuracy if extractor
+                                  else None)
+    return self._image_evaluator
+
   def evaluate(self, samples: np.ndarray) -> dict:
-    """Toy metrics (`gan_jax.evaluation`); {} for images for now."""
+    """Toy metrics, or image metrics with real-data floors (flat dict).
+
+    Args:
+      samples: generator output in the model's range (images in [-1, 1]).
+    """
     if not self.is_toy:
-      return {}
+      evaluator = self.image_evaluator()
+      if evaluator is None:
+        return {}
+      start = time.time()
+      results = evaluator(data_lib.from_model_range(samples))
+      if self._extractor_accuracy is not None:
+        results["feature_extractor_test_accuracy"] = self._extractor_accuracy
+      results["eval_time_sec"] = time.time() - start
+      return results
     dist = self.distribution
     if samples.shape[-1] == 2:
       return evaluation.evaluate_modes(samples, np.asarray(dist.means),
@@ -319,6 +392,41 @@ def _rewrite_metrics(path: str, max_step: int) -> None:
   os.replace(path + ".tmp", path)
 
 
+def _format_results(results: dict) -> str:
+  return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                   for k, v in results.items())
+
+
+def _image_note(results: dict) -> str:
+  """A short caption: Parzen LL +- se and FID, with the real values."""
+  parts = []
+  if "parzen_ll" in results:
+    parts.append(f"Parzen {results['parzen_ll']:.0f} +- "
+                 f"{results['parzen_ll_stderr']:.1f} "
+                 f"(real {results['real_parzen_ll']:.0f})")
+  if "fid" in results:
+    parts.append(f"FID {results['fid']:.3g} (real {results['real_fid']:.2g})")
+  return ", ".join(parts)
+
+
+def _write_eval(workdir: str, writer, results: dict, step: int) -> None:
+  """Appends an eval.jsonl row and the TensorBoard scalars eval/<name>."""
+  with open(os.path.join(workdir, EVAL_FILE), "a") as f:
+    f.write(json.dumps(dict(step=step, **results)) + "\n")
+  if writer is not None:
+    for name, value in results.items():
+      if isinstance(value, (int, float)) and not isinstance(value, bool):
+        writer.add_scalar(f"eval/{name}", value, step)
+  logging.info("Evaluation at step %d: %s", step, _format_results(results))
+
+
+def _eval_noise(experiment: _Experiment) -> np.ndarray:
+  """The evaluation's z: the same at every evaluation of a run."""
+  key = jax.random.fold_in(jax.random.PRNGKey(experiment.config.seed),
+                           _EVAL_STREAM)
+  return experiment.noise(key, experiment.num_eval_samples)
+
+
 def _checkpoint_manager(workdir: str, *, create: bool) -> ocp.CheckpointManager:
   options = ocp.CheckpointManagerOptions(max_to_keep=MAX_CHECKPOINTS,
                                          create=create)
@@ -387,6 +495,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if is_main:
     _save_config(config, workdir)
     _rewrite_metrics(os.path.join(workdir, METRICS_FILE), start_step)
+    _rewrite_metrics(os.path.join(workdir, EVAL_FILE), start_step)
     os.makedirs(os.path.join(workdir, SAMPLES_DIR), exist_ok=True)
 
   writer = None
@@ -403,12 +512,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   grid_noise = experiment.noise(
       jax.random.fold_in(jax.random.PRNGKey(config.seed), _SAMPLE_GRID_STREAM),
       config.eval.num_sample_images)
+  eval_noise = _eval_noise(experiment)
+  if experiment.evaluates_images:
+    # Before training: a missing test split or label file stops the run now,
+    # not after hours; the extractor is trained (once) and the floors known.
+    floors = experiment.image_evaluator().floors()
+    logging.info("Real-data values (floors): %s", _format_results(floors))
 
   total = int(config.train.steps)
   train_cfg = config.train
   log_every = int(train_cfg.log_every)
+  eval_every = int(config.eval.every)
   events = [e for e in (log_every, train_cfg.checkpoint_every,
-                        train_cfg.sample_every) if e]
+                        train_cfg.sample_every, eval_every) if e]
   step = start_step
   last_saved = latest
   pending = []
@@ -427,6 +543,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       path = os.path.join(workdir, SAMPLES_DIR, f"step_{at_step:08d}.png")
       fig = _plot_samples(experiment, samples, at_step, path)
       writer.add_figure("samples", fig, at_step, close=False)
+
+  def evaluate(host, at_step: int) -> tuple[dict, np.ndarray]:
+    samples = experiment.generate(host, eval_noise)
+    results = experiment.evaluate(samples)
+    if is_main and results:
+      _write_eval(workdir, writer, results, at_step)
+    return results, samples
 
   def save_checkpoint(state_on_device, at_step: int) -> None:
     manager.save(at_step, args=ocp.args.StandardSave(
@@ -471,7 +594,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                       step % train_cfg.checkpoint_every == 0)
     sample_now = (train_cfg.sample_every and step < total and
                   step % train_cfg.sample_every == 0)
-    if checkpoint_now or sample_now:
+    eval_now = eval_every and step < total and step % eval_every == 0
+    if checkpoint_now or sample_now or eval_now:
       # Time spent here is not training time: wait for the steps in flight
       # first, then leave the rest out of steps/s.
       jax.block_until_ready(state)
@@ -481,17 +605,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         last_saved = step
       if sample_now:
         write_samples(state, step)
+      if eval_now:
+        evaluate(parallel.fetch(state), step)
       interval_excluded += time.time() - side_start
 
   # Final checkpoint, samples and evaluation.
   if last_saved != step:
     save_checkpoint(state, step)
   host_state = parallel.fetch(state)
-  eval_noise = experiment.noise(
-      jax.random.fold_in(jax.random.PRNGKey(config.seed), _EVAL_STREAM),
-      config.eval.num_samples)
-  eval_samples = experiment.generate(host_state, eval_noise)
-  results = experiment.evaluate(eval_samples)
+  results, eval_samples = evaluate(host_state, step)
   manager.wait_until_finished()
   manager.close()
 
@@ -520,6 +642,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
               f"{results['high_quality_pct']:.1f}% HQ")
     elif "jsd" in results:
       note = f"JSD {results['jsd']:.4f}"
+    else:
+      note = _image_note(results)
     path = os.path.join(workdir, SAMPLES_DIR, f"step_{step:08d}.png")
     grid_samples = (eval_samples[:config.eval.num_sample_images]
                     if not experiment.is_toy else eval_samples)
@@ -566,3 +690,61 @@ def sample(workdir: str, num_samples: int, *, seed: int = 0,
   if not experiment.is_toy:
     return data_lib.from_model_range(samples)
   return np.asarray(samples, np.float32)
+
+
+def evaluate_workdir(workdir: str, *, step: Optional[int] = None,
+                     write: bool = False,
+                     compiler_options: Optional[dict[str, Any]] = None
+                     ) -> dict[str, Any]:
+  """Evaluates a checkpoint of an existing run, as its final evaluation does.
+
+  The same noise as `train_and_evaluate`'s evaluation and the config's
+  config.eval settings; a config.json written before a field existed gets
+  that field's default (so older runs are scored with today's protocol).
+
+  Args:
+    workdir: a run's folder.
+    step: the checkpoint to score (None = the latest).
+    write: also append the result to workdir/eval.jsonl and put it in
+      summary.json's "evaluation" (if there is a summary.json).
+    compiler_options: as for `train_and_evaluate`.
+
+  Returns:
+    The evaluation dict (toy metrics, or the image metrics with the real-data
+    floors), plus 'step'.
+
+  Raises:
+    WorkdirError: no run, or no such checkpoint.
+    data.DataError: the data the metrics need is missing.
+  """
+  config = load_config(workdir)
+  experiment = _Experiment(config, load_data=False,
+                           compiler_options=compiler_options)
+  manager = _checkpoint_manager(workdir, create=False)
+  try:
+    if step is None:
+      step = manager.latest_step()
+      if step is None:
+        raise WorkdirError(f"workdir {workdir} holds no checkpoint")
+    elif step not in manager.all_steps():
+      raise WorkdirError(f"workdir {workdir} has no checkpoint at step "
+                         f"{step}; it has {sorted(manager.all_steps())}")
+    state = _restore(manager, experiment, step)
+  finally:
+    manager.close()
+  samples = experiment.generate(state, _eval_noise(experiment))
+  results = experiment.evaluate(samples)
+  logging.info("Evaluation of %s at step %d: %s", workdir, step,
+               _format_results(results))
+  if write:
+    _write_eval(workdir, None, results, step)
+    path = os.path.join(workdir, SUMMARY_FILE)
+    if os.path.isfile(path):
+      with open(path) as f:
+        summary = json.load(f)
+      if summary.get("step") == step:
+        summary["evaluation"] = results
+        with open(path + ".tmp", "w") as f:
+          json.dump(summary, f, indent=2)
+        os.replace(path + ".tmp", path)
+  return dict(step=int(step), **results)

@@ -12,10 +12,11 @@ import pytest
 
 from gan_jax import config as config_lib
 from gan_jax import data
+from gan_jax import evaluation
 from gan_jax import step as step_lib
 from gan_jax import train
 
-from helpers import CONFIG_FILES, ROOT
+from helpers import CONFIG_FILES, ROOT, write_idx_dataset
 
 # Compiling dominates; XLA's backend optimisations change no result checked.
 FAST_COMPILE = {"xla_backend_optimization_level": 0}
@@ -41,6 +42,11 @@ def shrink(config, idx_dir=None):
   config.train.sample_every = 0
   config.eval.num_samples = 100
   config.eval.num_sample_images = 4
+  # The image metrics need a test split and labels, which idx_dir lacks;
+  # test_image_run_writes_the_image_metrics turns them on.
+  config.eval.parzen = False
+  config.eval.features = False
+  config.eval.image_num_samples = 16
   return config
 
 
@@ -173,3 +179,88 @@ def test_invalid_config_stops_before_anything_is_written(tmp_path):
                      match="config.train.discriminator_steps"):
     train.train_and_evaluate(config, str(tmp_path / "run"))
   assert not os.path.exists(tmp_path / "run")
+
+
+IMAGE_METRICS = ("parzen_ll", "parzen_ll_stderr", "parzen_sigma",
+                 "parzen_validation_ll", "fid", "precision", "recall",
+                 "real_parzen_ll", "real_parzen_ll_stderr", "real_parzen_sigma",
+                 "real_fid", "real_precision", "real_recall",
+                 "feature_extractor_test_accuracy")
+
+
+def test_image_run_writes_the_image_metrics(tmp_path):
+  folder = str(tmp_path / "idx")
+  write_idx_dataset(folder, num_train=64, num_test=32)
+  config = shrink(config_lib.from_file(
+      os.path.join(ROOT, "experiments", "configs", "fashion_mnist_mlp.py")),
+                  folder)
+  config.train.steps = 2
+  config.eval.every = 1
+  config.eval.parzen = True
+  config.eval.features = True
+  config.eval.image_num_samples = 40
+  config.eval.parzen_validation = 16
+  config.eval.feature_extractor_dir = str(tmp_path / "cache")
+  config.eval.feature_extractor_steps = 2
+  workdir = str(tmp_path / "run")
+  summary = train.train_and_evaluate(config, workdir,
+                                     compiler_options=FAST_COMPILE)
+
+  results = summary["evaluation"]
+  for name in IMAGE_METRICS:
+    assert np.isfinite(results[name]), name
+  assert results["num_samples"] == 40
+  # The first 40 of the 64 - 16 train images not held out for sigma.
+  assert results["real_num_samples"] == 40
+  assert results["parzen_sigma"] in evaluation.PARZEN_SIGMAS
+  for name in ("precision", "recall", "real_precision", "real_recall"):
+    assert 0.0 <= results[name] <= 1.0
+  assert results["fid"] >= 0.0 and results["real_fid"] >= 0.0
+  with open(os.path.join(workdir, train.EVAL_FILE)) as f:
+    rows = [json.loads(line) for line in f]
+  assert [r["step"] for r in rows] == [1, 2]  # every 1 step, and the end
+  assert rows[-1]["parzen_ll"] == results["parzen_ll"]
+  # The training metrics stay in metrics.jsonl, one row per log step.
+  with open(os.path.join(workdir, train.METRICS_FILE)) as f:
+    assert [json.loads(line)["step"] for line in f] == [1, 2]
+  # The floors were cached beside the extractor.
+  assert glob.glob(str(tmp_path / "cache" / "*" / "real_floors.json"))
+
+  # A finished run scored again: same checkpoint, same noise, same numbers.
+  again = train.evaluate_workdir(workdir, compiler_options=FAST_COMPILE)
+  assert again.pop("step") == 2
+  assert set(again) == set(results)
+  for name in IMAGE_METRICS:
+    assert again[name] == pytest.approx(results[name], rel=1e-5), name
+  # A config.json written before the eval fields existed gets the defaults
+  # (10,000 samples; validation: half of the 64 train images at most).
+  path = os.path.join(workdir, train.CONFIG_FILE)
+  with open(path) as f:
+    saved = json.load(f)
+  for field in ("every", "image_num_samples", "parzen", "parzen_validation"):
+    del saved["eval"][field]
+  with open(path, "w") as f:
+    json.dump(saved, f)
+  old = train.evaluate_workdir(workdir, write=True,
+                               compiler_options=FAST_COMPILE)
+  assert old["num_samples"] == evaluation.IMAGE_NUM_SAMPLES
+  assert old["real_num_samples"] == 32
+  assert np.isfinite(old["parzen_ll"]) and np.isfinite(old["fid"])
+  # write=True: a new eval.jsonl row, and the summary's evaluation replaced.
+  with open(os.path.join(workdir, train.EVAL_FILE)) as f:
+    rows = [json.loads(line) for line in f]
+  assert [r["step"] for r in rows] == [1, 2, 2]
+  assert rows[-1]["fid"] == old["fid"]
+  with open(os.path.join(workdir, train.SUMMARY_FILE)) as f:
+    assert json.load(f)["evaluation"]["fid"] == old["fid"]
+
+
+def test_image_metrics_need_the_test_split(idx_dir, tmp_path):
+  # idx_dir holds train images only: the run stops before training.
+  config = shrink(config_lib.from_file(
+      os.path.join(ROOT, "experiments", "configs", "fashion_mnist_mlp.py")),
+                  idx_dir)
+  config.eval.parzen = True
+  with pytest.raises(data.DataError, match="t10k-images"):
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not glob.glob(str(tmp_path / "run" / train.CHECKPOINT_DIR / "*"))

@@ -38,4 +38,11 @@ def get_config(arg=None):
   config.train.log_every = 200
   config.train.checkpoint_every = 2000
   config.train.sample_every = 1000
+  # Image metrics (gan_jax.evaluation): Parzen LL on 10,000 samples by
+  # Goodfellow et al. 2014's protocol, FID and precision/recall in the
+  # bundled classifier's feature space, each beside its real-data value.
+  config.eval.every = 5000
+  config.eval.image_num_samples = 10_000
+  config.eval.parzen = True
+  config.eval.features = True
   return config

@@ -38,4 +38,11 @@ def get_config(arg=None):
   config.train.sample_every = 2000
   config.train.ema_decay = 0.999
   config.eval.num_sample_images = 64
+  # Image metrics (gan_jax.evaluation): Parzen LL on 10,000 samples by
+  # Goodfellow et al. 2014's protocol, FID and precision/recall in the
+  # bundled classifier's feature space, each beside its real-data value.
+  config.eval.every = 4000
+  config.eval.image_num_samples = 10_000
+  config.eval.parzen = True
+  config.eval.features = True
   return config
