@@ -1,0 +1,1 @@
+"""Experiments: configs (loaded by path), figure scripts, benchmarks."""

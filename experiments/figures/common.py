@@ -1,0 +1,90 @@
+"""Helpers shared by the figure scripts: paths, figures, JSON, the CLI.
+
+Every figure script exposes `main(outdir, quick) -> dict` returning
+{'files': [paths written], 'summary': {key numbers}}, and runs as
+
+  python experiments/figures/<name>.py [--outdir DIR] [--quick]
+
+from the repository root (or as `python -m experiments.figures.<name>`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+DEFAULT_OUTDIR = os.path.join(ROOT, "docs", "figures")
+CONFIG_DIR = os.path.join(ROOT, "experiments", "configs")
+
+
+def new_figure(size=(6, 4)):
+  """A matplotlib Figure with an Agg canvas; no pyplot global state."""
+  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  fig = Figure(figsize=size, layout="constrained")
+  FigureCanvasAgg(fig)
+  return fig
+
+
+def _plain(value: Any) -> Any:
+  """Converts numpy / jax values to JSON types; non-finite floats to None."""
+  if isinstance(value, dict):
+    return {str(k): _plain(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_plain(v) for v in value]
+  if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+    return _plain(np.asarray(value).tolist())
+  if isinstance(value, float) and not math.isfinite(value):
+    return None  # JSON has no inf / nan
+  return value
+
+
+def write_json(path: str, data: dict) -> str:
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(_plain(data), f, indent=1)
+    f.write("\n")
+  return path
+
+
+def save_figure(fig, path: str, quick: bool = False) -> str:
+  """Saves `fig` as a PNG; a small one for the quick versions (faster)."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  fig.savefig(path, dpi=40 if quick else 110)
+  return path
+
+
+def cli(main: Callable[..., dict], description: str | None) -> None:
+  """Parses --outdir / --quick, runs `main`, prints the files and the time."""
+  parser = argparse.ArgumentParser(
+      description=(description or "").strip().split("\n")[0],
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--outdir", default=DEFAULT_OUTDIR,
+                      help="output folder (default: docs/figures)")
+  parser.add_argument("--quick", action="store_true",
+                      help="a small, fast version (what the tests run)")
+  args = parser.parse_args()
+  start = time.time()
+  result = main(outdir=args.outdir, quick=args.quick)
+  for path in result["files"]:
+    print(f"wrote {path}")
+  print(json.dumps(_plain(result.get("summary", {})), indent=1))
+  print(f"{time.time() - start:.1f} s")
+
+
+def compiler_options(quick: bool) -> dict | None:
+  """XLA options for the figure scripts' compiled functions.
+
+  The quick versions are smoke tests whose run time is mostly compilation:
+  at backend optimisation level 0 XLA:CPU compiles several times faster and
+  computes the same functions (as the engine's own tests use it).
+  """
+  return {"xla_backend_optimization_level": 0} if quick else None

@@ -1,0 +1,187 @@
+"""The figure scripts (experiments/figures), --quick, and make_all."""
+
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)  # for the `experiments` package
+
+from experiments.figures import make_all  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+@pytest.fixture(scope="module")
+def quick_output(tmp_path_factory):
+  """Runs a figure's quick version once per test module; returns its outputs."""
+  outdir = str(tmp_path_factory.mktemp("figures"))
+  cache = {}
+
+  def get(name):
+    if name not in cache:
+      result = make_all._main_of(name)(outdir=outdir, quick=True)  # pylint: disable=protected-access
+      numbers = [p for p in result["files"] if p.endswith((".json", ".csv"))]
+      data = None
+      if numbers and numbers[0].endswith(".json"):
+        with open(numbers[0]) as f:
+          data = json.load(f)
+      cache[name] = dict(result=result, data=data, outdir=outdir)
+    return cache[name]
+
+  return get
+
+
+def _skip_without_data(name):
+  from gan_jax import data  # pylint: disable=g-import-not-at-top
+  if name == "arjovsky_bottou2017" and not os.path.isfile(os.path.join(
+      data.DEFAULT_IDX_DIR, "train-images-idx3-ubyte.gz")):
+    pytest.skip(f"Fashion-MNIST IDX files not in {data.DEFAULT_IDX_DIR}; "
+                f"apt-get install dataset-fashion-mnist")
+
+
+@pytest.mark.parametrize("name", make_all.FIGURES)
+def test_quick_version_writes_png_and_numbers(name, quick_output):
+  _skip_without_data(name)
+  out = quick_output(name)
+  files = out["result"]["files"]
+  for path in files:
+    assert os.path.isfile(path) and os.path.getsize(path) > 0, path
+    assert os.path.dirname(path) == out["outdir"]
+  assert any(p.endswith(".png") for p in files)
+  assert any(p.endswith((".json", ".csv")) for p in files)
+
+
+def test_figure16_costs_are_the_losses_on_the_tutorial_scale(quick_output):
+  data = quick_output("tutorial2016_figure16")["data"]
+  d = np.asarray(data["d"], np.float64)
+  cost = {k: np.asarray(v) for k, v in data["cost"].items()}
+  # The tutorial's J(G): 1/2 of gan_jax's saturating and non-saturating
+  # losses per sample; the maximum-likelihood loss as is.
+  np.testing.assert_allclose(cost["minimax"], 0.5 * np.log1p(-d), rtol=1e-4,
+                             atol=1e-6)
+  np.testing.assert_allclose(cost["non_saturating"], -0.5 * np.log(d),
+                             rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(cost["maximum_likelihood"], -0.5 * d / (1 - d),
+                             rtol=1e-3, atol=1e-6)
+  slope = data["summary"]
+  # Near D = 0 the minimax cost saturates; the non-saturating one does not.
+  assert slope["slope_at_d_min_non_saturating"] == pytest.approx(0.5, rel=0.01)
+  assert slope["slope_at_d_min_minimax"] < 1e-3
+
+
+def test_huszar_kl_covers_reverse_kl_seeks(quick_output):
+  data = quick_output("huszar2015")["data"]
+  fits = data["fits"]
+  weights = np.asarray(data["p"]["weights"])
+  means = np.asarray(data["p"]["means"])
+  stds = np.asarray(data["p"]["stds"])
+  # KL(P||Q) over Gaussians is moment matching.
+  mean = np.sum(weights * means)
+  var = np.sum(weights * (stds**2 + means**2)) - mean**2
+  assert fits["kl_pq"]["mean"] == pytest.approx(mean, abs=1e-3)
+  assert fits["kl_pq"]["std"] == pytest.approx(math.sqrt(var), rel=1e-3)
+  # Reverse KL sits on the heavier mode with about its width.
+  assert fits["kl_qp"]["mean"] == pytest.approx(means[np.argmax(weights)],
+                                                abs=0.01)
+  assert fits["kl_qp"]["std"] == pytest.approx(stds[0], rel=0.01)
+  assert fits["kl_pq"]["std"] > 3 * fits["kl_qp"]["std"]
+  pis = data["pis"]
+  assert fits[f"jsd_{pis[0]:.2f}"]["std"] > 1.5  # pi = 0.1: covering
+  assert fits[f"jsd_{pis[-1]:.2f}"]["std"] < 0.7  # pi = 0.9: seeking
+
+
+def test_theory_vs_practice_gaps_are_small_and_nonnegative(quick_output):
+  data = quick_output("theory_vs_practice")["data"]
+  assert data["results"]
+  for r in data["results"]:
+    # V at D* from V's definition = the JSD_pi identity on the same grid.
+    assert r["value_at_d_star"] == pytest.approx(r["theory_value"], abs=1e-9)
+    if r["fake_fraction"] == 0.5:
+      assert r["theory_value"] == pytest.approx(
+          -math.log(4) + 2 * r["jsd"], abs=1e-9)
+    # D* maximises V, so the trained D cannot beat it (quadrature is exact).
+    assert r["gap"] >= -1e-7, r
+    # Loose: the quick version trains small Ds for 400 steps (full: < 0.02).
+    assert r["gap"] < 0.05, r
+
+
+def test_figure1_d_star_is_the_density_ratio(quick_output):
+  data = quick_output("goodfellow2014_figure1")["data"]
+  p = np.asarray(data["p_data"])
+  dx = data["dx"]
+  assert p.sum() * dx == pytest.approx(1.0, abs=1e-9)
+  assert len(data["stages"]) == 4
+  steps = [s["step"] for s in data["stages"]]
+  assert steps == sorted(steps)
+  for stage in data["stages"]:
+    p_g = np.asarray(stage["p_g"])
+    assert np.all(p_g >= 0) and p_g.sum() * dx == pytest.approx(1.0, abs=1e-9)
+    total = p + p_g
+    want = np.where(total > 0, p / np.where(total > 0, total, 1), 0.5)
+    np.testing.assert_allclose(stage["d_star"], want, rtol=1e-9, atol=1e-12)
+    d = np.asarray(stage["d"])
+    assert np.all((d >= 0) & (d <= 1))
+    assert stage["value_d_star"] == pytest.approx(
+        stage["minus_log4_plus_2jsd"], abs=1e-9)
+    assert stage["value_d"] <= stage["value_d_star"] + 1e-9
+
+
+def test_arjovsky_bottou_records_both_gradient_norms(quick_output):
+  _skip_without_data("arjovsky_bottou2017")
+  data = quick_output("arjovsky_bottou2017")["data"]
+  settings = data["settings"]
+  num_t = settings["d_iterations"] // settings["measure_every"] + 1
+  for name in ("saturating", "non_saturating"):
+    norms = np.asarray(data["metrics"][name])
+    assert norms.shape == (len(settings["stages"]), settings["repeats"], num_t)
+    assert np.all(np.isfinite(norms)) and np.all(norms > 0)
+  accuracy = np.asarray(data["metrics"]["d_accuracy"])
+  assert np.all((accuracy >= 0) & (accuracy <= 1))
+  np.testing.assert_array_equal(data["iterations"],
+                                np.arange(num_t) * settings["measure_every"])
+
+
+def _ok(outdir, quick):
+  path = os.path.join(outdir, f"ok_{int(quick)}.txt")
+  with open(path, "w") as f:
+    f.write("ok")
+  return dict(files=[path], summary={})
+
+
+def _broken(outdir, quick):
+  del outdir, quick
+  raise RuntimeError("this figure is broken")
+
+
+def test_make_all_only_runs_the_named_figures_and_reports_failures(
+    tmp_path, capsys):
+  registry = {"first": _ok, "broken": _broken, "last": _ok}
+  status = make_all.main(["--only", "broken,last", "--outdir", str(tmp_path),
+                          "--quick"], registry=registry)
+  assert status == 1
+  out, err = capsys.readouterr()
+  assert "== first" not in out  # not selected
+  assert "== broken" in out and "== last" in out  # kept going after a failure
+  assert "RuntimeError: this figure is broken" in err
+  assert "FAILED: broken" in err
+  assert os.listdir(tmp_path) == ["ok_1.txt"]
+  assert make_all.main(["--only", "first", "--outdir", str(tmp_path)],
+                       registry=registry) == 0
+
+
+def test_make_all_rejects_unknown_names(capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    make_all.main(["--only", "nope"], registry={"first": _ok})
+  assert exit_info.value.code == 2
+  assert "unknown figure(s) nope; valid: first" in capsys.readouterr().err
+
+
+def test_configs_still_load_by_path_with_experiments_a_package():
+  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  config = config_lib.from_file(os.path.join(ROOT, "experiments", "configs",
+                                             "gaussian_1d.py"))
+  assert config.data.name == "gaussian_1d"
