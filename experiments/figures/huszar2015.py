@@ -174,12 +174,10 @@ def _main(outdir: str, quick: bool) -> dict:
     fits[f"jsd_{pi:.2f}"] = run("jsd", pi, search)
   # Why the fit jumps: JSD_pi has a local minimum near each of the two KL
   # fits, and which one is lower changes with pi. Newton from each KL fit
-  # (the start repeated to keep the compiled shape).
+  # (a second compilation, for one start point).
   local = {}
   for name in ("kl_pq", "kl_qp"):
-    start = np.broadcast_to(
-        np.asarray([fits[name]["mean"], np.log(fits[name]["std"])]),
-        search.shape)
+    start = np.asarray([[fits[name]["mean"], np.log(fits[name]["std"])]])
     runs = [run("jsd", pi, start) for pi in pis]
     local[name] = {key: [r[key] for r in runs]
                    for key in ("mean", "std", "divergence")}
