@@ -111,6 +111,46 @@ _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9._]")
 _UNSAFE_VALUE = re.compile(r"[^A-Za-z0-9._+-]")
 
 
+# The mode-collapse table on the ring and grid toys (experiments/figures/
+# mode_collapse_table.py): generator loss x k D steps x pi = fake fraction.
+# One definition, so that both data sets sweep the same rows.
+MODE_COLLAPSE_LOSSES = ("saturating", "non_saturating")
+MODE_COLLAPSE_DISCRIMINATOR_STEPS = (1, 2)
+MODE_COLLAPSE_FAKE_FRACTIONS = (0.5, 0.25)
+MODE_COLLAPSE_SEEDS = 10
+
+
+def mode_collapse_sweep(arg: Optional[str] = None) -> list[dict[str, Any]]:
+  """The toy configs' `sweep(arg)`: their seeds, or the mode-collapse table.
+
+  Args:
+    arg: None, "" or "seeds": the shipped config over MODE_COLLAPSE_SEEDS
+      seeds (a table's headline row); "table": every loss x k x pi, each over
+      those seeds (Srivastava et al. 2017 and Lin et al. 2018 report 10 seeds
+      per row); "quick": both losses over 2 seeds, a stand-in for tests.
+
+  Returns:
+    The variants' overrides.
+
+  Raises:
+    ValueError: any other `arg`.
+  """
+  seeds = range(MODE_COLLAPSE_SEEDS)
+  if arg in (None, "", "seeds"):
+    return [{SEED_FIELD: seed} for seed in seeds]
+  if arg == "table":
+    return [{"loss.name": loss, "train.discriminator_steps": k,
+             "loss.fake_fraction": pi, SEED_FIELD: seed}
+            for loss in MODE_COLLAPSE_LOSSES
+            for k in MODE_COLLAPSE_DISCRIMINATOR_STEPS
+            for pi in MODE_COLLAPSE_FAKE_FRACTIONS for seed in seeds]
+  if arg == "quick":
+    return [{"loss.name": loss, SEED_FIELD: seed}
+            for loss in MODE_COLLAPSE_LOSSES for seed in range(2)]
+  raise ValueError(f"sweep arg must be 'seeds', 'table' or 'quick', got "
+                   f"{arg!r}")
+
+
 class SweepError(ValueError):
   """A sweep cannot be expanded: the message names the variant and field."""
 

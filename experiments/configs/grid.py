@@ -17,6 +17,7 @@ Sweeps (`sweep(arg)`, as in ring.py):
 
 from gan_jax import config as config_lib
 from gan_jax import data
+from gan_jax import sweep as sweep_lib
 
 
 def get_config(arg=None):
@@ -50,17 +51,8 @@ def get_config(arg=None):
 
 
 def sweep(arg=None):
-  """Seeds of the shipped config (None/"seeds") or the table ("table")."""
-  if arg in (None, "", "seeds"):
-    for seed in range(10):
-      yield {"seed": seed}
-  elif arg == "table":
-    for loss in ("saturating", "non_saturating"):
-      for k in (1, 2):
-        for pi in (0.5, 0.25):
-          for seed in range(10):
-            yield {"loss.name": loss, "train.discriminator_steps": k,
-                   "loss.fake_fraction": pi, "seed": seed}
-  else:
-    raise ValueError(f"grid.py sweep arg must be 'seeds' or 'table', got "
-                     f"{arg!r}")
+  """Seeds of the shipped config (None/"seeds"), the table ("table") or "quick".
+
+  See `gan_jax.sweep.mode_collapse_sweep`; ring.py and grid.py share it.
+  """
+  return sweep_lib.mode_collapse_sweep(arg)

@@ -18,6 +18,7 @@ Sweeps (`sweep(arg)` below):
 
 from gan_jax import config as config_lib
 from gan_jax import data
+from gan_jax import sweep as sweep_lib
 
 
 def get_config(arg=None):
@@ -50,29 +51,9 @@ def get_config(arg=None):
   return config
 
 
-# The mode-collapse table's axes (Srivastava et al. 2017 and Lin et al. 2018
-# report 10 seeds per row).
-TABLE_LOSSES = ("saturating", "non_saturating")
-TABLE_DISCRIMINATOR_STEPS = (1, 2)
-TABLE_FAKE_FRACTIONS = (0.5, 0.25)
-
-
 def sweep(arg=None):
-  """Seeds of the shipped config (None/"seeds"), the table ("table") or "quick"."""
-  if arg in (None, "", "seeds"):
-    for seed in range(10):
-      yield {"seed": seed}
-  elif arg == "table":
-    for loss in TABLE_LOSSES:
-      for k in TABLE_DISCRIMINATOR_STEPS:
-        for pi in TABLE_FAKE_FRACTIONS:
-          for seed in range(10):
-            yield {"loss.name": loss, "train.discriminator_steps": k,
-                   "loss.fake_fraction": pi, "seed": seed}
-  elif arg == "quick":  # a 4-run stand-in for tests (with short runs)
-    for loss in TABLE_LOSSES:
-      for seed in range(2):
-        yield {"loss.name": loss, "seed": seed}
-  else:
-    raise ValueError(f"ring.py sweep arg must be 'seeds', 'table' or "
-                     f"'quick', got {arg!r}")
+  """Seeds of the shipped config (None/"seeds"), the table ("table") or "quick".
+
+  See `gan_jax.sweep.mode_collapse_sweep`; ring.py and grid.py share it.
+  """
+  return sweep_lib.mode_collapse_sweep(arg)
