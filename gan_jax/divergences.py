@@ -49,6 +49,29 @@ def kl_divergence(p: ArrayLike, q: ArrayLike, *, dx: float = 1.0) -> Array:
   return jnp.sum(rel_entr(p, q), axis=-1) * dx
 
 
+def _kl_to_mixture(p: Array, q: Array, weight, dx: float) -> Array:
+  """KL(P || M), M = weight P + (1 - weight) Q, through the density ratio.
+
+      log(p / m) = -log(weight + (1 - weight) q / p)
+                 = -logaddexp(log weight, log(1 - weight) + log q - log p)
+
+  The direct p log(p / m) becomes +inf in float32 where p and q lie just
+  above the smallest normal number (1.2e-38): weight p + (1 - weight) q is
+  then subnormal and XLA:CPU flushes it to 0. The ratio form never forms m;
+  it is bounded by -log(weight) and finite for weight in (0, 1]. Densities
+  below the smallest normal count as 0 (their terms are < 1e-36).
+  """
+  tiny = jnp.finfo(jnp.result_type(p, q, float)).tiny
+  p_positive, q_positive = p > tiny, q > tiny
+  log_p = jnp.log(jnp.where(p_positive, p, 1.0))
+  log_q = jnp.log(jnp.where(q_positive, q, 1.0))
+  # The double `where` keeps gradients finite where a density is 0.
+  log_q_over_p = jnp.where(q_positive, log_q - log_p, -jnp.inf)
+  log_p_over_m = -jnp.logaddexp(jnp.log(weight),
+                                jnp.log1p(-weight) + log_q_over_p)
+  return jnp.sum(jnp.where(p_positive, p * log_p_over_m, 0.0), axis=-1) * dx
+
+
 def generalized_jsd(p: ArrayLike, q: ArrayLike, pi, *,
                     dx: float = 1.0) -> Array:
   """Huszar's (2015) generalised Jensen-Shannon divergence JSD_pi(p || q).
@@ -57,7 +80,9 @@ def generalized_jsd(p: ArrayLike, q: ArrayLike, pi, *,
 
   JSD_1/2 is the JSD; JSD_pi(P||Q) = JSD_{1-pi}(Q||P); JSD_pi / pi -> KL(P||Q)
   as pi -> 0 and JSD_pi / (1-pi) -> KL(Q||P) as pi -> 1. Always finite:
-  0 <= JSD_pi <= H(pi) = -pi log pi - (1-pi) log(1-pi).
+  0 <= JSD_pi <= H(pi) = -pi log pi - (1-pi) log(1-pi). Computed through
+  the density ratios (`_kl_to_mixture`), so it stays finite in float32 where
+  the mixture density would underflow.
 
   Args:
     p, q: probabilities or grid densities, shape [..., n].
@@ -66,11 +91,10 @@ def generalized_jsd(p: ArrayLike, q: ArrayLike, pi, *,
   """
   _check_pi(pi, "pi")
   p, q = jnp.asarray(p), jnp.asarray(q)
-  mixture = pi * p + (1.0 - pi) * q
   # A zero weight must give 0, not 0 * inf, when at pi = 0 (or 1) the other
   # distribution misses part of this one's support.
-  return (jnp.where(pi > 0, pi * kl_divergence(p, mixture, dx=dx), 0.0) +
-          jnp.where(pi < 1, (1.0 - pi) * kl_divergence(q, mixture, dx=dx),
+  return (jnp.where(pi > 0, pi * _kl_to_mixture(p, q, pi, dx), 0.0) +
+          jnp.where(pi < 1, (1.0 - pi) * _kl_to_mixture(q, p, 1.0 - pi, dx),
                     0.0))
 
 

@@ -469,6 +469,45 @@ def test_generalized_jsd_at_endpoints_is_zero_even_for_disjoint_supports(pi):
   assert eager == 0.0 and traced == 0.0
 
 
+@pytest.mark.parametrize("pi", [0.1, 0.5, 0.9])
+def test_generalized_jsd_float32_tails_near_the_smallest_normal(pi):
+  """Densities just above 1.2e-38 (Gaussian tails on a grid) stay finite.
+
+  pi p + (1-pi) q is subnormal there and XLA:CPU flushes it to 0; forming
+  the mixture gave +inf (found fitting Huszar 2015's figure in float32).
+  """
+  x = np.linspace(-15.0, 15.0, 3001)
+  dx = float(x[1] - x[0])
+  p = np.exp(-0.5 * x**2) / math.sqrt(2 * math.pi)
+  q = np.exp(-0.5 * ((x - 1.0) / 0.8)**2) / (0.8 * math.sqrt(2 * math.pi))
+  # Points where both densities are tiny but normal in float32.
+  tails = (p.astype(np.float32) > 1.2e-38) & (p < 5e-38)
+  assert tails.any()
+  with jax.enable_x64(True):
+    want = float(divergences.generalized_jsd(p, q, pi, dx=dx))
+  got = jit_gjsd(p.astype(np.float32), q.astype(np.float32), pi, dx=dx)
+  assert float(got) == pytest.approx(want, rel=1e-5)
+  tail_only = np.where(tails, p, 0.0).astype(np.float32)
+  both_tiny = jit_gjsd(tail_only, tail_only, pi)
+  assert np.isfinite(float(both_tiny)) and abs(float(both_tiny)) < 1e-36
+  # And its gradient in the Gaussian's parameters, which Huszar's fits
+  # follow, is finite and right.
+  def objective(theta, x, p):
+    mean, log_std = theta[0], theta[1]
+    q = jnp.exp(-0.5 * ((x - mean) / jnp.exp(log_std))**2 - log_std
+                - 0.5 * math.log(2 * math.pi))
+    return divergences.generalized_jsd(p, q, pi, dx=dx)
+
+  theta = np.array([1.0, math.log(0.8)])
+  grad32 = jax.jit(jax.grad(objective))(theta.astype(np.float32),
+                                        x.astype(np.float32),
+                                        p.astype(np.float32))
+  with jax.enable_x64(True):
+    grad64 = jax.grad(objective)(theta, x, p)
+  assert np.all(np.isfinite(grad32))
+  np.testing.assert_allclose(grad32, grad64, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("pi", [-0.1, 1.1])
 def test_generalized_jsd_rejects_pi_outside_unit_interval(pi):
   """pi must lie in [0, 1]."""

@@ -133,10 +133,10 @@ def fit(kind: int, pi, p: jax.Array, x: jax.Array, dx: float,
 
 def main(outdir: str = common.DEFAULT_OUTDIR, quick: bool = False) -> dict:
   """Writes the figure and its numbers; returns {'files', 'summary'}."""
-  # float64: in float32, pi p + (1-pi) q of two densities just above the
-  # smallest normal float (1.2e-38) is subnormal, XLA:CPU flushes it to 0,
-  # and KL(P || M) becomes +inf at that grid point; setting tiny densities
-  # to 0 instead makes KL(Q || P) infinite where P's tail is cut before Q's.
+  # float64: in float32 the fitted Gaussian's tail and the mixture's
+  # underflow at different points of the grid, and KL(Q || P) becomes +inf
+  # where P's tail is cut before Q's. (JSD_pi itself stays finite in float32:
+  # `divergences.generalized_jsd` never forms the mixture density.)
   with jax.enable_x64(True):
     return _main(outdir, quick)
 
