@@ -114,7 +114,9 @@ _UNSAFE_VALUE = re.compile(r"[^A-Za-z0-9._+-]")
 # The mode-collapse table on the ring and grid toys (experiments/figures/
 # mode_collapse_table.py): generator loss x k D steps x pi = fake fraction.
 # One definition, so that both data sets sweep the same rows.
-MODE_COLLAPSE_LOSSES = ("saturating", "non_saturating")
+# The generator losses every comparison sweep pits against each other.
+GENERATOR_LOSSES = ("saturating", "non_saturating")
+MODE_COLLAPSE_LOSSES = GENERATOR_LOSSES
 MODE_COLLAPSE_DISCRIMINATOR_STEPS = (1, 2)
 MODE_COLLAPSE_FAKE_FRACTIONS = (0.5, 0.25)
 MODE_COLLAPSE_SEEDS = 10
@@ -149,6 +151,26 @@ def mode_collapse_sweep(arg: Optional[str] = None) -> list[dict[str, Any]]:
             for loss in MODE_COLLAPSE_LOSSES for seed in range(2)]
   raise ValueError(f"sweep arg must be 'seeds', 'table' or 'quick', got "
                    f"{arg!r}")
+
+
+def loss_comparison_sweep(arg: Optional[str] = None
+                          ) -> list[dict[str, Any]]:
+  """The image configs' `sweep(arg)`: each generator loss, all else equal.
+
+  Args:
+    arg: None, "" or "losses": one variant per entry of GENERATOR_LOSSES
+      (the minimax cost log(1 - D(G(z))) and the "log D trick" -log D(G(z))),
+      which experiments/figures/fashion_mnist_curves.py plots over training.
+
+  Returns:
+    The variants' overrides.
+
+  Raises:
+    ValueError: any other `arg`.
+  """
+  if arg in (None, "", "losses"):
+    return [{"loss.name": loss} for loss in GENERATOR_LOSSES]
+  raise ValueError(f"sweep arg must be 'losses', got {arg!r}")
 
 
 class SweepError(ValueError):
@@ -201,8 +223,8 @@ def load_sweep(spec: str) -> list[dict[str, Any]]:
   """The override dicts of `sweep(arg)` in the config file `path[:arg]`.
 
   Raises:
-    SweepError: the file is missing, defines no `sweep`, or `sweep` does not
-      give dicts.
+    SweepError: the file is missing, defines no `sweep`, `sweep(arg)`
+      rejects `arg` (ValueError / TypeError), or it does not give dicts.
   """
   import importlib.util  # pylint: disable=g-import-not-at-top
   path, arg = _split_spec(spec)
@@ -218,7 +240,11 @@ def load_sweep(spec: str) -> list[dict[str, Any]]:
         f"sweep; add one that yields dicts of overrides such as "
         f"{{'loss.name': 'saturating', 'seed': 1}} (see gan_jax/sweep.py), "
         f"or run without --sweep")
-  variants = list(module.sweep(arg) if arg else module.sweep())
+  try:
+    variants = list(module.sweep(arg) if arg else module.sweep())
+  except (ValueError, TypeError) as e:
+    # An argument the file's sweep() does not know, e.g. ':sedes'.
+    raise SweepError(f"{path}: sweep({arg!r}) failed: {e}") from e
   for i, overrides in enumerate(variants):
     if not isinstance(overrides, dict):
       raise SweepError(f"{path}: sweep() gave {overrides!r} as variant {i}; "

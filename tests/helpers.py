@@ -2,6 +2,7 @@
 
 import glob
 import gzip
+import json
 import os
 import struct
 
@@ -52,3 +53,29 @@ def write_idx_dataset(folder, num_train=64, num_test=32, size=28,
   for name, array in zip(names, arrays):
     _write_idx(os.path.join(folder, name + ".gz"), array)
   return tuple(arrays)
+
+
+def write_fake_sweep(sweep_dir, runs, steps=10):
+  """A sweep folder as `launch.py --sweep` leaves it, with made-up runs.
+
+  runs: (overrides, status, summary) triples; status 'failed' writes a
+  failed.json, a summary dict is written as the run's summary.json. Returns
+  the runs' folders.
+  """
+  from gan_jax import sweep  # pylint: disable=g-import-not-at-top
+  records, folders = [], []
+  for overrides, status, summary in runs:
+    name = sweep.variant_name(overrides)
+    records.append(dict(name=name, overrides=overrides, steps=steps))
+    folder = os.path.join(sweep_dir, name)
+    folders.append(folder)
+    os.makedirs(folder, exist_ok=True)
+    if summary is not None:
+      with open(os.path.join(folder, "summary.json"), "w") as f:
+        json.dump(summary, f)
+    if status == "failed":
+      with open(os.path.join(folder, "failed.json"), "w") as f:
+        json.dump(dict(error="DataError: boom", time=0.0), f)
+  with open(os.path.join(sweep_dir, "sweep.json"), "w") as f:
+    json.dump(dict(variants=records), f)
+  return folders

@@ -11,11 +11,17 @@ step with the step inside a scan). On a GPU/TPU raise steps_per_call.
 Run:
   python launch.py --config experiments/configs/fashion_mnist_dcgan.py \
       --workdir runs/fashion_mnist_dcgan
+
+Saturating vs non-saturating loss (`sweep("losses")`; plotted over training
+by experiments/figures/fashion_mnist_curves.py):
+  python launch.py --config experiments/configs/fashion_mnist_dcgan.py:losses \
+      --sweep --workdir runs/fashion_mnist_dcgan_losses
 """
 
 from gan_jax import config as config_lib
 from gan_jax import data
 from gan_jax import models
+from gan_jax import sweep as sweep_lib
 
 
 def get_config(arg=None):
@@ -46,3 +52,8 @@ def get_config(arg=None):
   config.eval.parzen = True
   config.eval.features = True
   return config
+
+
+def sweep(arg=None):
+  """Both generator losses, all else equal (sweep_lib.loss_comparison_sweep)."""
+  return sweep_lib.loss_comparison_sweep(arg)

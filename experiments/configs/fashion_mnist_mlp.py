@@ -13,11 +13,17 @@ is identical, but the EMA grids are much less speckled than the raw G's
 Run:
   python launch.py --config experiments/configs/fashion_mnist_mlp.py \
       --workdir runs/fashion_mnist_mlp
+
+Saturating vs non-saturating loss (`sweep("losses")`; plotted over training
+by experiments/figures/fashion_mnist_curves.py):
+  python launch.py --config experiments/configs/fashion_mnist_mlp.py:losses \
+      --sweep --workdir runs/fashion_mnist_mlp_losses
 """
 
 from gan_jax import config as config_lib
 from gan_jax import data
 from gan_jax import models
+from gan_jax import sweep as sweep_lib
 
 
 def get_config(arg=None):
@@ -46,3 +52,8 @@ def get_config(arg=None):
   config.eval.parzen = True
   config.eval.features = True
   return config
+
+
+def sweep(arg=None):
+  """Both generator losses, all else equal (sweep_lib.loss_comparison_sweep)."""
+  return sweep_lib.loss_comparison_sweep(arg)

@@ -14,8 +14,10 @@ import argparse
 import json
 import math
 import os
+import subprocess
+import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -23,6 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 DEFAULT_OUTDIR = os.path.join(ROOT, "docs", "figures")
 CONFIG_DIR = os.path.join(ROOT, "experiments", "configs")
+# Where the figures that train through `launch.py --sweep` keep their runs.
+DEFAULT_RUNS_DIR = os.path.join(ROOT, "runs")
 
 
 def new_figure(size=(6, 4)):
@@ -62,8 +66,14 @@ def save_figure(fig, path: str, quick: bool = False) -> str:
   return path
 
 
-def cli(main: Callable[..., dict], description: str | None) -> None:
-  """Parses --outdir / --quick, runs `main`, prints the files and the time."""
+def cli(main: Callable[..., dict], description: str | None,
+        add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+        ) -> None:
+  """Parses --outdir / --quick, runs `main`, prints the files and the time.
+
+  `add_arguments(parser)` may add a script's own options; each is passed to
+  `main` as the keyword argument of the same name.
+  """
   parser = argparse.ArgumentParser(
       description=(description or "").strip().split("\n")[0],
       formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -71,13 +81,32 @@ def cli(main: Callable[..., dict], description: str | None) -> None:
                       help="output folder (default: docs/figures)")
   parser.add_argument("--quick", action="store_true",
                       help="a small, fast version (what the tests run)")
-  args = parser.parse_args()
+  if add_arguments is not None:
+    add_arguments(parser)
+  args = vars(parser.parse_args())
   start = time.time()
-  result = main(outdir=args.outdir, quick=args.quick)
+  result = main(outdir=args.pop("outdir"), quick=args.pop("quick"), **args)
   for path in result["files"]:
     print(f"wrote {path}")
   print(json.dumps(_plain(result.get("summary", {})), indent=1))
   print(f"{time.time() - start:.1f} s")
+
+
+def run_sweep(config_name: str, arg: str, sweep_dir: str,
+              overrides: Sequence[str] = (), parallel: int = 1) -> int:
+  """Runs (or resumes) `launch.py --sweep` for a shipped config; its status.
+
+  `config_name` is a file in experiments/configs without `.py`, `arg` the
+  argument of its `sweep(arg)`, `overrides` extra `--config.<field>=<value>`
+  flags for every variant. Finished variants are skipped, so an interrupted
+  figure picks up where it stopped. A nonzero status means some variants
+  failed (listed in the sweep's results.md); figures use those that finished.
+  """
+  command = [sys.executable, os.path.join(ROOT, "launch.py"),
+             f"--config={os.path.join(CONFIG_DIR, config_name)}.py:{arg}",
+             "--sweep", f"--workdir={sweep_dir}", f"--parallel={parallel}",
+             *overrides]
+  return subprocess.run(command, cwd=ROOT, check=False).returncode
 
 
 def compiler_options(quick: bool) -> dict | None:

@@ -40,7 +40,15 @@ FIGURES = [
     "goodfellow2014_figure1",
     "theory_vs_practice",
     "arjovsky_bottou2017",
+    # These two train through `launch.py --sweep` into runs/ (hours of CPU
+    # at full size; finished runs are reused, see their docstrings).
+    "fashion_mnist_curves",
+    "mode_collapse_table",
 ]
+# The figures that train through sweeps: even their --quick versions launch
+# several training processes (minutes), so the tests check them on prepared
+# sweep folders instead (tests/test_figures.py).
+SWEEP_FIGURES = ("fashion_mnist_curves", "mode_collapse_table")
 
 # A registry entry: a module name under experiments.figures, or a callable
 # main(outdir, quick) (tests pass callables).

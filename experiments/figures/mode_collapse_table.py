@@ -1,0 +1,213 @@
+r"""Mode-collapse table on the ring and grid toys, next to the published rows.
+
+Runs (or resumes) the sweeps defined in experiments/configs/ring.py and
+grid.py with `launch.py --sweep`, then tabulates, per variant, the modes
+captured, % high-quality samples and reverse KL as mean ± standard error over
+seeds, beside
+
+  Srivastava et al. 2017 (VEEGAN), Table 1:  GAN    ring 1 / 99.3%,
+                                             grid 3.3 / 0.5%;
+                                             VEEGAN ring 8 / 52.9%,
+                                             grid 24.6 / 40%;
+  Lin et al. 2018 (PacGAN), Table 1:         GAN    ring 6.3 / 98.2%,
+                                             grid 17.3 / 94.8%;
+                                             PacGAN4 ring 7.8 / 95.9%,
+                                             grid 24.8 / 93.6%.
+
+Two sweeps per data set (`sweep(arg)` in its config):
+  seeds   the shipped config over 10 seeds (the headline row);
+  table   losses (saturating, non-saturating) x k D steps (1, 2) x
+          pi = fake fraction (0.5, 0.25), 10 seeds each (80 runs, hours of
+          CPU: run it where you have the cores; finished runs are skipped, so
+          it can be stopped and resumed).
+Rows whose sweep directory is missing are left out of the table, and `runs`
+says how many seeds each row averages.
+
+Where the protocols agree and differ. All use 2,500 samples, the nearest
+mode, "high quality" within 3 standard deviations and a mode "captured" when
+it has a high-quality sample. The published GAN rows are each paper's own
+architecture and schedule (VEEGAN: 3-layer MLPs; PacGAN: G 4x400 with
+BatchNorm, D 3x200 LinearMaxout, Adam 1e-4, batch 100), with the ring's and
+grid's std 0.02 / 0.05 as here (PacGAN's grid also 0.05 at spacing 2; VEEGAN
+reports its grid with std 0.05 too). Ours are MLPs with R1 (gamma 0.1) and
+an EMA of G's weights (see the configs); the loss is the plain GAN loss.
+Reverse KL is not reported by VEEGAN; PacGAN reports it in a separate table.
+
+Run (from the repository root; `--quick` runs a few hundred steps of 2
+variants x 2 seeds of the ring, for the tests):
+  python experiments/figures/mode_collapse_table.py [--outdir docs/figures]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+if __package__ in (None, ""):
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__)))))
+
+import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from experiments.figures import common  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gan_jax import sweep as sweep_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+NAME = "mode_collapse_table"
+DATASETS = ("ring", "grid")
+
+# (method, source, dataset) -> (modes, high-quality %); the papers' Table 1.
+PUBLISHED = {
+    ("GAN", "Srivastava et al. 2017", "ring"): (1.0, 99.3),
+    ("GAN", "Srivastava et al. 2017", "grid"): (3.3, 0.5),
+    ("VEEGAN", "Srivastava et al. 2017", "ring"): (8.0, 52.9),
+    ("VEEGAN", "Srivastava et al. 2017", "grid"): (24.6, 40.0),
+    ("GAN", "Lin et al. 2018", "ring"): (6.3, 98.2),
+    ("GAN", "Lin et al. 2018", "grid"): (17.3, 94.8),
+    ("PacGAN4", "Lin et al. 2018", "ring"): (7.8, 95.9),
+    ("PacGAN4", "Lin et al. 2018", "grid"): (24.8, 93.6),
+}
+METRICS = (("modes", "evaluation.modes"),
+           ("high_quality_pct", "evaluation.high_quality_pct"),
+           ("reverse_kl", "evaluation.reverse_kl"))
+# Shortened runs for --quick (what tests/test_figures.py runs).
+QUICK_OVERRIDES = ("--config.train.steps=200", "--config.train.steps_per_call=100",
+                   "--config.train.log_every=100",
+                   "--config.train.checkpoint_every=200",
+                   "--config.train.sample_every=0",
+                   "--config.eval.num_samples=500")
+
+
+def _row(group: dict, dataset: str, label: str, source: str) -> dict:
+  """One table row from a `sweep_lib.aggregate` group."""
+  row = dict(dataset=dataset, method=label, source=source,
+             runs=group["finished"])
+  for name, field in METRICS:
+    row[name] = group.get(f"{field}:mean")
+    row[name + "_stderr"] = group.get(f"{field}:stderr")
+  return row
+
+
+def _label(group: dict) -> str:
+  loss = group.get("loss.name") or "non_saturating"
+  k = group.get("train.discriminator_steps") or 1
+  pi = group.get("loss.fake_fraction")
+  pi = 0.5 if pi is None else pi
+  return f"{loss}, k={k}, pi={pi:g}"
+
+
+def collect_rows(runs_dir: str, datasets=DATASETS, *,
+                 suffix: str = "") -> list[dict]:
+  """Table rows: ours (from the sweeps present) and the published ones."""
+  rows = []
+  for dataset in datasets:
+    seeds_dir = os.path.join(runs_dir, f"{dataset}_seeds{suffix}")
+    if os.path.isdir(seeds_dir):
+      for group in sweep_lib.aggregate(seeds_dir):
+        if group["finished"]:
+          rows.append(_row(group, dataset, f"ours: {dataset}.py as shipped",
+                           "this codebase"))
+    table_dir = os.path.join(runs_dir, f"{dataset}_table{suffix}")
+    if os.path.isdir(table_dir):
+      for group in sweep_lib.aggregate(table_dir):
+        if group["finished"]:
+          rows.append(_row(group, dataset, "ours: " + _label(group),
+                           "this codebase"))
+    for (method, source, data_name), (modes, hq) in PUBLISHED.items():
+      if data_name == dataset:
+        rows.append(dict(dataset=dataset, method=method, source=source,
+                         runs=None, modes=modes, modes_stderr=None,
+                         high_quality_pct=hq, high_quality_pct_stderr=None,
+                         reverse_kl=None, reverse_kl_stderr=None))
+  return rows
+
+
+def _cell(mean, stderr, digits: int) -> str:
+  if mean is None:
+    return "–"
+  text = f"{mean:.{digits}f}"
+  if stderr is not None and np.isfinite(stderr):
+    text += f" ± {stderr:.{digits}f}"
+  return text
+
+
+def markdown(rows: list[dict]) -> str:
+  lines = ["| data | method | source | seeds | modes | high quality % | "
+           "reverse KL |", "|---|---|---|---|---|---|---|"]
+  for r in rows:
+    lines.append(
+        f"| {r['dataset']} | {r['method']} | {r['source']} | "
+        f"{r['runs'] if r['runs'] is not None else '–'} | "
+        f"{_cell(r['modes'], r['modes_stderr'], 1)} | "
+        f"{_cell(r['high_quality_pct'], r['high_quality_pct_stderr'], 1)} | "
+        f"{_cell(r['reverse_kl'], r['reverse_kl_stderr'], 4)} |")
+  return "\n".join(lines) + "\n\nmean ± standard error over seeds.\n"
+
+
+def plot(rows: list[dict], path: str, datasets=DATASETS) -> str:
+  """Modes against % high quality, ours and published, one panel per set."""
+  fig = common.new_figure((5 * len(datasets), 4))
+  for i, dataset in enumerate(datasets):
+    ax = fig.add_subplot(1, len(datasets), i + 1)
+    for r in rows:
+      if r["dataset"] != dataset or r["modes"] is None:
+        continue
+      ours = r["source"] == "this codebase"
+      ax.errorbar(r["modes"], r["high_quality_pct"],
+                  xerr=r["modes_stderr"] or 0,
+                  yerr=r["high_quality_pct_stderr"] or 0,
+                  fmt="o" if ours else "s", capsize=2,
+                  color="tab:blue" if ours else "tab:gray")
+      ax.annotate(r["method"].replace("ours: ", ""),
+                  (r["modes"], r["high_quality_pct"]), fontsize=6,
+                  xytext=(3, 3), textcoords="offset points")
+    ax.set_title(f"{dataset}: blue ours, grey published")
+    ax.set_xlabel("modes captured")
+    ax.set_ylabel("% high-quality samples")
+  return common.save_figure(fig, path)
+
+
+def main(outdir: str = common.DEFAULT_OUTDIR, quick: bool = False, *,
+         runs_dir: str = common.DEFAULT_RUNS_DIR, no_run: bool = False,
+         parallel: int = 1, datasets=DATASETS) -> dict:
+  """Runs the sweeps (unless `no_run`), writes the table and a plot."""
+  if quick:
+    runs_dir = os.path.join(outdir, "runs")
+    datasets = ("ring",)
+  suffix = "_quick" if quick else ""
+  statuses = {}
+  if not no_run:
+    for dataset in datasets:
+      for arg in (("quick",) if quick else ("seeds", "table")):
+        kind = "table" if arg in ("table", "quick") else "seeds"
+        sweep_dir = os.path.join(runs_dir, f"{dataset}_{kind}{suffix}")
+        start = time.time()
+        statuses[f"{dataset}:{arg}"] = common.run_sweep(
+            dataset, arg, sweep_dir, QUICK_OVERRIDES if quick else (),
+            parallel)
+        print(f"[{NAME}] {dataset}:{arg} sweep took "
+              f"{time.time() - start:.0f} s")
+  rows = collect_rows(runs_dir, datasets, suffix=suffix)
+  os.makedirs(outdir, exist_ok=True)
+  md_path = os.path.join(outdir, NAME + ".md")
+  with open(md_path, "w") as f:
+    f.write(markdown(rows))
+  json_path = common.write_json(os.path.join(outdir, NAME + ".json"),
+                                dict(rows=rows, sweep_status=statuses))
+  png_path = plot(rows, os.path.join(outdir, NAME + ".png"), datasets)
+  ours = [r for r in rows if r["source"] == "this codebase"]
+  return dict(files=[png_path, md_path, json_path],
+              summary=dict(rows=len(ours), sweep_status=statuses))
+
+
+def add_arguments(parser) -> None:
+  parser.add_argument("--runs_dir", default=common.DEFAULT_RUNS_DIR,
+                      help="where the sweeps' run folders live")
+  parser.add_argument("--no_run", action="store_true",
+                      help="only tabulate the sweeps already in --runs_dir")
+  parser.add_argument("--parallel", type=int, default=1,
+                      help="runs at once in each sweep")
+
+
+if __name__ == "__main__":
+  common.cli(main, __doc__, add_arguments)
