@@ -129,7 +129,8 @@ def mode_collapse_sweep(arg: Optional[str] = None) -> list[dict[str, Any]]:
     arg: None, "" or "seeds": the shipped config over MODE_COLLAPSE_SEEDS
       seeds (a table's headline row); "table": every loss x k x pi, each over
       those seeds (Srivastava et al. 2017 and Lin et al. 2018 report 10 seeds
-      per row); "quick": both losses over 2 seeds, a stand-in for tests.
+      per row); "table<N>" (e.g. "table2"): the table over the first N
+      seeds; "quick": both losses over 2 seeds, a stand-in for tests.
 
   Returns:
     The variants' overrides.
@@ -140,6 +141,10 @@ def mode_collapse_sweep(arg: Optional[str] = None) -> list[dict[str, Any]]:
   seeds = range(MODE_COLLAPSE_SEEDS)
   if arg in (None, "", "seeds"):
     return [{SEED_FIELD: seed} for seed in seeds]
+  if arg and arg.startswith("table") and arg[5:].isdigit() and int(arg[5:]):
+    # "table2": the table over the first 2 seeds only, where 10 are too many.
+    seeds = range(int(arg[5:]))
+    arg = "table"
   if arg == "table":
     return [{"loss.name": loss, "train.discriminator_steps": k,
              "loss.fake_fraction": pi, SEED_FIELD: seed}
@@ -149,7 +154,8 @@ def mode_collapse_sweep(arg: Optional[str] = None) -> list[dict[str, Any]]:
   if arg == "quick":
     return [{"loss.name": loss, SEED_FIELD: seed}
             for loss in MODE_COLLAPSE_LOSSES for seed in range(2)]
-  raise ValueError(f"sweep arg must be 'seeds', 'table' or 'quick', got "
+  raise ValueError(f"sweep arg must be 'seeds', 'table', 'table<N>' (N "
+                   f"seeds, e.g. 'table2') or 'quick', got "
                    f"{arg!r}")
 
 

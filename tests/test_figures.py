@@ -268,6 +268,14 @@ def test_sweep_figures_launch_the_configs_sweeps(tmp_path, monkeypatch):
       common.CONFIG_DIR, "ring.py") + ":table"
   assert rest == ["--sweep", f"--workdir={tmp_path / 'r' / 'ring_table'}",
                   "--parallel=2"]
+  # A smaller table: 2 seeds of shorter runs, in a folder of its own.
+  calls.clear()
+  table.main(outdir=str(tmp_path), runs_dir=str(tmp_path / "r"),
+             datasets=("grid",), table="table2", table_steps=10_000)
+  assert [c[2].rsplit(":", 1)[1] for c in calls] == ["seeds", "table2"]
+  assert calls[1][3:] == [
+      "--sweep", f"--workdir={tmp_path / 'r' / 'grid_table2_10000steps'}",
+      "--parallel=1", "--config.train.steps=10000"]
 
 
 def test_fashion_curves_plot_the_evaluations_of_each_loss(tmp_path):

@@ -196,6 +196,23 @@ def test_shipped_sweeps_expand_and_validate(path):
     assert len(seeds) > 1  # seeds are an axis
 
 
+@pytest.mark.parametrize("name", ["ring", "grid"])
+def test_toy_configs_sweep_seeds_and_the_mode_collapse_table(name):
+  path = os.path.join(ROOT, "experiments", "configs", f"{name}.py")
+  assert sweep.load_sweep(path) == [{"seed": s} for s in range(10)]
+  table = sweep.load_sweep(path + ":table")
+  axes = ("loss.name", "train.discriminator_steps", "loss.fake_fraction")
+  rows = {tuple(v[a] for a in axes) for v in table}
+  assert rows == {(loss, k, pi) for loss in ("saturating", "non_saturating")
+                  for k in (1, 2) for pi in (0.5, 0.25)}
+  assert len(table) == 8 * 10
+  two_seeds = sweep.load_sweep(path + ":table2")
+  assert two_seeds == [v for v in table if v["seed"] < 2]
+  for bad in ("table0", "tablex", "sedes"):
+    with pytest.raises(sweep.SweepError, match=bad):
+      sweep.load_sweep(f"{path}:{bad}")
+
+
 @pytest.mark.parametrize("model", ["mlp", "dcgan"])
 def test_image_configs_sweep_the_two_losses_all_else_equal(model):
   path = os.path.join(ROOT, "experiments", "configs",

@@ -34,8 +34,13 @@ an EMA of G's weights (see the configs); the loss is the plain GAN loss.
 Reverse KL is not reported by VEEGAN; PacGAN reports it in a separate table.
 
 Run (from the repository root; `--quick` runs a few hundred steps of 2
-variants x 2 seeds of the ring, for the tests):
+variants x 2 seeds of the ring):
   python experiments/figures/mode_collapse_table.py [--outdir docs/figures]
+A smaller table where 2 x 80 full runs are too many: `--table table2` (the
+first 2 seeds of each row) and `--table_steps 10000` (shorter runs; the rows
+say so, and their folders are separate, e.g. runs/ring_table2_10000steps):
+  python experiments/figures/mode_collapse_table.py --table table2 \
+      --table_steps 10000 --parallel 2
 """
 
 from __future__ import annotations
@@ -96,23 +101,29 @@ def _label(group: dict) -> str:
   return f"{loss}, k={k}, pi={pi:g}"
 
 
-def collect_rows(runs_dir: str, datasets=DATASETS, *,
-                 suffix: str = "") -> list[dict]:
-  """Table rows: ours (from the sweeps present) and the published ones."""
+def collect_rows(runs_dir: str, sweeps, *,
+                 table_steps: int | None = None) -> list[dict]:
+  """Table rows: ours (from the sweep folders present), then the papers'.
+
+  `sweeps`: (dataset, sweep arg, folder, overrides) as `main` runs them.
+  """
   rows = []
+  datasets = list(dict.fromkeys(s[0] for s in sweeps))
   for dataset in datasets:
-    seeds_dir = os.path.join(runs_dir, f"{dataset}_seeds{suffix}")
-    if os.path.isdir(seeds_dir):
-      for group in sweep_lib.aggregate(seeds_dir):
-        if group["finished"]:
-          rows.append(_row(group, dataset, f"ours: {dataset}.py as shipped",
-                           "this codebase"))
-    table_dir = os.path.join(runs_dir, f"{dataset}_table{suffix}")
-    if os.path.isdir(table_dir):
-      for group in sweep_lib.aggregate(table_dir):
-        if group["finished"]:
-          rows.append(_row(group, dataset, "ours: " + _label(group),
-                           "this codebase"))
+    for data_name, arg, folder, _ in sweeps:
+      sweep_dir = os.path.join(runs_dir, folder)
+      if data_name != dataset or not os.path.isdir(sweep_dir):
+        continue
+      for group in sweep_lib.aggregate(sweep_dir):
+        if not group["finished"]:
+          continue
+        if arg == "seeds":
+          label = f"ours: {dataset}.py as shipped"
+        else:
+          label = "ours: " + _label(group)
+          if table_steps:
+            label += f", {table_steps} steps"
+        rows.append(_row(group, dataset, label, "this codebase"))
     for (method, source, data_name), (modes, hq) in PUBLISHED.items():
       if data_name == dataset:
         rows.append(dict(dataset=dataset, method=method, source=source,
@@ -167,27 +178,46 @@ def plot(rows: list[dict], path: str, datasets=DATASETS) -> str:
   return common.save_figure(fig, path)
 
 
+def table_dir_name(dataset: str, table: str = "table",
+                   table_steps: int | None = None) -> str:
+  """The table sweep's folder under the runs folder, e.g. ring_table2_10000steps."""
+  return f"{dataset}_{table}" + (f"_{table_steps}steps" if table_steps else "")
+
+
 def main(outdir: str = common.DEFAULT_OUTDIR, quick: bool = False, *,
          runs_dir: str = common.DEFAULT_RUNS_DIR, no_run: bool = False,
-         parallel: int = 1, datasets=DATASETS) -> dict:
-  """Runs the sweeps (unless `no_run`), writes the table and a plot."""
+         parallel: int = 1, datasets=DATASETS, table: str = "table",
+         table_steps: int | None = None) -> dict:
+  """Runs the sweeps (unless `no_run`), writes the table and a plot.
+
+  `table` is the configs' sweep argument for the loss x k x pi rows ('table'
+  for 10 seeds, 'table2' for 2) and `table_steps` optionally shortens their
+  runs (a different protocol from the headline row: the table says so).
+  """
   if quick:
     runs_dir = os.path.join(outdir, "runs")
     datasets = ("ring",)
-  suffix = "_quick" if quick else ""
   statuses = {}
+  table_overrides = ((f"--config.train.steps={table_steps}",)
+                     if table_steps else ())
+  sweeps = []  # (dataset, sweep arg, folder, overrides)
+  for dataset in datasets:
+    if quick:
+      sweeps.append((dataset, "quick", f"{dataset}_table_quick",
+                     QUICK_OVERRIDES))
+    else:
+      sweeps.append((dataset, "seeds", f"{dataset}_seeds", ()))
+      sweeps.append((dataset, table, table_dir_name(dataset, table,
+                                                    table_steps),
+                     table_overrides))
   if not no_run:
-    for dataset in datasets:
-      for arg in (("quick",) if quick else ("seeds", "table")):
-        kind = "table" if arg in ("table", "quick") else "seeds"
-        sweep_dir = os.path.join(runs_dir, f"{dataset}_{kind}{suffix}")
-        start = time.time()
-        statuses[f"{dataset}:{arg}"] = common.run_sweep(
-            dataset, arg, sweep_dir, QUICK_OVERRIDES if quick else (),
-            parallel)
-        print(f"[{NAME}] {dataset}:{arg} sweep took "
-              f"{time.time() - start:.0f} s")
-  rows = collect_rows(runs_dir, datasets, suffix=suffix)
+    for dataset, arg, folder, overrides in sweeps:
+      start = time.time()
+      statuses[f"{dataset}:{arg}"] = common.run_sweep(
+          dataset, arg, os.path.join(runs_dir, folder), overrides, parallel)
+      print(f"[{NAME}] {dataset}:{arg} sweep took "
+            f"{time.time() - start:.0f} s")
+  rows = collect_rows(runs_dir, sweeps, table_steps=table_steps)
   os.makedirs(outdir, exist_ok=True)
   md_path = os.path.join(outdir, NAME + ".md")
   with open(md_path, "w") as f:
@@ -207,6 +237,12 @@ def add_arguments(parser) -> None:
                       help="only tabulate the sweeps already in --runs_dir")
   parser.add_argument("--parallel", type=int, default=1,
                       help="runs at once in each sweep")
+  parser.add_argument("--table", default="table",
+                      help="the configs' sweep argument for the loss x k x "
+                      "pi rows: 'table' (10 seeds) or 'table<N>' (N seeds)")
+  parser.add_argument("--table_steps", type=int, default=None,
+                      help="train.steps for the table's runs (default: the "
+                      "config's); shorter runs are a different protocol")
 
 
 if __name__ == "__main__":
