@@ -181,8 +181,12 @@ def main(argv: list[str]) -> None:
   try:
     summary = train.train_and_evaluate(config, workdir)
   except (config_lib.ConfigError, data_lib.DataError,
-          train.WorkdirError) as e:
+          train.WorkdirError, train.DivergenceError) as e:
     sys.exit(f"launch.py: {e}")
+  except train.Preempted as e:
+    # 128 + signal number, as a shell reports a process the signal killed.
+    sys.stderr.write(f"launch.py: {e}\n")
+    sys.exit(128 + e.signum)
 
   results = summary.get("evaluation") or {}
   shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"

@@ -31,6 +31,12 @@ Schema (defaults in brackets):
   train.log_every, checkpoint_every, sample_every   (0 = only at the end for
                              checkpoint_every / sample_every)
   train.ema_decay            [0.0] EMA of G's weights; 0 = off
+  train.on_divergence        ['stop'] a NaN/inf loss or parameter: 'stop'
+                             (DivergenceError; the last good checkpoint is
+                             kept) | 'restore' (restore it and multiply both
+                             learning rates by divergence_lr_factor)
+  train.divergence_lr_factor [0.5] learning-rate factor per restore, in (0, 1)
+  train.max_divergence_restores  [3] restores before stopping anyway
   parallelism                shard_map | pmap
   eval.num_samples           [2500] samples for the toy evaluation (modes,
                              JSD)
@@ -71,6 +77,7 @@ IDX_DATA = data_lib.IDX_DATASETS
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "linear", "cosine")
 PARALLELISM = ("shard_map", "pmap")
+ON_DIVERGENCE = ("stop", "restore")
 
 # Fields that may change when a run is resumed: they change how the run is
 # driven or reported, not what any one step computes.
@@ -80,6 +87,9 @@ RESUMABLE_FIELDS = (
     "train.log_every",
     "train.checkpoint_every",
     "train.sample_every",
+    "train.on_divergence",
+    "train.divergence_lr_factor",
+    "train.max_divergence_restores",
     "parallelism",
     "eval",
 )
@@ -127,6 +137,9 @@ def default_config() -> ml_collections.ConfigDict:
           checkpoint_every=1000,
           sample_every=1000,
           ema_decay=0.0,
+          on_divergence="stop",
+          divergence_lr_factor=0.5,
+          max_divergence_restores=3,
       ))
   config.parallelism = "shard_map"
   config.eval = ml_collections.ConfigDict(
@@ -352,6 +365,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   _check_int(config, "train.sample_every", 0)
   _check_range(config, "train.ema_decay", 0.0, 1.0, low_open=False,
                high_open=True)
+  _check_choice(config, "train.on_divergence", ON_DIVERGENCE)
+  _check_range(config, "train.divergence_lr_factor", 0.0, 1.0, low_open=True,
+               high_open=True)
+  _check_int(config, "train.max_divergence_restores", 0)
 
   _check_choice(config, "parallelism", PARALLELISM)
   _check_int(config, "eval.num_samples", 1)

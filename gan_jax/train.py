@@ -22,6 +22,34 @@ model value the summary holds the real-data value (`real_*`) as the floor.
 Logged metrics are the means over the iterations since the previous log step
 (each iteration's D metrics are those of its last discriminator sub-step; see
 `gan_jax.step`).
+
+Reliability:
+
+  Determinism   every field of metrics.jsonl but the wall-clock ones
+                (`TIMING_FIELDS`) and the final parameters are a function of
+                the config and its seed: two runs give the same bits on CPU,
+                and so does a run interrupted and resumed at any step, with
+                any train.steps_per_call (random draws are keyed by the step;
+                the metrics not yet logged at a checkpoint are saved with it).
+  Divergence    a NaN or infinite metric, parameter, EMA, BatchNorm or
+                optimiser value is found at the next log step or checkpoint
+                at the latest. No non-finite state is ever checkpointed.
+                train.on_divergence = 'stop' raises `DivergenceError` naming
+                the first bad step, the metric and the last good checkpoint
+                (kept untouched); 'restore' restores that checkpoint (or the
+                initial state), multiplies both learning rates by
+                train.divergence_lr_factor, logs it, records it in
+                summary.json's "divergence" and in later checkpoints (a
+                resumed run keeps the lowered rates), and stops after
+                train.max_divergence_restores restores.
+  Preemption    SIGTERM or SIGINT (a second SIGINT interrupts at once) ends
+                the current compiled call, saves a checkpoint at that step,
+                waits for it to be written and raises `Preempted`; running
+                the same command again resumes (launch.py exits 128 + the
+                signal number: 143 for SIGTERM, 130 for SIGINT).
+  Checkpoints   atomic and verified (`gan_jax.checkpointing`): a damaged
+                latest checkpoint is reported, moved to checkpoints_damaged/
+                and the previous one used; if none restores, `WorkdirError`.
 """
 
 from __future__ import annotations
@@ -29,6 +57,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import threading
 import time
 from typing import Any, Optional
 
@@ -39,6 +69,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from gan_jax import checkpointing
 from gan_jax import config as config_lib
 from gan_jax import data as data_lib
 from gan_jax import evaluation
@@ -50,10 +81,13 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 EVAL_FILE = "eval.jsonl"
 SUMMARY_FILE = "summary.json"
-CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_DIR = checkpointing.CHECKPOINT_DIR
 SAMPLES_DIR = "samples"
 TENSORBOARD_DIR = "tensorboard"
-MAX_CHECKPOINTS = 3
+MAX_CHECKPOINTS = checkpointing.MAX_CHECKPOINTS
+# The metrics.jsonl fields that measure wall-clock time; every other field is
+# reproducible bit for bit.
+TIMING_FIELDS = ("steps_per_sec", "elapsed_sec")
 
 # Streams folded into PRNGKey(seed) for noise that is not training noise
 # (training keys come from jax.random.split(PRNGKey(seed), 3)[2]).
@@ -64,6 +98,43 @@ _GENERATE_CHUNK = 1024
 
 class WorkdirError(ValueError):
   """The workdir holds a different run, or no checkpoint to sample from."""
+
+
+class DivergenceError(RuntimeError):
+  """A loss, metric or parameter became NaN or infinite.
+
+  Attributes:
+    step: the first step found with a non-finite value.
+    metric: the metric's name (`gan_jax.step.METRIC_NAMES`), or the state
+      part ('g_params', 'd_opt_state', ...) holding one.
+    value: the value (NaN or +-inf; NaN for a state part).
+    checkpoint: folder of the last good checkpoint (None: none was saved).
+  """
+
+  def __init__(self, message: str, *, step: int, metric: str, value: float,
+               checkpoint: Optional[str]):
+    super().__init__(message)
+    self.step = step
+    self.metric = metric
+    self.value = value
+    self.checkpoint = checkpoint
+
+
+class Preempted(Exception):
+  """SIGTERM / SIGINT stopped training after saving a checkpoint.
+
+  Attributes:
+    signum: the signal's number (launch.py exits with 128 + signum).
+    step: the step the checkpoint holds; the same command resumes from it.
+    checkpoint: its folder.
+  """
+
+  def __init__(self, message: str, *, signum: int, step: int,
+               checkpoint: str):
+    super().__init__(message)
+    self.signum = signum
+    self.step = step
+    self.checkpoint = checkpoint
 
 
 # ----------------------------------------------------------------------------
@@ -428,16 +499,135 @@ def _eval_noise(experiment: _Experiment) -> np.ndarray:
 
 
 def _checkpoint_manager(workdir: str, *, create: bool) -> ocp.CheckpointManager:
-  options = ocp.CheckpointManagerOptions(max_to_keep=MAX_CHECKPOINTS,
-                                         create=create)
-  return ocp.CheckpointManager(
-      os.path.abspath(os.path.join(workdir, CHECKPOINT_DIR)), options=options)
+  return checkpointing.manager(workdir, create=create)
 
 
 def _restore(manager: ocp.CheckpointManager, experiment: _Experiment,
              step: int) -> step_lib.TrainState:
-  target = experiment.abstract_state()
-  return manager.restore(step, args=ocp.args.StandardRestore(target))
+  """One verified checkpoint step (DamagedCheckpointError if unusable)."""
+  return checkpointing.restore(manager, step, experiment.abstract_state())[0]
+
+
+def _restore_latest(manager: ocp.CheckpointManager, experiment: _Experiment,
+                    *, set_aside: bool
+                    ) -> Optional[tuple[int, step_lib.TrainState, dict]]:
+  """The newest usable checkpoint (damaged ones reported and skipped)."""
+  try:
+    return checkpointing.restore_latest(
+        manager, experiment.abstract_state(), set_aside_damaged=set_aside)
+  except checkpointing.CheckpointError as e:
+    raise WorkdirError(
+        f"{e}. Nothing was moved or deleted; train in a new --workdir, or "
+        f"repair or remove the damaged checkpoints") from e
+
+
+# ----------------------------------------------------------------------------
+# Divergence and preemption.
+# ----------------------------------------------------------------------------
+
+_STATE_PARTS = ("g_params", "d_params", "ema_g_params", "g_batch_stats",
+                "d_batch_stats", "g_opt_state", "d_opt_state")
+
+
+def _finite_flags(state: step_lib.TrainState) -> dict[str, jax.Array]:
+  """Per state part: whether all its floating-point values are finite."""
+  flags = {}
+  for part in _STATE_PARTS:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in
+              jax.tree.leaves(getattr(state, part))
+              if jnp.issubdtype(x.dtype, jnp.inexact)]
+    flags[part] = jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+  return flags
+
+
+def _first_nonfinite(pending: list[tuple[int, dict]]
+                     ) -> Optional[tuple[int, str, float]]:
+  """(step, metric, value) of the earliest non-finite logged metric."""
+  for first_step, values in pending:
+    columns = [np.reshape(values[name], -1) for name in step_lib.METRIC_NAMES]
+    bad = ~np.isfinite(np.stack(columns))  # [metric, step]
+    if bad.any():
+      index = int(np.flatnonzero(bad.any(axis=0))[0])
+      metric = int(np.flatnonzero(bad[:, index])[0])
+      return (first_step + index + 1, step_lib.METRIC_NAMES[metric],
+              float(columns[metric][index]))
+  return None
+
+
+def _scale_learning_rates(config: ml_collections.ConfigDict,
+                          scale: float) -> ml_collections.ConfigDict:
+  """`config` with both learning rates (and so their schedules) times scale.
+
+  Scaling the rate of Adam or SGD (momentum or not) scales its updates and
+  leaves its state's meaning unchanged, so a restored optimiser state goes on
+  with the lowered rate.
+  """
+  if scale == 1.0:
+    return config
+  config = config.copy_and_resolve_references()
+  for player in ("generator", "discriminator"):
+    config.optimizer[player].learning_rate = (
+        config.optimizer[player].learning_rate * scale)
+  return config
+
+
+def _pending_to_extra(pending: list[tuple[int, dict]]) -> dict:
+  """Host metrics not yet logged, as JSON (float32 values round-trip)."""
+  if not pending:
+    return {}
+  values = {name: [float(v) for v in np.concatenate(
+      [np.reshape(p[1][name], -1) for p in pending])]
+            for name in step_lib.METRIC_NAMES}
+  return dict(pending_first_step=int(pending[0][0]), pending_metrics=values)
+
+
+def _pending_from_extra(extra: dict, step: int) -> list[tuple[int, dict]]:
+  values = extra.get("pending_metrics")
+  if not values:
+    return []
+  arrays = {name: np.asarray(values[name], np.float32)
+            for name in step_lib.METRIC_NAMES}
+  first = int(extra["pending_first_step"])
+  if first + arrays[step_lib.METRIC_NAMES[0]].shape[0] != step:
+    logging.warning("Checkpoint at step %d holds unlogged metrics that do not "
+                    "end at its step; dropping them", step)
+    return []
+  return [(first, arrays)]
+
+
+class _SignalCatcher:
+  """Turns SIGTERM / SIGINT into a flag the training loop polls.
+
+  Installed only in the main thread (Python delivers signals there); the
+  previous handlers come back on `restore`. A second SIGINT raises
+  KeyboardInterrupt at once (a user pressing Ctrl-C twice).
+  """
+
+  SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+  def __init__(self):
+    self.received: Optional[int] = None
+    self._previous = {}
+
+  def install(self) -> None:
+    if threading.current_thread() is not threading.main_thread():
+      return
+    for signum in self.SIGNALS:
+      self._previous[signum] = signal.signal(signum, self._handle)
+
+  def restore(self) -> None:
+    for signum, handler in self._previous.items():
+      signal.signal(signum, handler)
+    self._previous = {}
+
+  def _handle(self, signum, frame) -> None:
+    del frame
+    if self.received is not None and signum == signal.SIGINT:
+      raise KeyboardInterrupt
+    self.received = signum
+    logging.warning("Received %s: saving a checkpoint after the current call, "
+                    "then exiting (run the same command to resume)",
+                    signal.Signals(signum).name)
 
 
 # ----------------------------------------------------------------------------
@@ -464,7 +654,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   Raises:
     ConfigError: an invalid config field.
     data.DataError: missing or corrupt data files.
-    WorkdirError: workdir holds a run with a different config.
+    WorkdirError: workdir holds a run with a different config, or
+      checkpoints of which none can be restored.
+    DivergenceError: a non-finite metric or state value (see the module
+      docstring; config.train.on_divergence).
+    Preempted: SIGTERM / SIGINT; a checkpoint of the current step was saved.
   """
   start_time = time.time()
   config = config.copy_and_resolve_references()
@@ -476,22 +670,38 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
   experiment = _Experiment(config, compiler_options=compiler_options)
   models = experiment.models
-  update = step_lib.make_update(config, models,
-                                step_lib.make_real_sampler(config.data),
-                                num_devices=len(devices))
-  parallel = step_lib.DataParallel(update, devices, config.parallelism,
-                                   compiler_options=compiler_options)
+  real_sampler = step_lib.make_real_sampler(config.data)
+  train_cfg = config.train
 
-  manager = _checkpoint_manager(workdir, create=True)
-  latest = manager.latest_step()
-  if latest is not None:
-    host_state = _restore(manager, experiment, latest)
-    logging.info("Resumed from %s at step %d", workdir, latest)
-  else:
-    host_state = jax.device_get(
+  def make_parallel(lr_scale: float) -> step_lib.DataParallel:
+    update = step_lib.make_update(_scale_learning_rates(config, lr_scale),
+                                  models, real_sampler,
+                                  num_devices=len(devices))
+    return step_lib.DataParallel(update, devices, config.parallelism,
+                                 compiler_options=compiler_options)
+
+  def initial_state() -> step_lib.TrainState:
+    return jax.device_get(
         step_lib.init_state(config, models, experiment.data_shape,
                             compiler_options=compiler_options))
+
+  manager = _checkpoint_manager(workdir, create=True)
+  restored = _restore_latest(manager, experiment, set_aside=is_main)
+  if restored is not None:
+    latest, host_state, extra = restored
+    logging.info("Resumed from %s at step %d", workdir, latest)
+  else:
+    latest, host_state, extra = None, initial_state(), {}
   start_step = int(host_state.step)
+  # Carried in every checkpoint: the learning-rate scale after divergence
+  # restores, their record, and the metrics not yet logged.
+  lr_scale = float(extra.get("lr_scale", 1.0))
+  divergences = list(extra.get("divergences", []))
+  pending = _pending_from_extra(extra, start_step)
+  if lr_scale != 1.0:
+    logging.warning("Learning rates are %g x the config's (lowered after "
+                    "divergence)", lr_scale)
+  parallel = make_parallel(lr_scale)
   if is_main:
     _save_config(config, workdir)
     _rewrite_metrics(os.path.join(workdir, METRICS_FILE), start_step)
@@ -499,11 +709,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     os.makedirs(os.path.join(workdir, SAMPLES_DIR), exist_ok=True)
 
   writer = None
-  if is_main:
+
+  def open_writer(at_step: int):
+    if not is_main:
+      return None
     import tensorboardX  # pylint: disable=g-import-not-at-top
-    writer = tensorboardX.SummaryWriter(
+    return tensorboardX.SummaryWriter(
         os.path.join(workdir, TENSORBOARD_DIR),
-        purge_step=start_step + 1 if start_step else None)
+        purge_step=at_step + 1 if at_step else None)
+
+  writer = open_writer(start_step)
 
   state = parallel.place(host_state)
   dataset = (parallel.place(experiment.dataset)
@@ -513,109 +728,210 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       jax.random.fold_in(jax.random.PRNGKey(config.seed), _SAMPLE_GRID_STREAM),
       config.eval.num_sample_images)
   eval_noise = _eval_noise(experiment)
-  if experiment.evaluates_images:
-    # Before training: a missing test split or label file stops the run now,
-    # not after hours; the extractor is trained (once) and the floors known.
-    floors = experiment.image_evaluator().floors()
-    logging.info("Real-data values (floors): %s", _format_results(floors))
+  signals = _SignalCatcher()
+  signals.install()
+  try:
+    if experiment.evaluates_images and is_main:
+      # Before training: a missing test split or label file stops the run
+      # now, not after hours; the extractor is trained (once) and the floors
+      # known.
+      floors = experiment.image_evaluator().floors()
+      logging.info("Real-data values (floors): %s", _format_results(floors))
 
-  total = int(config.train.steps)
-  train_cfg = config.train
-  log_every = int(train_cfg.log_every)
-  eval_every = int(config.eval.every)
-  events = [e for e in (log_every, train_cfg.checkpoint_every,
-                        train_cfg.sample_every, eval_every) if e]
-  step = start_step
-  last_saved = latest
-  pending = []
-  compile_time = 0.0
-  train_time = 0.0
-  interval_start = time.time()
-  interval_step = step
-  interval_excluded = 0.0
-  metrics_path = os.path.join(workdir, METRICS_FILE)
-  r1_on = config.loss.r1_gamma > 0
+    total = int(config.train.steps)
+    log_every = int(train_cfg.log_every)
+    eval_every = int(config.eval.every)
+    events = [e for e in (log_every, train_cfg.checkpoint_every,
+                          train_cfg.sample_every, eval_every) if e]
+    step = start_step
+    last_saved = latest
+    compile_time = 0.0
+    train_time = 0.0
+    interval_start = time.time()
+    interval_step = step
+    interval_excluded = 0.0
+    metrics_path = os.path.join(workdir, METRICS_FILE)
+    r1_on = config.loss.r1_gamma > 0
+    finite_flags = jax.jit(_finite_flags, compiler_options=compiler_options)
 
-  def write_samples(state_on_device, at_step: int) -> None:
-    host = parallel.fetch(state_on_device)
-    samples = experiment.generate(host, grid_noise)
-    if is_main:
-      path = os.path.join(workdir, SAMPLES_DIR, f"step_{at_step:08d}.png")
-      fig = _plot_samples(experiment, samples, at_step, path)
-      writer.add_figure("samples", fig, at_step, close=False)
-
-  def evaluate(host, at_step: int) -> tuple[dict, np.ndarray]:
-    samples = experiment.generate(host, eval_noise)
-    results = experiment.evaluate(samples)
-    if is_main and results:
-      _write_eval(workdir, writer, results, at_step)
-    return results, samples
-
-  def save_checkpoint(state_on_device, at_step: int) -> None:
-    manager.save(at_step, args=ocp.args.StandardSave(
-        parallel.fetch(state_on_device)))
-
-  if step < total:
-    logging.info("Training %s for %d steps on %d %s device(s) (%s): "
-                 "batch %d, k=%d", workdir, total - step, len(devices),
-                 devices[0].platform, config.parallelism,
-                 train_cfg.batch_size, train_cfg.discriminator_steps)
-  while step < total:
-    next_event = min([total] + [(step // e + 1) * e for e in events])
-    num_steps = min(int(train_cfg.steps_per_call), next_event - step)
-    seconds = parallel.compile(state, dataset, num_steps)
-    compile_time += seconds
-    interval_excluded += seconds
-    state, metrics = parallel.run(state, dataset, num_steps)
-    pending.append(metrics)
-    step += num_steps
-
-    if step % log_every == 0 or step == total:
-      values = jax.device_get(pending)
-      pending = []
-      means = {name: float(np.mean(np.concatenate(
-          [np.reshape(v[name], -1) for v in values])))
-               for name in step_lib.METRIC_NAMES}
-      now = time.time()
-      elapsed = max(now - interval_start - interval_excluded, 1e-9)
-      train_time += elapsed
-      rate = (step - interval_step) / elapsed
-      interval_start, interval_step, interval_excluded = now, step, 0.0
+    def write_samples(state_on_device, at_step: int) -> None:
+      host = parallel.fetch(state_on_device)
+      samples = experiment.generate(host, grid_noise)
       if is_main:
-        logging.info("%s", _progress_line(step, total, means, rate, r1_on))
-        record = dict(step=step, **means, steps_per_sec=rate,
-                      elapsed_sec=now - start_time)
-        with open(metrics_path, "a") as f:
-          f.write(json.dumps(record) + "\n")
-        for name, value in means.items():
-          writer.add_scalar(f"train/{name}", value, step)
-        writer.add_scalar("train/steps_per_sec", rate, step)
-    checkpoint_now = (train_cfg.checkpoint_every and step < total and
-                      step % train_cfg.checkpoint_every == 0)
-    sample_now = (train_cfg.sample_every and step < total and
-                  step % train_cfg.sample_every == 0)
-    eval_now = eval_every and step < total and step % eval_every == 0
-    if checkpoint_now or sample_now or eval_now:
-      # Time spent here is not training time: wait for the steps in flight
-      # first, then leave the rest out of steps/s.
-      jax.block_until_ready(state)
-      side_start = time.time()
-      if checkpoint_now:
-        save_checkpoint(state, step)
-        last_saved = step
-      if sample_now:
-        write_samples(state, step)
-      if eval_now:
-        evaluate(parallel.fetch(state), step)
-      interval_excluded += time.time() - side_start
+        path = os.path.join(workdir, SAMPLES_DIR, f"step_{at_step:08d}.png")
+        fig = _plot_samples(experiment, samples, at_step, path)
+        writer.add_figure("samples", fig, at_step, close=False)
 
-  # Final checkpoint, samples and evaluation.
-  if last_saved != step:
-    save_checkpoint(state, step)
-  host_state = parallel.fetch(state)
-  results, eval_samples = evaluate(host_state, step)
-  manager.wait_until_finished()
-  manager.close()
+    def evaluate(host, at_step: int) -> tuple[dict, np.ndarray]:
+      samples = experiment.generate(host, eval_noise)
+      results = experiment.evaluate(samples)
+      if is_main and results:
+        _write_eval(workdir, writer, results, at_step)
+      return results, samples
+
+    def save_checkpoint(state_on_device, at_step: int) -> None:
+      extra = dict(lr_scale=lr_scale, divergences=divergences,
+                   **_pending_to_extra(pending))
+      checkpointing.save(manager, at_step, parallel.fetch(state_on_device),
+                         extra=extra)
+
+    def checkpoint_path(at_step: Optional[int]) -> Optional[str]:
+      return (None if at_step is None else
+              checkpointing.step_dir(manager, at_step))
+
+    def find_divergence() -> Optional[tuple[int, str, float]]:
+      """Fetches the pending metrics; the first non-finite value, if any."""
+      nonlocal pending
+      pending = [(first, jax.device_get(values)) for first, values in pending]
+      problem = _first_nonfinite(pending)
+      if problem is None:
+        flags = parallel.host(finite_flags(state))
+        bad = [part for part in _STATE_PARTS if not flags[part]]
+        if bad:
+          problem = (step, bad[0], float("nan"))
+      return problem
+
+    def handle_divergence(problem: tuple[int, str, float]) -> None:
+      """Raises DivergenceError, or restores the last good checkpoint."""
+      nonlocal state, step, pending, parallel, lr_scale, last_saved, writer
+      nonlocal interval_start, interval_step, interval_excluded
+      bad_step, metric, value = problem
+      good = checkpoint_path(last_saved)
+      where = (f"{metric} = {value}" if metric in step_lib.METRIC_NAMES else
+               f"non-finite values in {metric}")
+      message = (f"training diverged: {where} at step {bad_step} (checked at "
+                 f"step {step}); ")
+      restores = len(divergences)
+      if (train_cfg.on_divergence != "restore" or
+          restores >= train_cfg.max_divergence_restores):
+        if train_cfg.on_divergence == "restore":
+          message += (f"{restores} restore(s) with lowered learning rates "
+                      f"(config.train.max_divergence_restores) did not "
+                      f"help; ")
+        message += (f"the last good checkpoint {good} (step {last_saved}) is "
+                     f"kept untouched" if good else
+                     "no checkpoint had been saved yet")
+        if train_cfg.on_divergence != "restore":
+          message += ("; relaunch with --config.train.on_divergence=restore "
+                      "to restore it and lower the learning rates")
+        raise DivergenceError(message, step=bad_step, metric=metric,
+                              value=value, checkpoint=good)
+      manager.wait_until_finished()
+      restored = _restore_latest(manager, experiment, set_aside=is_main)
+      if restored is None:
+        back_to, host, extra = 0, initial_state(), {}
+      else:
+        back_to, host, extra = restored
+      lr_scale *= float(train_cfg.divergence_lr_factor)
+      divergences.append(dict(step=bad_step, detected_at=step, metric=metric,
+                              value=str(value), restored_step=back_to,
+                              lr_scale=lr_scale))
+      logging.warning(
+          "%srestored %s (step %d) and set the learning rates to %g x the "
+          "config's (restore %d of at most %d)", message,
+          checkpoint_path(back_to) if restored else "the initial state",
+          back_to, lr_scale, len(divergences),
+          train_cfg.max_divergence_restores)
+      parallel = make_parallel(lr_scale)
+      state = parallel.place(host)
+      step = back_to
+      last_saved = back_to if restored is not None else None
+      pending = _pending_from_extra(extra, back_to)
+      if is_main:
+        _rewrite_metrics(metrics_path, back_to)
+        _rewrite_metrics(os.path.join(workdir, EVAL_FILE), back_to)
+        writer.close()
+        writer = open_writer(back_to)
+        writer.add_scalar("train/lr_scale", lr_scale, back_to)
+      interval_start, interval_step, interval_excluded = time.time(), step, 0.0
+
+    if step < total:
+      logging.info("Training %s for %d steps on %d %s device(s) (%s): "
+                   "batch %d, k=%d", workdir, total - step, len(devices),
+                   devices[0].platform, config.parallelism,
+                   train_cfg.batch_size, train_cfg.discriminator_steps)
+    while step < total:
+      next_event = min([total] + [(step // e + 1) * e for e in events])
+      num_steps = min(int(train_cfg.steps_per_call), next_event - step)
+      seconds = parallel.compile(state, dataset, num_steps)
+      compile_time += seconds
+      interval_excluded += seconds
+      state, metrics = parallel.run(state, dataset, num_steps)
+      pending.append((step, metrics))
+      step += num_steps
+
+      log_now = step % log_every == 0 or step == total
+      checkpoint_now = (train_cfg.checkpoint_every and step < total and
+                        step % train_cfg.checkpoint_every == 0)
+      stop_now = signals.received is not None
+      if log_now or checkpoint_now or stop_now:
+        # Nothing non-finite is logged as a mean or checkpointed.
+        problem = find_divergence()
+        if problem is not None:
+          handle_divergence(problem)
+          if stop_now:
+            break
+          continue
+      if log_now:
+        means = {name: float(np.mean(np.concatenate(
+            [np.reshape(v[name], -1) for _, v in pending])))
+                 for name in step_lib.METRIC_NAMES}
+        pending = []
+        now = time.time()
+        elapsed = max(now - interval_start - interval_excluded, 1e-9)
+        train_time += elapsed
+        rate = (step - interval_step) / elapsed
+        interval_start, interval_step, interval_excluded = now, step, 0.0
+        if is_main:
+          logging.info("%s", _progress_line(step, total, means, rate, r1_on))
+          record = dict(step=step, **means, steps_per_sec=rate,
+                        elapsed_sec=now - start_time)
+          with open(metrics_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+          for name, value in means.items():
+            writer.add_scalar(f"train/{name}", value, step)
+          writer.add_scalar("train/steps_per_sec", rate, step)
+      sample_now = (train_cfg.sample_every and step < total and
+                    step % train_cfg.sample_every == 0)
+      eval_now = eval_every and step < total and step % eval_every == 0
+      if checkpoint_now or sample_now or eval_now or stop_now:
+        # Time spent here is not training time: wait for the steps in flight
+        # first, then leave the rest out of steps/s.
+        jax.block_until_ready(state)
+        side_start = time.time()
+        if (checkpoint_now or stop_now) and last_saved != step:
+          save_checkpoint(state, step)
+          last_saved = step
+        if sample_now:
+          write_samples(state, step)
+        if eval_now:
+          evaluate(parallel.fetch(state), step)
+        interval_excluded += time.time() - side_start
+      if stop_now:
+        break
+
+    # Final checkpoint (the state at `step` is known to be finite here).
+    if last_saved != step:
+      save_checkpoint(state, step)
+      last_saved = step
+    if signals.received is not None:
+      manager.wait_until_finished()
+      name = signal.Signals(signals.received).name
+      path = checkpoint_path(step)
+      raise Preempted(f"stopped by {name} at step {step}/{total}; checkpoint "
+                      f"{path} written; run the same command to resume",
+                      signum=signals.received, step=step, checkpoint=path)
+    host_state = parallel.fetch(state)
+    results, eval_samples = evaluate(host_state, step)
+    manager.wait_until_finished()
+  finally:
+    signals.restore()
+    try:
+      manager.wait_until_finished()
+    finally:
+      manager.close()
+      if writer is not None:
+        writer.close()
 
   summary = dict(
       workdir=os.path.abspath(workdir),
@@ -635,6 +951,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                      None),
       wall_time_sec=time.time() - start_time,
   )
+  if divergences:
+    summary["divergence"] = dict(restores=len(divergences), lr_scale=lr_scale,
+                                 events=divergences)
   if is_main:
     note = ""
     if "modes" in results:
@@ -648,9 +967,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     grid_samples = (eval_samples[:config.eval.num_sample_images]
                     if not experiment.is_toy else eval_samples)
     _plot_samples(experiment, grid_samples, step, path, note)
-    with open(os.path.join(workdir, SUMMARY_FILE), "w") as f:
+    path = os.path.join(workdir, SUMMARY_FILE)
+    with open(path + ".tmp", "w") as f:
       json.dump(summary, f, indent=2)
-    writer.close()
+    os.replace(path + ".tmp", path)
     logging.info("Done: %s%s", workdir, f" ({note})" if note else "")
   return summary
 
@@ -662,9 +982,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
 def sample(workdir: str, num_samples: int, *, seed: int = 0,
            compiler_options: Optional[dict[str, Any]] = None) -> np.ndarray:
-  """Samples from the latest checkpoint in `workdir`.
+  """Samples from the latest usable checkpoint in `workdir`.
 
-  Uses the EMA generator weights when the run kept them, and BatchNorm's
+  A damaged checkpoint is reported and skipped (left in place). Uses the EMA generator weights when the run kept them, and BatchNorm's
   running averages. z ~ N(0, I) from PRNGKey(seed).
 
   Returns:
@@ -679,10 +999,10 @@ def sample(workdir: str, num_samples: int, *, seed: int = 0,
                            compiler_options=compiler_options)
   manager = _checkpoint_manager(workdir, create=False)
   try:
-    latest = manager.latest_step()
-    if latest is None:
+    restored = _restore_latest(manager, experiment, set_aside=False)
+    if restored is None:
       raise WorkdirError(f"workdir {workdir} holds no checkpoint")
-    state = _restore(manager, experiment, latest)
+    state = restored[1]
   finally:
     manager.close()
   z = experiment.noise(jax.random.PRNGKey(seed), num_samples)
@@ -714,7 +1034,7 @@ def evaluate_workdir(workdir: str, *, step: Optional[int] = None,
     floors), plus 'step'.
 
   Raises:
-    WorkdirError: no run, or no such checkpoint.
+    WorkdirError: no run, or no such checkpoint, or it is damaged.
     data.DataError: the data the metrics need is missing.
   """
   config = load_config(workdir)
@@ -723,13 +1043,18 @@ def evaluate_workdir(workdir: str, *, step: Optional[int] = None,
   manager = _checkpoint_manager(workdir, create=False)
   try:
     if step is None:
-      step = manager.latest_step()
-      if step is None:
+      restored = _restore_latest(manager, experiment, set_aside=False)
+      if restored is None:
         raise WorkdirError(f"workdir {workdir} holds no checkpoint")
+      step, state = restored[:2]
     elif step not in manager.all_steps():
       raise WorkdirError(f"workdir {workdir} has no checkpoint at step "
                          f"{step}; it has {sorted(manager.all_steps())}")
-    state = _restore(manager, experiment, step)
+    else:
+      try:
+        state = _restore(manager, experiment, step)
+      except checkpointing.DamagedCheckpointError as e:
+        raise WorkdirError(str(e)) from e
   finally:
     manager.close()
   samples = experiment.generate(state, _eval_noise(experiment))
