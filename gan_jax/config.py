@@ -58,6 +58,7 @@ Schema (defaults in brackets):
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import math
 import numbers
@@ -186,8 +187,10 @@ def _check_known_fields(config: Any, schema: Any, path: str) -> None:
                       f"({_choices(schema.keys())}), got {config!r}")
   for key in config.keys():
     if key not in schema:
+      close = difflib.get_close_matches(str(key), list(schema.keys()), n=1)
+      hint = f" Did you mean {path}.{close[0]}?" if close else ""
       raise ConfigError(f"{path}.{key} is not a known field; valid fields of "
-                        f"{path}: {_choices(schema.keys())}")
+                        f"{path}: {_choices(schema.keys())}.{hint}")
     _check_known_fields(config[key], schema[key], f"{path}.{key}")
   for key in schema.keys():
     if key not in config:
@@ -231,6 +234,20 @@ def _check_bool(config, field: str) -> None:
     raise ConfigError(f"config.{field} = {value!r} must be True or False")
 
 
+def _check_str(config, field: str, what: str) -> None:
+  value = _get(config, field)
+  if not isinstance(value, str):
+    raise ConfigError(f"config.{field} = {value!r} must be a string ({what})")
+
+
+def _check_widths(config, field: str) -> None:
+  value = _get(config, field)
+  if (not isinstance(value, (tuple, list)) or not value or
+      not all(_is_int(w) and w >= 1 for w in value)):
+    raise ConfigError(f"config.{field} = {value!r} must be a non-empty tuple "
+                      f"of integers >= 1, e.g. (128, 128)")
+
+
 def _check_range(config, field: str, low: float, high: float, *,
                  low_open: bool, high_open: bool) -> None:
   """Checks low </<= value </<= high, naming the interval in the message."""
@@ -249,13 +266,18 @@ def _check_positive(config, field: str) -> None:
   _check_range(config, field, 0.0, math.inf, low_open=True, high_open=True)
 
 
-def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
+def validate(config: ml_collections.ConfigDict, num_devices: int, *,
+             num_processes: int = 1) -> None:
   """Checks every field of `config`; raises `ConfigError` on the first bad one.
+
+  Needs no JAX backend and compiles nothing (image data sets: reads the IDX
+  header, or asks TFDS for the shape).
 
   Args:
     config: a config built from `default_config()`.
     num_devices: devices the step is mapped over (the global batch is split
-      evenly among them).
+      evenly among them), over all processes.
+    num_processes: JAX processes the run spans (`jax.process_count()`).
 
   Raises:
     ConfigError: naming the dotted field and the valid choices or range.
@@ -288,12 +310,39 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   elif not isinstance(name, str) or not name:
     raise ConfigError(f"config.data.name = {name!r} must name a data set: "
                       f"{_choices(TOY_DATA + IDX_DATA)} or a TFDS name")
-  if name not in TOY_DATA:
-    _check_int(config, "data.image_size", 0)
+  # Every field is checked, also those this data set ignores: a bad value
+  # should not wait for the day a config switches data.name.
+  _check_int(config, "data.num_modes", 1)
+  _check_positive(config, "data.radius")
+  _check_int(config, "data.size", 1)
+  _check_positive(config, "data.spacing")
+  _check_range(config, "data.mean", -math.inf, math.inf, low_open=True,
+               high_open=True)
+  _check_positive(config, "data.std")
+  _check_str(config, "data.data_dir", "a folder; '' = the default")
+  _check_str(config, "data.tfds_name", "a TFDS name; '' = config.data.name")
+  _check_bool(config, "data.tfds_download")
+  _check_int(config, "data.image_size", 0)
 
   # Model.
   _check_choice(config, "model.name", models.MODEL_NAMES)
   _check_int(config, "model.latent_dim", 1)
+  # Every model field, also those the chosen model ignores (see above).
+  for player in ("generator", "discriminator"):
+    _check_widths(config, f"model.{player}_widths")
+    _check_choice(config, f"model.{player}_activation", models.ACTIVATIONS)
+    _check_int(config, f"model.{player}_base_features", 1)
+  _check_int(config, "model.maxout_pieces", 1)
+  _check_range(config, "model.leaky_relu_slope", 0.0, 1.0, low_open=False,
+               high_open=False)
+  for field in ("generator_batch_norm", "generator_batch_norm_first_layer",
+                "discriminator_batch_norm"):
+    _check_bool(config, f"model.{field}")
+  for field in ("discriminator_dropout", "discriminator_input_dropout",
+                "batch_norm_momentum"):
+    _check_range(config, f"model.{field}", 0.0, 1.0, low_open=False,
+                 high_open=True)
+  _check_positive(config, "model.batch_norm_epsilon")
   if config.model.name == "dcgan" and name in TOY_DATA:
     raise ConfigError(
         f"config.model.name = 'dcgan' needs image data, but config.data.name "
@@ -302,12 +351,16 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   # The models check their own fields (naming them); the data shape comes from
   # the config, or for IDX files from their header (a data.DataError if they
   # are missing or corrupt).
+  shape = data_lib.data_shape(config.data)
   try:
-    models.validate_model_config(config.model, data_lib.data_shape(config.data))
-  except data_lib.DataError:
-    raise
+    models.validate_model_config(config.model, shape)
   except ValueError as e:
-    raise ConfigError(str(e)) from None
+    message = str(e)
+    if name not in TOY_DATA:
+      # The image shape comes from the data: name where it was read.
+      message += (f" (the image shape {shape} is that of "
+                  f"{data_lib.describe_source(config.data)})")
+    raise ConfigError(message) from None
   dropout = (config.model.discriminator_dropout or
              config.model.discriminator_input_dropout)
   if dropout and (config.model.name == "dcgan" or
@@ -371,6 +424,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   _check_int(config, "train.max_divergence_restores", 0)
 
   _check_choice(config, "parallelism", PARALLELISM)
+  if config.parallelism == "pmap" and num_processes > 1:
+    raise ConfigError(
+        f"config.parallelism = 'pmap' runs in one process only; this run has "
+        f"{num_processes} processes: use 'shard_map'")
   _check_int(config, "eval.num_samples", 1)
   _check_int(config, "eval.num_sample_images", 1)
   _check_int(config, "eval.every", 0)

@@ -245,37 +245,66 @@ def _check_exists(path: str) -> None:
     raise DataError(f"{path}: file not found. {_HOW_TO_GET}")
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
+def read_idx(path: str | os.PathLike, start: int | None = None,
+             stop: int | None = None) -> np.ndarray:
   """Reads an unsigned-byte IDX file (gzipped or raw) into a uint8 array.
 
   Format (big-endian): magic 0x00000801 (labels, 1D) or 0x00000803 (images,
   3D), one uint32 per dimension, then prod(dims) bytes.
 
+  Args:
+    path: the file.
+    start, stop: read only rows [start, stop) of the first axis (Python
+      slice semantics, no negative values; None = from the first / to the
+      last). A raw file is read from `start` on with a seek; a gzipped one is
+      decompressed up to `stop` (the rest is not read).
+
   Returns:
-    uint8 [N] (labels) or [N, H, W] (images).
+    uint8 [n] (labels) or [n, H, W] (images).
 
   Raises:
     DataError: missing file, wrong magic number, truncated header or body,
-      trailing bytes, or corrupt gzip; the message names the path and how to
-      get the data.
+      trailing bytes (whole-file reads, and raw files always), or corrupt
+      gzip; the message names the path and how to get the data.
   """
   path = os.fspath(path)
   _check_exists(path)
+  whole = start is None and stop is None
   try:
     with _open_idx(path) as f:
       _, dims = _read_idx_header(f, path)
-      body = f.read()
+      row = math.prod(dims[1:])
+      first = 0 if start is None else int(start)
+      last = dims[0] if stop is None else min(int(stop), dims[0])
+      if first < 0 or last < first:
+        raise DataError(f"{path}: cannot read rows [{start}, {stop}) of an "
+                        f"IDX file with {dims[0]} rows")
+      header = 4 * (1 + len(dims))
+      if isinstance(f, gzip.GzipFile):
+        size = None
+      else:
+        size = os.fstat(f.fileno()).st_size - header
+      if whole:
+        body = f.read()
+      else:
+        f.seek(header + first * row)
+        body = f.read((last - first) * row)
   except (OSError, EOFError, zlib.error) as e:
     # gzip.BadGzipFile is an OSError; a cut gzip stream raises EOFError.
     raise DataError(f"{path}: cannot read IDX file ({e}). {_HOW_TO_GET}") from e
   expected = math.prod(dims)
-  if len(body) != expected:
-    what = ("truncated" if len(body) < expected
+  found = len(body) if whole else (size if size is not None else
+                                   first * row + len(body))
+  checked_all = whole or size is not None
+  if ((checked_all and found != expected) or
+      (not whole and len(body) < (last - first) * row)):
+    what = ("truncated" if found < expected
             else "longer than its header says")
     raise DataError(
         f"{path}: IDX body is {what}: header dims {dims} need {expected} "
-        f"bytes, found {len(body)}. {_HOW_TO_GET}")
-  return np.frombuffer(body, dtype=np.uint8).reshape(dims)
+        f"bytes, found {found}. {_HOW_TO_GET}")
+  return np.frombuffer(body, dtype=np.uint8).reshape(
+      (len(body) // row if row else 0, *dims[1:]))
 
 
 def _idx_path(data_config, split: str, kind: str) -> str:
@@ -341,12 +370,13 @@ def _tfds_source(data_config, split: str):
         "config.data.source='idx'.") from e
 
 
-def _read_tfds_feature(data_config, split: str, feature: str) -> np.ndarray:
+def _read_tfds_feature(data_config, split: str, feature: str,
+                       first: int = 0, last: int | None = None) -> np.ndarray:
   source = _tfds_source(data_config, split)
-  n = len(source)
+  n = len(source) if last is None else min(last, len(source))
   chunks = []
   chunk = 1024
-  for start in range(0, n, chunk):
+  for start in range(first, n, chunk):
     indices = list(range(start, min(start + chunk, n)))
     try:
       records = source.__getitems__(indices)  # batched reads when available
@@ -404,19 +434,30 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
   return out
 
 
-def load_images(data_config, split: str = "train") -> np.ndarray:
-  """Loads an image data set into host memory.
+def num_examples(data_config, split: str = "train") -> int:
+  """How many images a split holds (IDX: from the header alone)."""
+  if _source(data_config) == "idx":
+    return int(read_idx_shape(_idx_path(data_config, split, "images"))[0])
+  return len(_tfds_source(data_config, split))
+
+
+def load_images(data_config, split: str = "train", *, start: int = 0,
+                stop: int | None = None) -> np.ndarray:
+  """Loads an image data set, or the slice [start, stop) of it, into memory.
 
   Args:
     data_config: config.data; fields name, source ('idx' | 'tfds'),
       data_dir, tfds_name, image_size (0 = keep).
     split: 'train' | 'test' for IDX; any TFDS split string for TFDS.
+    start, stop: the examples to load (stop None = to the end); the rest of
+      the split is not read (a multi-host run loads each process's share).
 
   Returns:
-    uint8 [N, H, W, C] (H = W = image_size if set).
+    uint8 [n, H, W, C] (H = W = image_size if set).
 
   Raises:
-    DataError: unknown name/source, missing or corrupt files, TFDS absent.
+    DataError: unknown name/source, missing or corrupt files, TFDS absent,
+      a split whose image size differs from the train split's.
   """
   name = _field(data_config, "name")
   if name in TOY_DATASETS:
@@ -424,13 +465,23 @@ def load_images(data_config, split: str = "train") -> np.ndarray:
                     "make_toy_distribution")
   size = _image_size(data_config)
   if _source(data_config) == "idx":
-    images = read_idx(_idx_path(data_config, split, "images"))
+    path = _idx_path(data_config, split, "images")
+    images = read_idx(path, start, stop)
     if images.ndim != 3:
-      raise DataError(f"{_idx_path(data_config, split, 'images')}: expected "
-                      f"an IDX image file (3 dims), got shape {images.shape}")
+      raise DataError(f"{path}: expected an IDX image file (3 dims), got "
+                      f"shape {images.shape}")
+    if split != "train":
+      # The model's shape comes from the train split's header.
+      train = _idx_path(data_config, "train", "images")
+      train_dims = read_idx_shape(train)
+      if tuple(train_dims[1:]) != images.shape[1:]:
+        raise DataError(
+            f"{path}: images of size {images.shape[1]}x{images.shape[2]}, "
+            f"but the train split {train} (which sets the model's shape) has "
+            f"{train_dims[1]}x{train_dims[2]}")
     images = images[..., None]
   else:
-    images = _read_tfds_feature(data_config, split, "image")
+    images = _read_tfds_feature(data_config, split, "image", start, stop)
     if images.ndim == 3:
       images = images[..., None]
     if images.ndim != 4 or images.dtype != np.uint8:
@@ -450,13 +501,30 @@ def load_labels(data_config, split: str = "train") -> np.ndarray:
     raise DataError(f"config.data.name={name!r} is a toy distribution and "
                     "has no labels")
   if _source(data_config) == "idx":
-    labels = read_idx(_idx_path(data_config, split, "labels"))
+    path = _idx_path(data_config, split, "labels")
+    labels = read_idx(path)
     if labels.ndim != 1:
-      raise DataError(f"{_idx_path(data_config, split, 'labels')}: expected "
-                      f"an IDX label file (1 dim), got shape {labels.shape}")
+      raise DataError(f"{path}: expected an IDX label file (1 dim), got "
+                      f"shape {labels.shape}")
+    images = _idx_path(data_config, split, "images")
+    count = read_idx_shape(images)[0]
+    if labels.shape[0] != count:
+      raise DataError(f"{path}: {labels.shape[0]} labels, but {images} holds "
+                      f"{count} images")
   else:
     labels = _read_tfds_feature(data_config, split, "label").reshape(-1)
   return labels.astype(np.int32)
+
+
+def describe_source(data_config) -> str:
+  """Where an image data set's train split is read from, for messages."""
+  if _source(data_config) == "idx":
+    try:
+      return _idx_path(data_config, "train", "images")
+    except DataError:
+      data_dir = _field(data_config, "data_dir", "")
+      return f"the IDX files in config.data.data_dir={data_dir!r}"
+  return f"TFDS data set {_tfds_name(data_config)!r}"
 
 
 def data_shape(data_config) -> tuple[int, ...]:

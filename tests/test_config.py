@@ -193,3 +193,98 @@ def test_learning_rate_schedules():
   with pytest.raises(config_lib.ConfigError,
                      match="config.optimizer.discriminator.schedule.*cosine"):
     config_lib.validate(config, 1)
+
+
+def _leaves(config, prefix=""):
+  for key, value in config.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      yield from _leaves(value, f"{prefix}{key}.")
+    else:
+      yield f"{prefix}{key}", value
+
+
+def _wrong_type(value):
+  """A value of the wrong type for a field whose default is `value`."""
+  if isinstance(value, bool):
+    return "yes"
+  if isinstance(value, (int, float)):
+    return "abc"
+  if isinstance(value, str):
+    return 123
+  return "abc"  # tuples
+
+
+ALL_FIELDS = [field for field, _ in _leaves(config_lib.default_config())]
+
+
+@pytest.mark.parametrize("field", ALL_FIELDS)
+def test_every_field_is_checked(field):
+  """Each field of the schema rejects a wrong-typed value, naming the field.
+
+  Also fields the config's data set or model ignores (data.size for ring,
+  model.generator_base_features for an MLP).
+  """
+  config = config_lib.default_config()
+  _set(config, field, _wrong_type(_get(config, field)))
+  with pytest.raises(config_lib.ConfigError, match=f"config.{field}"):
+    config_lib.validate(config, num_devices=1)
+  config = config_lib.default_config()
+  _set(config, field, None)
+  with pytest.raises(config_lib.ConfigError, match=f"config.{field}"):
+    config_lib.validate(config, num_devices=1)
+
+
+def _get(config, field):
+  for part in field.split("."):
+    config = config[part]
+  return config
+
+
+@pytest.mark.parametrize("field, value", [
+    ("data.size", 0), ("data.spacing", float("nan")), ("data.mean",
+                                                       float("inf")),
+    ("data.image_size", -1), ("model.generator_base_features", 0),
+    ("model.leaky_relu_slope", -0.1), ("model.batch_norm_momentum", 1.0),
+    ("model.batch_norm_epsilon", float("inf")),
+    ("model.discriminator_widths", (8, 1.5)),
+    ("model.maxout_pieces", 0), ("data.tfds_download", 1),
+])
+def test_out_of_range_values_of_unused_fields(field, value):
+  config = config_lib.default_config()  # ring + MLP: none of these is used
+  _set(config, field, value)
+  with pytest.raises(config_lib.ConfigError, match=f"config.{field}"):
+    config_lib.validate(config, num_devices=1)
+
+
+def test_unknown_field_suggests_the_closest():
+  config = config_lib.default_config()
+  config.train.unlock()
+  config.train.stpes = 5
+  with pytest.raises(config_lib.ConfigError,
+                     match=r"config\.train\.stpes.*Did you mean "
+                     r"config\.train\.steps\?"):
+    config_lib.validate(config, 1)
+
+
+def test_pmap_is_single_process():
+  config = config_lib.default_config()
+  config.parallelism = "pmap"
+  config_lib.validate(config, 4)
+  with pytest.raises(config_lib.ConfigError,
+                     match=r"config\.parallelism.*2 processes.*shard_map"):
+    config_lib.validate(config, 4, num_processes=2)
+
+
+def test_image_shape_that_the_model_cannot_take_names_the_file(tmp_path):
+  from helpers import write_idx_images  # pylint: disable=g-import-not-at-top
+  write_idx_images(str(tmp_path), num=4, size=20)
+  config = config_lib.from_file(
+      os.path.join(ROOT, "experiments", "configs", "fashion_mnist_dcgan.py"))
+  config.data.data_dir = str(tmp_path)
+  config.data.image_size = 0  # keep the files' 20x20
+  with pytest.raises(config_lib.ConfigError) as error:
+    config_lib.validate(config, 1)
+  message = str(error.value)
+  assert "config.model.name='dcgan'" in message
+  assert "(20, 20, 1)" in message
+  assert str(tmp_path / "train-images-idx3-ubyte.gz") in message

@@ -357,3 +357,49 @@ def test_process_batch_slice_errors_and_defaults():
   with pytest.raises(data.DataError, match="out of range"):
     data.process_batch_slice(8, 4, 4)
   assert data.process_batch_slice(8) == slice(0, 8)  # one process here
+
+
+# ----------------------------------------------------------------------------
+# Slices (each process of a multi-host run reads only its share)
+
+
+@pytest.mark.parametrize("gz", [True, False])
+@pytest.mark.parametrize("start, stop", [(0, 3), (2, 5), (4, None), (None, 2),
+                                         (5, 5), (3, 99)])
+def test_read_idx_slice(tmp_path, gz, start, stop):
+  array = _images(5, 4, 3)
+  path = _write(tmp_path / "f", _idx_bytes(array), gz)
+  np.testing.assert_array_equal(data.read_idx(path, start, stop),
+                                array[start:stop])
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_read_idx_slice_of_a_truncated_file(tmp_path, gz):
+  array = _images(5, 4, 3)
+  path = _write(tmp_path / "f", _idx_bytes(array)[:-13], gz)
+  # The rows that are there can be read from a gzipped file; a raw file's
+  # size gives the truncation away whatever slice is read.
+  if gz:
+    np.testing.assert_array_equal(data.read_idx(path, 0, 2), array[:2])
+  else:
+    with pytest.raises(data.DataError, match="truncated"):
+      data.read_idx(path, 0, 2)
+  with pytest.raises(data.DataError, match="truncated") as info:
+    data.read_idx(path, 3, 5)
+  assert path in str(info.value)
+  with pytest.raises(data.DataError, match=r"rows \[4, 2\)"):
+    data.read_idx(path, 4, 2)
+
+
+def test_load_images_slice_and_count(tmp_path):
+  arrays = _idx_dir(tmp_path, n_train=10, n_test=4, size=8)
+  images = arrays["train"][0]
+  config = _image_config(tmp_path)
+  assert data.num_examples(config, "train") == 10
+  assert data.num_examples(config, "test") == 4
+  part = data.load_images(config, "train", start=3, stop=7)
+  np.testing.assert_array_equal(part, images[3:7, :, :, None])
+  config.image_size = 4
+  np.testing.assert_array_equal(
+      data.load_images(config, "train", start=3, stop=7),
+      data.load_images(config, "train")[3:7])
