@@ -16,6 +16,15 @@ variant's own overrides win over them. Re-running resumes the sweep.
 
   python launch.py --config experiments/configs/gaussian_1d.py --sweep \
       --workdir runs/gaussian_1d_sweep --parallel 2
+
+Multi-process (multi-host): run the same command once per process, with
+--coordinator_address (host:port of process 0), --num_processes and this
+--process_id; or with --distributed on a cluster JAX detects (SLURM, Open MPI,
+Cloud TPU, GKE). Each process loads only its share of an image data set;
+process 0 writes the workdir's files (on a file system all processes see).
+
+  python launch.py --config experiments/configs/ring.py --workdir runs/ring \
+      --coordinator_address=localhost:12355 --num_processes=2 --process_id=0
 """
 
 from __future__ import annotations
@@ -41,6 +50,20 @@ _SWEEP = flags.DEFINE_bool(
 _PARALLEL = flags.DEFINE_integer(
     "parallel", 1, "With --sweep: how many variants run at once.",
     lower_bound=1)
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", "", "Multi-process: host:port of process 0 "
+    "(with --num_processes and --process_id).")
+_NUM_PROCESSES = flags.DEFINE_integer(
+    "num_processes", 0, "Multi-process: how many processes the run spans.")
+_PROCESS_ID = flags.DEFINE_integer(
+    "process_id", -1, "Multi-process: this process, 0 .. num_processes - 1.")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "Multi-process on a cluster JAX detects (SLURM, "
+    "Open MPI, Cloud TPU, GKE): jax.distributed.initialize() with no "
+    "arguments.")
+_DISTRIBUTED_TIMEOUT = flags.DEFINE_integer(
+    "distributed_timeout", 300, "Multi-process: seconds to wait for every "
+    "process to connect.", lower_bound=1)
 flags.mark_flags_as_required(["config", "workdir"])
 
 _OUTPUTS = ("config.json, metrics.jsonl, tensorboard/, checkpoints/, "
@@ -160,7 +183,17 @@ def main(argv: list[str]) -> None:
     except Exception as e:  # pylint: disable=broad-except
       message = f"{type(e).__name__}: {e}"
     sys.exit(f"launch.py: cannot load --config: {message}")
+  from gan_jax import distributed  # pylint: disable=g-import-not-at-top
+  settings = (_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  try:
+    multi = distributed.check_settings(*settings) or _DISTRIBUTED.value
+  except distributed.DistributedError as e:
+    sys.exit(f"launch.py: {e}")
   if _SWEEP.value:
+    if multi:
+      sys.exit("launch.py: --sweep runs its variants as separate one-process "
+               "runs; launch multi-process runs one at a time, without "
+               "--sweep")
     # Validated variant by variant; this process starts no JAX backend.
     _run_sweep(config, workdir)
     return
@@ -170,12 +203,21 @@ def main(argv: list[str]) -> None:
   from gan_jax import data as data_lib  # pylint: disable=g-import-not-at-top
   from gan_jax import train  # pylint: disable=g-import-not-at-top
   try:
-    config_lib.validate(config, jax.device_count())
+    # Before anything starts a JAX backend.
+    distributed.initialize(*settings, auto=_DISTRIBUTED.value,
+                           timeout_sec=_DISTRIBUTED_TIMEOUT.value)
+  except distributed.DistributedError as e:
+    sys.exit(f"launch.py: {e}")
+  try:
+    config_lib.validate(config, jax.device_count(),
+                        num_processes=jax.process_count())
   except (config_lib.ConfigError, data_lib.DataError) as e:
     sys.exit(f"launch.py: invalid config: {e}")
 
   logging.set_verbosity(logging.INFO)
   _quiet_library_logs()
+  if multi:
+    logging.info("Multi-process run: %s", distributed.describe())
   print(f"Outputs will be in {os.path.abspath(workdir)}: {_OUTPUTS}",
         flush=True)
   try:

@@ -34,6 +34,14 @@ pmean of per-device mean gradients is the global mean gradient (BatchNorm
 statistics are likewise pmean'd over `data`). 1, 2 or 4 devices therefore give
 the same parameters up to float re-association, and so do different
 `steps_per_call` chunkings and a resumed run.
+
+One exception: an image data set is sharded over the devices
+(`DataParallel.place_images`), device d holding examples [d*S, (d+1)*S) with
+S = N // D, and draws its examples from its own shard; which images a step
+sees therefore depends on the device count D (with one device it is the
+whole data set, as before sharding). It does not depend on how the devices
+are spread over processes: 2 processes of 2 devices compute what 1 process
+of 4 devices computes.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ import functools
 import time
 from typing import Any, Callable, NamedTuple, Optional, Sequence
 
+from absl import logging
 import flax
 import flax.linen as nn
 import jax
@@ -192,9 +201,10 @@ def make_real_sampler(data_config: ml_collections.ConfigDict) -> RealSampler:
   """Draws real examples inside the step, one key per global example index.
 
   Toy data: x_i ~ p_data, sampled on device (no host-to-device copy).
-  Images: x_i = dataset[u_i] with u_i uniform over the data set (sampling with
-  replacement), gathered from the uint8 array that was put on every device
-  once, then mapped to [-1, 1].
+  Images: x_i = shard[u_i] with u_i uniform over the device's shard of the
+  data set (sampling with replacement; `dataset` inside the mapped step is
+  that shard, [S, H, W, C] uint8, see `DataParallel.place_images`), then
+  mapped to [-1, 1]. With one device the shard is the whole data set.
   """
   if data_lib.is_toy(data_config):
     distribution = data_lib.make_toy_distribution(data_config)
@@ -400,9 +410,12 @@ class DataParallel:
   shape [num_steps] (one value per iteration, identical on all devices).
   The input state is donated: do not use it after the call.
 
-  shard_map: state and dataset are replicated jax.Arrays (P()) on a 1-D mesh
-  named `data`. pmap: they carry a leading device axis. `place` / `fetch`
-  convert from / to one host copy, so callers never see the difference.
+  shard_map: the state is a replicated jax.Array (P()) on a 1-D mesh named
+  `data`, and an image data set is sharded over it (P('data'), see
+  `place_images`). pmap: both carry a leading device axis. `place` / `fetch`
+  convert the state from / to one host copy, so callers never see the
+  difference. The devices may span several processes (multi-host, shard_map
+  only): every process runs the same calls on its share of the devices.
 
   `compiler_options` go to XLA (e.g. {'xla_backend_optimization_level': 0},
   which the tests use: it compiles about 3x faster on CPU and computes the
@@ -443,7 +456,7 @@ class DataParallel:
         # check_vma=False: with it, JAX's autodiff would already psum the
         # gradients of replicated parameters, and the explicit pmean (which
         # the pmap path needs) would then multiply them by the device count.
-        mapped = jax.shard_map(fn, mesh=self.mesh, in_specs=(P(), P()),
+        mapped = jax.shard_map(fn, mesh=self.mesh, in_specs=(P(), P(AXIS)),
                                out_specs=(P(), P()), check_vma=False)
         self._compiled[num_steps] = jax.jit(mapped, donate_argnums=0)
       else:
@@ -466,11 +479,78 @@ class DataParallel:
         lambda x: np.broadcast_to(np.asarray(x), (n,) + np.shape(x)), tree)
     return jax.device_put(stacked, NamedSharding(self.mesh, P(AXIS)))
 
+  def place_images(self, num_examples: int,
+                   load: Callable[[int, int], np.ndarray], *,
+                   source: str = "the data set") -> jax.Array:
+    """Shards an image data set over the devices; loads only local shards.
+
+    Device d of the mesh holds examples [d*S, (d+1)*S), S = N // D (the last
+    N mod D examples are not used); this process calls `load(start, stop)`
+    once, for the rows of its own devices only.
+
+    Args:
+      num_examples: N, examples in the data set.
+      load: returns uint8 examples [start, stop) as [stop - start, ...].
+      source: where the data comes from, for messages.
+
+    Returns:
+      shard_map: uint8 [D*S, ...] sharded over `data`; pmap: [D, S, ...].
+
+    Raises:
+      data.DataError: fewer examples than devices, or `load` returned the
+        wrong number of rows.
+    """
+    num = self.num_devices
+    per_device = int(num_examples) // num
+    if per_device < 1:
+      raise data_lib.DataError(
+          f"{source}: {num_examples} training examples for {num} devices; "
+          f"every device needs at least one (use fewer devices or more data)")
+    process = jax.process_index()
+    mine = [i for i, d in enumerate(self.devices)
+            if d.process_index == process]
+    # jax.devices() lists each process's devices together, so `mine` is one
+    # contiguous run of mesh positions (else more rows are read than used).
+    low, high = min(mine), max(mine) + 1
+    logging.info("Process %d of %d loads examples [%d, %d) of %s for its %d "
+                 "device(s) (%d per device)", process, jax.process_count(),
+                 low * per_device, high * per_device, source, len(mine),
+                 per_device)
+    block = np.asarray(load(low * per_device, high * per_device))
+    if block.shape[0] != (high - low) * per_device:
+      raise data_lib.DataError(
+          f"{source}: expected {(high - low) * per_device} examples "
+          f"[{low * per_device}, {high * per_device}), read "
+          f"{block.shape[0]}")
+    if self.parallelism == "pmap":
+      stacked = block.reshape((num, per_device) + block.shape[1:])
+      return jax.device_put(stacked, NamedSharding(self.mesh, P(AXIS)))
+    shards = [
+        jax.device_put(
+            block[(i - low) * per_device:(i - low + 1) * per_device],
+            self.devices[i]) for i in mine
+    ]
+    return jax.make_array_from_single_device_arrays(
+        (num * per_device,) + block.shape[1:],
+        NamedSharding(self.mesh, P(AXIS)), shards)
+
+  def host(self, tree: PyTree) -> PyTree:
+    """numpy copies of device values that are equal on every device.
+
+    Works when the devices span several processes (the arrays are then not
+    fully addressable; each process reads its first local copy).
+    """
+    def one(x):
+      if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        return np.asarray(x.addressable_data(0))
+      return jax.device_get(x)
+    return jax.tree.map(one, tree)
+
   def fetch(self, tree: PyTree) -> PyTree:
     """One host (numpy) copy of a replicated device pytree."""
     if self.parallelism == "pmap":
       tree = jax.tree.map(lambda x: x[0], tree)
-    return jax.device_get(tree)
+    return self.host(tree)
 
   def compile(self, state: TrainState, dataset, num_steps: int) -> float:
     """Compiles ahead of time for these arguments; returns the seconds taken.
@@ -493,4 +573,8 @@ class DataParallel:
     state, metrics = self._executables[num_steps](state, dataset)
     if self.parallelism == "pmap":
       metrics = jax.tree.map(lambda m: m[0], metrics)
+    else:
+      # Replicated over all devices; one local copy (with several processes
+      # the global array cannot be fetched, its local copies can).
+      metrics = jax.tree.map(lambda m: m.addressable_data(0), metrics)
     return state, metrics

@@ -72,6 +72,7 @@ import orbax.checkpoint as ocp
 from gan_jax import checkpointing
 from gan_jax import config as config_lib
 from gan_jax import data as data_lib
+from gan_jax import distributed
 from gan_jax import evaluation
 from gan_jax import feature_extractor
 from gan_jax import models as model_lib
@@ -339,6 +340,26 @@ class _Experiment:
     high = max(mean + 8 * std, float(finite.max()) if finite.size else mean)
     log_prob = lambda x: np.asarray(dist.log_prob(jnp.asarray(x, jnp.float32)))
     return evaluation.jsd_1d(samples, log_prob, low=low, high=high)
+
+
+def _place_dataset(experiment: _Experiment, parallel: step_lib.DataParallel):
+  """Images sharded over the devices (None for toy data), see place_images.
+
+  One process: from the data set `experiment` loaded; several: each process
+  reads only its devices' rows from disk.
+  """
+  if experiment.is_toy:
+    return None
+  data_config = experiment.config.data
+  source = data_lib.describe_source(data_config)
+  if experiment.dataset is not None:
+    images = experiment.dataset
+    return parallel.place_images(images.shape[0], lambda a, b: images[a:b],
+                                 source=source)
+  return parallel.place_images(
+      data_lib.num_examples(data_config, "train"),
+      lambda a, b: data_lib.load_images(data_config, "train", start=a, stop=b),
+      source=source)
 
 
 # ----------------------------------------------------------------------------
@@ -663,12 +684,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   start_time = time.time()
   config = config.copy_and_resolve_references()
   devices = jax.devices()
-  config_lib.validate(config, len(devices))
+  config_lib.validate(config, len(devices),
+                      num_processes=jax.process_count())
   is_main = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
   _check_workdir(config, workdir)
+  # Every process has read the workdir before process 0 writes to it.
+  distributed.barrier("gan_jax_workdir_checked")
 
-  experiment = _Experiment(config, compiler_options=compiler_options)
+  # Several processes: each loads only its devices' share of the data below.
+  experiment = _Experiment(config, load_data=jax.process_count() == 1,
+                           compiler_options=compiler_options)
   models = experiment.models
   real_sampler = step_lib.make_real_sampler(config.data)
   train_cfg = config.train
@@ -721,8 +747,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   writer = open_writer(start_step)
 
   state = parallel.place(host_state)
-  dataset = (parallel.place(experiment.dataset)
-             if experiment.dataset is not None else None)
+  dataset = _place_dataset(experiment, parallel)
   del host_state
   grid_noise = experiment.noise(
       jax.random.fold_in(jax.random.PRNGKey(config.seed), _SAMPLE_GRID_STREAM),
@@ -764,7 +789,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
     def evaluate(host, at_step: int) -> tuple[dict, np.ndarray]:
       samples = experiment.generate(host, eval_noise)
-      results = experiment.evaluate(samples)
+      # Process 0 evaluates (and writes); the others would only repeat it.
+      results = experiment.evaluate(samples) if is_main else {}
       if is_main and results:
         _write_eval(workdir, writer, results, at_step)
       return results, samples

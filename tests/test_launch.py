@@ -70,8 +70,13 @@ def test_tiny_ring_run_writes_everything(tmp_path):
      ["cannot load --config", "nope.py"]),
     (["--config", GAUSSIAN_1D, "--parallel=2"],
      ["--parallel applies only with --sweep"]),
+    (["--config", RING, "--num_processes=2"],
+     ["--coordinator_address, --num_processes and --process_id go together"]),
+    (["--config", GAUSSIAN_1D, "--sweep", "--distributed"],
+     ["--sweep runs its variants as separate one-process runs"]),
 ], ids=["unknown_field", "bad_loss", "batch_vs_devices", "missing_data",
-        "missing_config_file", "parallel_without_sweep"])
+        "missing_config_file", "parallel_without_sweep",
+        "partial_multi_process_flags", "sweep_multi_process"])
 def test_bad_config_exits_with_message(tmp_path, args, words):
   result = launch(*args, "--workdir", str(tmp_path / "run"))
   assert result.returncode != 0

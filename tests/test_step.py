@@ -246,17 +246,21 @@ def test_every_loss_builds(name):
   assert metrics["d_loss"].shape == (1,)
 
 
-def test_image_data_gathered_on_device_is_device_count_independent():
-  """Images: gathered from the on-device data set; hinge loss; donation."""
-  images = np.random.default_rng(0).integers(0, 256, (40, 8, 8, 1),
+def test_image_data_is_sharded_and_sampled_per_device():
+  """Images: device d holds rows [d*S, (d+1)*S) and draws from them only.
+
+  shard_map and pmap agree; hinge loss; the state is donated.
+  """
+  images = np.random.default_rng(0).integers(0, 256, (41, 8, 8, 1),
                                              dtype=np.uint8)
   config = tiny_config(**{"loss.name": "hinge"})
   config.data = data.default_data_config("fashion_mnist")
   sampler = step_lib.make_real_sampler(config.data)
-  # Every drawn example is one of the data set's images, in [-1, 1].
+  # Every drawn example is one of the shard's images, in [-1, 1].
+  shard = images[10:20]
   x = np.asarray(sampler(jax.random.PRNGKey(0), jnp.arange(16),
-                         jnp.asarray(images)))
-  expected = images.astype(np.float32) / 127.5 - 1.0
+                         jnp.asarray(shard)))
+  expected = shard.astype(np.float32) / 127.5 - 1.0
   for example in x:
     assert np.any(np.all(np.isclose(expected, example, atol=1e-6),
                          axis=(1, 2, 3)))
@@ -265,17 +269,54 @@ def test_image_data_gathered_on_device_is_device_count_independent():
   generator, discriminator = model_lib.make_models(config.model, shape,
                                                    axis_name=step_lib.AXIS)
   models = step_lib.Models(generator, discriminator)
+  loads = []
+
+  def load(start, stop):
+    loads.append((start, stop))
+    return images[start:stop]
+
   results = []
-  for num_devices in (1, 2):
-    update = step_lib.make_update(config, models, sampler,
-                                  num_devices=num_devices)
-    parallel = step_lib.DataParallel(update, jax.devices()[:num_devices],
+  for parallelism in ("shard_map", "pmap"):
+    update = step_lib.make_update(config, models, sampler, num_devices=2)
+    parallel = step_lib.DataParallel(update, jax.devices()[:2], parallelism,
                                      compiler_options=FAST_COMPILE)
+    dataset = parallel.place_images(images.shape[0], load)
+    # 41 images on 2 devices: 20 each, the last one unused.
+    assert loads[-1] == (0, 40)
+    if parallelism == "shard_map":
+      assert dataset.shape == (40, 8, 8, 1)
+      for piece in dataset.addressable_shards:
+        d = parallel.devices.index(piece.device)
+        np.testing.assert_array_equal(np.asarray(piece.data),
+                                      images[d * 20:(d + 1) * 20])
+    else:
+      assert dataset.shape == (2, 20, 8, 8, 1)
     state = parallel.place(step_lib.init_state(
         config, models, shape, compiler_options=FAST_COMPILE))
     leaf = jax.tree.leaves(state.d_params)[0]
-    new_state, metrics = parallel.run(state, parallel.place(images), 3)
+    new_state, metrics = parallel.run(state, dataset, 3)
     assert leaf.is_deleted()  # the state was donated
     assert np.all(np.isfinite(np.asarray(metrics["d_loss"])))
     results.append(parallel.fetch(new_state))
   assert_trees_close(results[0], results[1])
+
+  # Fewer images than devices: a DataError naming the source.
+  with pytest.raises(data.DataError, match="my.idx: 1 training examples for "
+                     "2 devices"):
+    parallel.place_images(1, load, source="my.idx")
+
+
+def test_one_device_samples_from_the_whole_data_set():
+  """With one device the shard is the data set: u_i uniform over all N."""
+  images = np.arange(50, dtype=np.uint8).reshape(50, 1, 1, 1)
+  config = tiny_config()
+  config.data = data.default_data_config("fashion_mnist")
+  parallel = step_lib.DataParallel(lambda s, d: (s, {}), jax.devices()[:1])
+  dataset = parallel.place_images(50, lambda a, b: images[a:b])
+  assert dataset.shape == (50, 1, 1, 1)
+  sampler = step_lib.make_real_sampler(config.data)
+  x = np.asarray(sampler(jax.random.PRNGKey(0), jnp.arange(200),
+                         jnp.asarray(images)))
+  drawn = np.rint((x.reshape(-1) + 1.0) * 127.5).astype(int)
+  assert drawn.min() >= 0 and drawn.max() <= 49
+  assert len(set(drawn.tolist())) > 40  # over the whole range, not a slice
