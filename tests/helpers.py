@@ -79,3 +79,13 @@ def write_fake_sweep(sweep_dir, runs, steps=10):
   with open(os.path.join(sweep_dir, "sweep.json"), "w") as f:
     json.dump(dict(variants=records), f)
   return folders
+
+
+def config_leaves(config, prefix=""):
+  """(dotted field name, value) of every leaf of a ConfigDict, in order."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  for key, value in config.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      yield from config_leaves(value, f"{prefix}{key}.")
+    else:
+      yield f"{prefix}{key}", value

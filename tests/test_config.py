@@ -7,7 +7,7 @@ import pytest
 
 from gan_jax import config as config_lib
 
-from helpers import CONFIG_FILES, ROOT
+from helpers import CONFIG_FILES, ROOT, config_leaves
 
 
 
@@ -195,14 +195,6 @@ def test_learning_rate_schedules():
     config_lib.validate(config, 1)
 
 
-def _leaves(config, prefix=""):
-  for key, value in config.items():
-    if isinstance(value, ml_collections.ConfigDict):
-      yield from _leaves(value, f"{prefix}{key}.")
-    else:
-      yield f"{prefix}{key}", value
-
-
 def _wrong_type(value):
   """A value of the wrong type for a field whose default is `value`."""
   if isinstance(value, bool):
@@ -214,7 +206,7 @@ def _wrong_type(value):
   return "abc"  # tuples
 
 
-ALL_FIELDS = [field for field, _ in _leaves(config_lib.default_config())]
+ALL_FIELDS = [field for field, _ in config_leaves(config_lib.default_config())]
 
 
 @pytest.mark.parametrize("field", ALL_FIELDS)

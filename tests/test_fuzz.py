@@ -17,13 +17,12 @@ import struct
 import sys
 
 import jax
-import ml_collections
 import pytest
 
 from gan_jax import config as config_lib
 from gan_jax import data
 
-from helpers import ROOT, write_idx_dataset
+from helpers import ROOT, config_leaves, write_idx_dataset
 
 sys.path.insert(0, ROOT)
 import launch  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -35,15 +34,7 @@ NUM_OVERRIDES = 50
 NUM_CORRUPTIONS = 20
 
 
-def _leaves(config, prefix=""):
-  for key, value in config.items():
-    if isinstance(value, ml_collections.ConfigDict):
-      yield from _leaves(value, f"{prefix}{key}.")
-    else:
-      yield f"{prefix}{key}", value
-
-
-FIELDS = dict(_leaves(config_lib.default_config()))
+FIELDS = dict(config_leaves(config_lib.default_config()))
 
 
 @contextlib.contextmanager
