@@ -27,10 +27,11 @@ Where the protocols agree and differ. All use 2,500 samples, the nearest
 mode, "high quality" within 3 standard deviations and a mode "captured" when
 it has a high-quality sample. The published GAN rows are each paper's own
 architecture and schedule (VEEGAN: 3-layer MLPs; PacGAN: G 4x400 with
-BatchNorm, D 3x200 LinearMaxout, Adam 1e-4, batch 100), with the ring's and
-grid's std 0.02 / 0.05 as here (PacGAN's grid also 0.05 at spacing 2; VEEGAN
-reports its grid with std 0.05 too). Ours are MLPs with R1 (gamma 0.1) and
-an EMA of G's weights (see the configs); the loss is the plain GAN loss.
+BatchNorm, D 3x200 LinearMaxout, Adam 1e-4, batch 100) on each paper's own
+ring and grid; ours are the ring of 8 (radius 2, std 0.02) and the grid of
+25 (spacing 2, std 0.05) of gan_jax.distributions, learnt by MLPs with R1
+(gamma 0.1) and an EMA of G's weights (see the configs) and the plain GAN
+loss.
 Reverse KL is not reported by VEEGAN; PacGAN reports it in a separate table.
 
 Run (from the repository root; `--quick` runs a few hundred steps of 2
@@ -152,7 +153,20 @@ def markdown(rows: list[dict]) -> str:
         f"{_cell(r['modes'], r['modes_stderr'], 1)} | "
         f"{_cell(r['high_quality_pct'], r['high_quality_pct_stderr'], 1)} | "
         f"{_cell(r['reverse_kl'], r['reverse_kl_stderr'], 4)} |")
-  return "\n".join(lines) + "\n\nmean ± standard error over seeds.\n"
+  return "\n".join(lines) + "\n\n" + PROTOCOL_NOTE
+
+
+PROTOCOL_NOTE = """\
+Mean ± standard error over seeds. All rows: 2,500 samples, each assigned to
+its nearest mode, high quality within 3 standard deviations of it, a mode
+captured when it has a high-quality sample. Our data: ring of 8 (radius 2,
+std 0.02), grid of 25 (spacing 2, std 0.05). Ours: MLPs with R1 (gamma 0.1) and samples from an EMA of G's weights, the
+plain GAN loss; k = D steps per G step, pi = fraction of generated samples
+in D's loss (`loss.fake_fraction`); "as shipped" runs 30k (ring) / 50k
+(grid) steps, rows marked with steps are shorter runs. Published rows are
+each paper's own networks and schedule (VEEGAN: 3-layer MLPs; PacGAN: G
+4x400 with BatchNorm, D 3x200 LinearMaxout, Adam 1e-4, batch 100).
+"""
 
 
 def plot(rows: list[dict], path: str, datasets=DATASETS) -> str:
