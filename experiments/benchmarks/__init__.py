@@ -1,0 +1,1 @@
+"""Throughput and scaling measurements of gan_jax's update step (issue 5)."""
