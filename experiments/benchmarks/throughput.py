@@ -196,7 +196,8 @@ def _pick_threads(runner, setting: str, target_s: float
                   ) -> tuple[int, dict[str, float]]:
   """(threads, {threads: ms per unit}) for 'auto' or a fixed number."""
   import torch  # pylint: disable=g-import-not-at-top
-  cores = os.cpu_count() or 1
+  cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+           else os.cpu_count() or 1)
   if setting != "auto":
     return int(setting), {}
   candidates = sorted({1, cores})
@@ -298,9 +299,14 @@ def measure_throughput(models: list[str], args) -> dict[str, Any]:
         torch_sps = timings[model][key]["steps_per_s"]
         entry[f"ratio_vs_{key}"] = _ratio(jax_sps, torch_sps)
     if "torch_algorithm1" in timings[model]:
+      torch_median = timings[model]["torch_algorithm1"]["steps_per_s"][
+          "median"]
       entry["torch_algorithm1_fraction_of_peak"] = (
-          flops * timings[model]["torch_algorithm1"]["steps_per_s"]["median"]
-          / peak)
+          flops * torch_median / peak)
+      # What the ratio would be if gan_jax's step ran at the GEMM peak: an
+      # upper bound for a compute-bound step on this machine.
+      entry["ratio_vs_torch_algorithm1_at_gemm_peak"] = (
+          peak / flops / torch_median)
     results[model] = entry
   return dict(models=results, gemm=gemm_result,
               torch_device=info.get("torch_device"))
@@ -344,7 +350,7 @@ def _cold_torch(model: str, args, tmp: str) -> dict[str, Any]:
     images_path = os.path.join(tmp, f"images_{config.data.image_size}.npy")
     if not os.path.exists(images_path):
       np.save(images_path, data_lib.load_images(config.data, "train"))
-  threads = args.chosen_threads.get(model, os.cpu_count() or 1)
+  threads = args.chosen_threads.get(model, 1)
   argv = [os.path.abspath(__file__), "--worker=cold_torch",
           f"--spec={spec_path}", f"--images={images_path}",
           "--order=algorithm1", f"--torch_threads={threads}",
@@ -373,9 +379,11 @@ def tables(result: dict[str, Any]) -> str:
               "torch steps/s (Alg. 1 order)",
               "torch steps/s (PyTorch-GAN order)",
               "ratio vs Alg. 1 (per-round median)",
-              "ratio vs PyTorch-GAN", "GFLOP/step", "% of peak gan_jax",
+              "ratio vs PyTorch-GAN", "ratio bound (gan_jax at GEMM peak)",
+              "GFLOP/step", "% of peak gan_jax",
               "% of peak torch", "compile s (cold)",
               "peak RSS MB gan_jax / torch"]
+    peak = result["throughput"]["gemm"]["peak_flop_per_s"]
     rows = []
     for model, entry in models.items():
       timings = entry["timings"]
@@ -386,6 +394,9 @@ def tables(result: dict[str, Any]) -> str:
       cold_jax = cold_model.get("gan_jax", {})
       cold_torch = cold_model.get("torch_algorithm1", {})
       torch_frac = entry.get("torch_algorithm1_fraction_of_peak")
+      bound = (peak / entry["flops_per_step"] /
+               get("torch_algorithm1")["median"]
+               if get("torch_algorithm1") else None)
       rows.append([
           model, entry["config"]["batch_size"],
           entry["config"]["steps_per_call"],
@@ -395,6 +406,7 @@ def tables(result: dict[str, Any]) -> str:
           (f"{r1['of_medians']:.2f}x ({r1['median_per_round']:.2f}x)"
            if r1 else "-"),
           f"{r2['of_medians']:.2f}x" if r2 else "-",
+          (f"{bound:.2f}x" if bound else "-"),
           f"{entry['flops_per_step'] / 1e9:.3f}",
           f"{100 * entry['gan_jax_fraction_of_peak']:.1f}",
           "-" if torch_frac is None else f"{100 * torch_frac:.1f}",
@@ -448,6 +460,12 @@ def notes(result: dict[str, Any]) -> str:
     models = result["throughput"]["models"]
     threads = {m: e["torch_threads"]["chosen"] for m, e in models.items()
                if "torch_threads" in e}
+    tried = "; ".join(
+        f"{m}: " + ", ".join(f"{t} thread(s) {ms:.1f} ms"
+                             for t, ms in e["torch_threads"][
+                                 "ms_per_step"].items())
+        for m, e in models.items() if e.get("torch_threads", {}).get(
+            "ms_per_step"))
     lines += [
         f"steps/s: median [min-max] of {result['repeats']} rounds (runners "
         f"interleaved, order rotated per round), each about "
@@ -459,9 +477,13 @@ def notes(result: dict[str, Any]) -> str:
         "G's step first and D's on the same generated batch (one G forward "
         "fewer; BatchNorm eps 0.8).",
         f"torch: eager, Adam '{result['torch_adam']}', threads per model "
-        f"{threads} (auto: the faster of 1 and all cores).",
+        f"{threads} (auto: the faster of 1 and all cores; per step before "
+        f"the rounds: {tried or 'not tried'}).",
         "GFLOP/step: XLA cost analysis of the one-iteration program; % of "
-        "peak = GFLOP/step x steps/s / GEMM peak.",
+        "peak = GFLOP/step x steps/s / GEMM peak (all cores; a torch run on "
+        "fewer threads is still divided by it). Ratio bound: GEMM peak / "
+        "GFLOP/step / torch Alg. 1 steps/s, the ratio gan_jax would reach "
+        "at 100% of peak.",
         "Peak RSS: VmHWM (peak resident set) of a fresh process that "
         "imports, loads the data, builds, compiles (JAX) and runs a few "
         "steps: the whole process, compiler included.",
@@ -508,6 +530,9 @@ def parse_args(argv=None):
                       help="JSON path; the Markdown goes beside it (.md)")
   parser.add_argument("--quick", action="store_true",
                       help="tiny and fast: a smoke test (what tests run)")
+  parser.add_argument("--from_json", default="",
+                      help="only print the tables of this result JSON (and "
+                      "rewrite the .md beside it)")
   # Internal: the fresh-process workers.
   parser.add_argument("--worker", default="", help=argparse.SUPPRESS)
   parser.add_argument("--kind", default="", help=argparse.SUPPRESS)
@@ -542,6 +567,13 @@ def main(argv=None) -> dict[str, Any]:
         args.torch_adam, args.torch_device, args.worker_calls))
     return {}
 
+  if args.from_json:
+    with open(args.from_json) as f:
+      markdown = tables(json.load(f))
+    with open(os.path.splitext(args.from_json)[0] + ".md", "w") as f:
+      f.write(markdown)
+    print(markdown)
+    return {}
   common.share_accelerator()
   common.disable_compilation_cache()
   models = [m for m in args.models.split(",") if m]
