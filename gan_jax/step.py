@@ -566,6 +566,21 @@ class DataParallel:
         state, dataset).compile(compiler_options=self._compiler_options)
     return time.perf_counter() - start
 
+  def cost_analysis(self, state: TrainState, dataset, num_steps: int
+                    ) -> dict[str, float]:
+    """XLA's cost analysis of the compiled call for `num_steps` iterations.
+
+    Compiles it if needed. Keys as XLA reports them ('flops',
+    'bytes accessed', ...), for the whole call on one device; divide by
+    `num_steps` for one iteration.
+    """
+    num_steps = int(num_steps)
+    self.compile(state, dataset, num_steps)
+    analysis = self._executables[num_steps].cost_analysis()
+    if isinstance(analysis, (list, tuple)):  # older jax: one per computation
+      analysis = analysis[0] if analysis else {}
+    return {k: float(v) for k, v in dict(analysis or {}).items()}
+
   def run(self, state: TrainState, dataset, num_steps: int):
     """Runs `num_steps` iterations; returns (state, metrics [num_steps])."""
     num_steps = int(num_steps)

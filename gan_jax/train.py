@@ -60,7 +60,7 @@ import os
 import signal
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional, Sequence
 
 from absl import logging
 import jax
@@ -656,6 +656,59 @@ class _SignalCatcher:
 # ----------------------------------------------------------------------------
 
 
+def make_parallel_step(config: ml_collections.ConfigDict,
+                       experiment: _Experiment, devices: Sequence[jax.Device],
+                       *, lr_scale: float = 1.0,
+                       compiler_options: Optional[dict[str, Any]] = None
+                       ) -> step_lib.DataParallel:
+  """The device-mapped update `train_and_evaluate` runs (Algorithm 1)."""
+  update = step_lib.make_update(_scale_learning_rates(config, lr_scale),
+                                experiment.models,
+                                step_lib.make_real_sampler(config.data),
+                                num_devices=len(devices))
+  return step_lib.DataParallel(update, devices, config.parallelism,
+                               compiler_options=compiler_options)
+
+
+class TrainingSetup(NamedTuple):
+  """What `setup_training` returns: a step ready to run, with its inputs.
+
+  `parallel.run(state, dataset, n)` runs n iterations and returns the new
+  state (the old one is donated) and the per-iteration metrics.
+  """
+  experiment: _Experiment
+  parallel: step_lib.DataParallel
+  state: step_lib.TrainState  # initial state, placed on the devices
+  dataset: Any  # the image data set on the devices, or None for toy data
+
+
+def setup_training(config: ml_collections.ConfigDict, *,
+                   devices: Optional[Sequence[jax.Device]] = None,
+                   compiler_options: Optional[dict[str, Any]] = None
+                   ) -> TrainingSetup:
+  """The update step, initial state and on-device data of a config's run.
+
+  Exactly what `train_and_evaluate` trains with (same step function, data
+  path and placement), without a workdir, checkpoints or evaluation; for
+  benchmarks and experiments that drive the step themselves. One process.
+
+  Raises:
+    ConfigError: an invalid config field.
+    data.DataError: missing or corrupt data files.
+  """
+  config = config.copy_and_resolve_references()
+  devices = list(devices) if devices is not None else jax.devices()
+  config_lib.validate(config, len(devices), num_processes=1)
+  experiment = _Experiment(config, compiler_options=compiler_options)
+  parallel = make_parallel_step(config, experiment, devices,
+                                compiler_options=compiler_options)
+  host_state = jax.device_get(
+      step_lib.init_state(config, experiment.models, experiment.data_shape,
+                          compiler_options=compiler_options))
+  return TrainingSetup(experiment, parallel, parallel.place(host_state),
+                       _place_dataset(experiment, parallel))
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                        compiler_options: Optional[dict[str, Any]] = None
                        ) -> dict[str, Any]:
@@ -696,15 +749,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   experiment = _Experiment(config, load_data=jax.process_count() == 1,
                            compiler_options=compiler_options)
   models = experiment.models
-  real_sampler = step_lib.make_real_sampler(config.data)
   train_cfg = config.train
 
   def make_parallel(lr_scale: float) -> step_lib.DataParallel:
-    update = step_lib.make_update(_scale_learning_rates(config, lr_scale),
-                                  models, real_sampler,
-                                  num_devices=len(devices))
-    return step_lib.DataParallel(update, devices, config.parallelism,
-                                 compiler_options=compiler_options)
+    return make_parallel_step(config, experiment, devices, lr_scale=lr_scale,
+                              compiler_options=compiler_options)
 
   def initial_state() -> step_lib.TrainState:
     return jax.device_get(
