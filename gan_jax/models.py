@@ -67,6 +67,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax import lax
 import ml_collections
 
 Array = jax.Array
@@ -321,6 +322,99 @@ class MLPDiscriminator(nn.Module):
 # ----------------------------------------------------------------------------
 # DCGAN.
 
+CONV_TRANSPOSE_IMPLS = ("auto", "subpixel", "lax")
+# Below this many output channels the library convolution is faster on CPU
+# too (the matrix products degenerate to matrix-vector ones).
+_SUBPIXEL_MIN_FEATURES = 8
+
+
+def _subpixel_taps(phase: int) -> list[tuple[int, int]]:
+  """(kernel index k, offset into the 1-padded input) for output phase a.
+
+  Output row 2i + a of the stride-2 transposed convolution reads input row
+  i + (a + k) // 2 - 1 through kernel row k, for the k with k = a (mod 2).
+  """
+  return [(k, (phase + k) // 2) for k in range(4) if (phase + k) % 2 == 0]
+
+
+def subpixel_conv_transpose(x: Array, kernel: Array) -> Array:
+  """4x4, stride-2, 'SAME' transposed convolution as 16 matrix products.
+
+  Computes lax.conv_transpose(x, kernel, (2, 2), 'SAME') (flax's
+  nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding='SAME')):
+
+    y[n, 2i+a, 2j+b, o] = sum_{ky = a, kx = b (mod 2)} sum_c
+        xp[n, i + (a+ky)//2, j + (b+kx)//2, c] * kernel[ky, kx, c, o]
+
+  with xp = x padded by one pixel on each side: each of the four output
+  phases (a, b) is a 2x2 stride-1 correlation, written as four products of
+  [n*h*w, c] by [c, o] matrices. The same multiply-adds as the dilated
+  convolution, without the zeros it inserts; the reason is XLA:CPU, whose
+  gradient of a dilated convolution (the kernel's gradient) runs about 8x
+  slower than these products and their transposes (measured in the commit
+  that added this). Exact up to float rounding.
+
+  Args:
+    x: [n, h, w, c].
+    kernel: [4, 4, c, o] (flax ConvTranspose's HWIO layout).
+
+  Returns:
+    [n, 2h, 2w, o].
+  """
+  n, height, width, _ = x.shape
+  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  rows = []
+  for a in range(2):
+    phases = []
+    for b in range(2):
+      y = None
+      for ky, dy in _subpixel_taps(a):
+        for kx, dx in _subpixel_taps(b):
+          part = jnp.einsum("nhwc,co->nhwo",
+                            xp[:, dy:dy + height, dx:dx + width, :],
+                            kernel[ky, kx])
+          y = part if y is None else y + part
+      phases.append(y)
+    rows.append(jnp.stack(phases, axis=3))  # [n, h, w, 2 (b), o]
+  y = jnp.stack(rows, axis=2)  # [n, h, 2 (a), w, 2 (b), o]
+  return y.reshape(n, 2 * height, 2 * width, kernel.shape[-1])
+
+
+class StridedConvTranspose(nn.Module):
+  """nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding='SAME').
+
+  Same parameters ('kernel' [4, 4, c_in, features], 'bias' [features]), same
+  initialisation and the same function; `impl` picks how it is computed:
+  'subpixel' (`subpixel_conv_transpose`), 'lax' (lax.conv_transpose, what
+  flax does) or 'auto' (subpixel on CPU for >= 8 output channels, where
+  XLA's own is slow to differentiate; lax elsewhere).
+  """
+  features: int
+  use_bias: bool = True
+  impl: str = "auto"
+  kernel_init: Callable[..., Array] = _DCGAN_INIT
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    if self.impl not in CONV_TRANSPOSE_IMPLS:
+      raise ValueError(f"unknown conv_transpose impl {self.impl!r}; valid: "
+                       f"{', '.join(CONV_TRANSPOSE_IMPLS)}")
+    kernel = self.param("kernel", self.kernel_init,
+                        (4, 4, x.shape[-1], self.features), jnp.float32)
+    impl = self.impl
+    if impl == "auto":
+      impl = ("subpixel" if jax.default_backend() == "cpu" and
+              self.features >= _SUBPIXEL_MIN_FEATURES else "lax")
+    if impl == "subpixel":
+      y = subpixel_conv_transpose(x, kernel)
+    else:
+      y = lax.conv_transpose(x, kernel, (2, 2), "SAME",
+                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    if self.use_bias:
+      y = y + self.param("bias", nn.initializers.zeros, (self.features,),
+                         jnp.float32)
+    return y
+
 class DCGANGenerator(nn.Module):
   """DCGAN generator (Radford et al. 2016): z [n, latent_dim] -> [n, H, W, C].
 
@@ -328,9 +422,11 @@ class DCGANGenerator(nn.Module):
   28x28: Dense -> 7x7x2b -> ConvT 14x14xb -> ConvT 28x28xC.
   ConvT: 4x4 kernel, stride 2. BatchNorm + ReLU after every layer but the
   last, which is tanh (images in [-1, 1]). b = `base_features`.
+  `conv_transpose_impl`: see `StridedConvTranspose` (the same function).
   """
   data_shape: tuple[int, int, int]
   base_features: int = 64
+  conv_transpose_impl: str = "auto"
   batch_norm_momentum: float = 0.9
   batch_norm_epsilon: float = 1e-5
   axis_name: str | None = None
@@ -353,13 +449,16 @@ class DCGANGenerator(nn.Module):
                  use_bias=False)(x)
     x = x.reshape(x.shape[0], start, start, features)
     x = nn.relu(self._bn(train)(x))
-    for _ in range(num_up - 1):
+    # Named as nn.ConvTranspose would be, so parameters (and checkpoints)
+    # are the same whichever way the layers are computed.
+    for i in range(num_up - 1):
       features //= 2
-      x = nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding="SAME",
-                           kernel_init=_DCGAN_INIT, use_bias=False)(x)
+      x = StridedConvTranspose(features, use_bias=False,
+                               impl=self.conv_transpose_impl,
+                               name=f"ConvTranspose_{i}")(x)
       x = nn.relu(self._bn(train)(x))
-    x = nn.ConvTranspose(channels, (4, 4), strides=(2, 2), padding="SAME",
-                         kernel_init=_DCGAN_INIT)(x)
+    x = StridedConvTranspose(channels, impl=self.conv_transpose_impl,
+                             name=f"ConvTranspose_{num_up - 1}")(x)
     return jnp.tanh(x)
 
 

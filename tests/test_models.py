@@ -10,6 +10,9 @@ real initialiser.
 
 import functools
 
+import chex
+import flax.linen as nn
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -354,3 +357,87 @@ def test_grad_through_generator_and_discriminator():
   leaves = jax.tree.leaves(grads)
   assert all(np.all(np.isfinite(a)) for a in leaves)
   assert any(np.any(a != 0) for a in leaves)
+
+
+# ----------------------------------------------------------------------------
+# The DCGAN's transposed convolutions: the sub-pixel form computes what
+# nn.ConvTranspose computes, with the same parameters.
+
+
+@pytest.mark.parametrize("height,width,c_in,features,use_bias", [
+    (4, 4, 16, 8, False),   # 32x32 G, first layer (smaller channels)
+    (7, 7, 8, 4, True),     # 28x28 G: odd input size
+    (8, 5, 3, 2, True),     # non-square, few channels
+    (1, 1, 5, 3, False),
+])
+def test_strided_conv_transpose_equals_flax(height, width, c_in, features,
+                                            use_bias):
+  key_x, key_p = jax.random.split(jax.random.PRNGKey(height * 7 + c_in))
+  x = jax.random.normal(key_x, (3, height, width, c_in))
+  reference = nn.ConvTranspose(features, (4, 4), strides=(2, 2),
+                               padding="SAME", use_bias=use_bias,
+                               kernel_init=nn.initializers.normal(0.5))
+  variables = reference.init(key_p, x)
+  if use_bias:  # a non-zero bias, so that adding it is checked too
+    variables = {"params": {**variables["params"],
+                            "bias": jnp.arange(features, dtype=jnp.float32)}}
+  for impl in ("subpixel", "lax", "auto"):
+    ours = models.StridedConvTranspose(
+        features, use_bias=use_bias, impl=impl,
+        kernel_init=nn.initializers.normal(0.5))
+    # Same parameter names, shapes and initial values.
+    own = ours.init(key_p, x)
+    chex.assert_trees_all_equal_shapes(own, variables)
+    chex.assert_trees_all_close(own["params"]["kernel"],
+                                variables["params"]["kernel"])
+    expected = reference.apply(variables, x)
+    got = ours.apply(variables, x)
+    assert got.shape == (3, 2 * height, 2 * width, features)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+    # Gradients with respect to the input and the parameters agree too.
+    def loss(module, params, x):
+      return jnp.sum(jnp.sin(module.apply({"params": params}, x)))
+    want = jax.grad(lambda p, x: loss(reference, p, x), (0, 1))(
+        variables["params"], x)
+    have = jax.grad(lambda p, x: loss(ours, p, x), (0, 1))(
+        variables["params"], x)
+    chex.assert_trees_all_close(have, want, rtol=1e-4, atol=1e-5)
+
+
+def test_subpixel_matches_a_hand_computed_transposed_convolution():
+  # lax.conv_transpose (transpose_kernel=False) correlates the kernel with
+  # the input dilated by 2; so input pixel (i, j) adds x[i, j] @ kernel[ky,
+  # kx] to output (2i + 2 - ky, 2j + 2 - kx), the outputs outside
+  # [0, 2h) x [0, 2w) being cropped ('SAME'). Written as loops, with the
+  # full output shifted by one.
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(1, 3, 2, 2)).astype(np.float32)
+  kernel = rng.normal(size=(4, 4, 2, 3)).astype(np.float32)
+  full = np.zeros((1, 2 * 3 + 2, 2 * 2 + 2, 3), np.float32)
+  for i in range(3):
+    for j in range(2):
+      for ky in range(4):
+        for kx in range(4):
+          full[0, 2 * i + 3 - ky, 2 * j + 3 - kx] += (
+              x[0, i, j] @ kernel[ky, kx])
+  expected = full[:, 1:-1, 1:-1]
+  got = np.asarray(models.subpixel_conv_transpose(jnp.asarray(x),
+                                                  jnp.asarray(kernel)))
+  np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_dcgan_generator_is_the_same_function_with_either_impl():
+  z = jax.random.normal(jax.random.PRNGKey(1), (4, 100))
+  outputs = {}
+  for impl in ("subpixel", "lax"):
+    generator = models.DCGANGenerator((32, 32, 1), base_features=8,
+                                      conv_transpose_impl=impl)
+    variables = models.init_variables(generator, jax.random.PRNGKey(0), z)
+    outputs[impl] = (variables, generator.apply(variables, z, train=False))
+  chex.assert_trees_all_equal(outputs["subpixel"][0], outputs["lax"][0])
+  np.testing.assert_allclose(outputs["subpixel"][1], outputs["lax"][1],
+                             rtol=1e-5, atol=1e-6)
+  with pytest.raises(ValueError, match="conv_transpose impl"):
+    models.DCGANGenerator((32, 32, 1), conv_transpose_impl="fft").init(
+        jax.random.PRNGKey(0), z, train=False)
