@@ -277,7 +277,12 @@ def make_update(config: ml_collections.ConfigDict, models: Models,
   dropout = bool(config.model.get("discriminator_dropout", 0.0) or
                  config.model.get("discriminator_input_dropout", 0.0))
   g_opt, d_opt = make_optimizers(config)
-  pmean = functools.partial(lax.pmean, axis_name=axis_name)
+  if num_devices > 1:
+    pmean = functools.partial(lax.pmean, axis_name=axis_name)
+  else:
+    # The mean over one device is the identity; XLA:CPU would still copy
+    # every gradient through an all-reduce.
+    pmean = lambda tree: tree
 
   def discriminate(d_params, d_batch_stats, x, key, example_ids):
     """D's logits [n] in training mode; returns (logits, new batch_stats)."""
