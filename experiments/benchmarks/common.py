@@ -261,6 +261,13 @@ class TorchRunner:
 # ----------------------------------------------------------------------------
 
 
+def fill_defaults(args, **values: tuple[Any, Any]) -> None:
+  """Sets each unset (None) `args.<name>` to (quick, full)[not args.quick]."""
+  for name, (quick, full) in values.items():
+    if getattr(args, name) is None:
+      setattr(args, name, quick if args.quick else full)
+
+
 def timed(fn: Callable[[], Any]) -> float:
   start = time.perf_counter()
   fn()
@@ -477,3 +484,12 @@ def fmt_spread(summary: Optional[Mapping[str, float]], digits: int = 1
     return "-"
   f = lambda v: f"{v:,.{digits}f}"
   return f"{f(summary['median'])} [{f(summary['min'])}-{f(summary['max'])}]"
+
+
+def publish(path: str, data: dict, markdown: str) -> list[str]:
+  """`write_outputs`, then prints the tables and where they went."""
+  files = write_outputs(path, data, markdown)
+  print(markdown)
+  for written in files:
+    print(f"wrote {written}")
+  return files

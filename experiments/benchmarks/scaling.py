@@ -284,12 +284,8 @@ def parse_args(argv=None):
   parser.add_argument("--num_devices", type=int, default=1,
                       help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
-  if args.repeats is None:
-    args.repeats = 2 if args.quick else 5
-  if args.target_s is None:
-    args.target_s = 0.05 if args.quick else 1.5
-  if args.steps_per_call is None:
-    args.steps_per_call = 10 if args.quick else 0
+  common.fill_defaults(args, repeats=(2, 5), target_s=(0.05, 1.5),
+                       steps_per_call=(10, 0))
   return args
 
 
@@ -364,11 +360,7 @@ def main(argv=None) -> dict[str, Any]:
           entry["pmean_ms_per_step"] - base_pmean)
     result["models"][model] = per_n
   result["seconds"] = time.time() - start
-  markdown = tables(result)
-  files = common.write_outputs(args.out, result, markdown)
-  print(markdown)
-  for path in files:
-    print(f"wrote {path}")
+  common.publish(args.out, result, tables(result))
   return result
 
 

@@ -543,14 +543,8 @@ def parse_args(argv=None):
   parser.add_argument("--worker_calls", type=int, default=None,
                       help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
-  if args.repeats is None:
-    args.repeats = 2 if args.quick else 7
-  if args.target_s is None:
-    args.target_s = 0.05 if args.quick else 1.5
-  if args.gemm_n is None:
-    args.gemm_n = 256 if args.quick else 2048
-  if args.worker_calls is None:
-    args.worker_calls = 1 if args.quick else 3
+  common.fill_defaults(args, repeats=(2, 7), target_s=(0.05, 1.5),
+                       gemm_n=(256, 2048), worker_calls=(1, 3))
   return args
 
 
@@ -613,11 +607,7 @@ def main(argv=None) -> dict[str, Any]:
   if not args.no_cold:
     result["cold"] = cold_runs(models, configs, args, with_torch)
   result["seconds"] = time.time() - start
-  markdown = tables(result)
-  files = common.write_outputs(args.out, result, markdown)
-  print(markdown)
-  for path in files:
-    print(f"wrote {path}")
+  common.publish(args.out, result, tables(result))
   return result
 
 
