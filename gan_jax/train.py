@@ -670,6 +670,16 @@ def make_parallel_step(config: ml_collections.ConfigDict,
                                compiler_options=compiler_options)
 
 
+def initial_host_state(config: ml_collections.ConfigDict,
+                       experiment: _Experiment, *,
+                       compiler_options: Optional[dict[str, Any]] = None
+                       ) -> step_lib.TrainState:
+  """The state a run starts from (seed `config.seed`), on the host."""
+  return jax.device_get(
+      step_lib.init_state(config, experiment.models, experiment.data_shape,
+                          compiler_options=compiler_options))
+
+
 class TrainingSetup(NamedTuple):
   """What `setup_training` returns: a step ready to run, with its inputs.
 
@@ -702,9 +712,8 @@ def setup_training(config: ml_collections.ConfigDict, *,
   experiment = _Experiment(config, compiler_options=compiler_options)
   parallel = make_parallel_step(config, experiment, devices,
                                 compiler_options=compiler_options)
-  host_state = jax.device_get(
-      step_lib.init_state(config, experiment.models, experiment.data_shape,
-                          compiler_options=compiler_options))
+  host_state = initial_host_state(config, experiment,
+                                  compiler_options=compiler_options)
   return TrainingSetup(experiment, parallel, parallel.place(host_state),
                        _place_dataset(experiment, parallel))
 
@@ -748,7 +757,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   # Several processes: each loads only its devices' share of the data below.
   experiment = _Experiment(config, load_data=jax.process_count() == 1,
                            compiler_options=compiler_options)
-  models = experiment.models
   train_cfg = config.train
 
   def make_parallel(lr_scale: float) -> step_lib.DataParallel:
@@ -756,9 +764,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                               compiler_options=compiler_options)
 
   def initial_state() -> step_lib.TrainState:
-    return jax.device_get(
-        step_lib.init_state(config, models, experiment.data_shape,
-                            compiler_options=compiler_options))
+    return initial_host_state(config, experiment,
+                              compiler_options=compiler_options)
 
   manager = _checkpoint_manager(workdir, create=True)
   restored = _restore_latest(manager, experiment, set_aside=is_main)
