@@ -94,14 +94,7 @@ def _finish(processes):
 
 
 def _final_state(workdir):
-  config = train.load_config(workdir)
-  experiment = train._Experiment(config, load_data=False)  # pylint: disable=protected-access
-  manager = train._checkpoint_manager(workdir, create=False)  # pylint: disable=protected-access
-  try:
-    step = manager.latest_step()
-    return step, train._restore(manager, experiment, step)  # pylint: disable=protected-access
-  finally:
-    manager.close()
+  return train.latest_state(workdir)
 
 
 def test_two_processes_equal_one_process_with_as_many_devices(tmp_path):

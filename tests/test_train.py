@@ -95,12 +95,7 @@ def resume_config():
 
 
 def latest_state(workdir):
-  experiment = train._Experiment(train.load_config(workdir), load_data=False)  # pylint: disable=protected-access
-  manager = train._checkpoint_manager(workdir, create=False)  # pylint: disable=protected-access
-  try:
-    return train._restore(manager, experiment, manager.latest_step())  # pylint: disable=protected-access
-  finally:
-    manager.close()
+  return train.latest_state(workdir)[1]
 
 
 def test_resume_equals_straight_run(tmp_path):

@@ -1,0 +1,112 @@
+r"""Sweeps: runs of one config file, each in its own sub-workdir; one table.
+
+  python launch.py --config experiments/configs/gaussian_1d.py --sweep \
+      --workdir runs/gaussian_1d_sweep [--parallel 2]
+
+Writing a sweep. A config file may define, beside `get_config(arg=None)`, a
+function `sweep(arg=None)` that returns (or yields) dicts of overrides: dotted
+config fields (as after `--config.`) to values. Seeds are just another axis:
+
+  def sweep(arg=None):
+    del arg
+    for loss in ("saturating", "non_saturating"):
+      for seed in range(5):
+        yield {"loss.name": loss, "seed": seed}
+
+`--config path.py:arg` passes `arg` to both `get_config(arg)` and
+`sweep(arg)`. Each variant's config is `get_config(arg)`, then the command
+line's `--config.<field>=<value>` overrides (shared by every variant), then
+the variant's own overrides, which win. Overrides name leaf fields only
+(`data.name`, not `data`); values are str, int, float, bool, None, or tuples
+of them.
+
+Before anything runs, every variant is checked: each key must name a config
+field, each config must pass `gan_jax.config.validate`, and no two variants
+may be the same; a `SweepError` names the variant and the field.
+
+On disk, `<sweep_dir>/` holds
+
+  sweep.json            the variants (name, overrides, train.steps)
+  <name>/               one run's workdir (see `gan_jax.train`), plus
+    variant.json        the variant's overrides and full config
+    sweep.log           the worker's stdout and stderr, every attempt
+    failed.json         after a failed attempt: error, exit status, log tail
+  .locks/<name>.lock    held while a launch runs the variant
+  results.csv           one row per group of variants differing only in seed
+  results.md            the same as a table: mean ± std over seeds
+
+A variant's name is its overrides, sorted by key, as `key=value` joined by
+commas (`loss.name=saturating,seed=3`), `default` for no overrides; a name
+that had to be cut short or have characters replaced ends in an 8-digit hash
+of the overrides, so names stay distinct.
+
+Each variant runs in its own Python process (`python -m gan_jax.sweep
+<sub-workdir>`), so a crash or out-of-memory kill ends that variant only.
+Rerunning a sweep skips finished variants without touching their files,
+resumes unfinished ones from their checkpoints, and retries failed ones. Two
+launches on one sweep directory share the work: a variant runs only while
+its lock is held (`fcntl.flock`, which the kernel releases when the holding
+processes die, so a crashed launch leaves no stale lock), and results files
+are replaced atomically.
+
+Figure scripts read the table with `aggregate(sweep_dir)` (computed from the
+runs) or `load_results(sweep_dir)` (parsed back from results.csv), and the
+individual runs with `load_runs(sweep_dir)`.
+
+The package's modules: `variants` (expanding, naming and checking a sweep),
+`presets` (the shipped configs' `sweep(arg)` functions), `files` (the layout
+on disk), `processes` (a variant's lock and worker process), `runner` (the
+run loop, `run_sweep`), `results` (results.csv and results.md) and `worker`
+(the worker's own side, run by `__main__`).
+"""
+
+from gan_jax.sweep import files
+from gan_jax.sweep import presets
+from gan_jax.sweep import results
+from gan_jax.sweep import runner
+from gan_jax.sweep import variants
+from gan_jax.sweep import worker
+
+# Expanding a sweep.
+SEED_FIELD = variants.SEED_FIELD
+DEFAULT_NAME = variants.DEFAULT_NAME
+MAX_NAME_LENGTH = variants.MAX_NAME_LENGTH
+SweepError = variants.SweepError
+Variant = variants.Variant
+load_sweep = variants.load_sweep
+variant_name = variants.variant_name
+expand = variants.expand
+probe_device_count = variants.probe_device_count
+
+# The shipped configs' sweeps.
+GENERATOR_LOSSES = presets.GENERATOR_LOSSES
+MODE_COLLAPSE_LOSSES = presets.MODE_COLLAPSE_LOSSES
+MODE_COLLAPSE_DISCRIMINATOR_STEPS = presets.MODE_COLLAPSE_DISCRIMINATOR_STEPS
+MODE_COLLAPSE_FAKE_FRACTIONS = presets.MODE_COLLAPSE_FAKE_FRACTIONS
+MODE_COLLAPSE_SEEDS = presets.MODE_COLLAPSE_SEEDS
+mode_collapse_sweep = presets.mode_collapse_sweep
+loss_comparison_sweep = presets.loss_comparison_sweep
+
+# Files.
+SWEEP_FILE = files.SWEEP_FILE
+VARIANT_FILE = files.VARIANT_FILE
+LOG_FILE = files.LOG_FILE
+FAILED_FILE = files.FAILED_FILE
+SUMMARY_FILE = files.SUMMARY_FILE
+CONFIG_FILE = files.CONFIG_FILE
+LOCK_DIR = files.LOCK_DIR
+RESULTS_CSV = files.RESULTS_CSV
+RESULTS_MD = files.RESULTS_MD
+variant_status = files.variant_status
+
+# Running.
+Outcome = runner.Outcome
+run_sweep = runner.run_sweep
+config_from_dict = worker.config_from_dict
+
+# Results.
+COUNT_COLUMNS = results.COUNT_COLUMNS
+load_runs = results.load_runs
+aggregate = results.aggregate
+write_results = results.write_results
+load_results = results.load_results

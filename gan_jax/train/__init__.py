@@ -1,0 +1,69 @@
+"""The training run: `train_and_evaluate(config, workdir)` and `sample(workdir, n)`.
+
+One job per module:
+
+  loop.py        train_and_evaluate: build, restore or init, train in
+                 compiled chunks between events, finish; setup_training
+  experiment.py  the experiment built once from the validated config
+  run_state.py   a run between compiled calls; what checkpoints carry
+  actions.py     side jobs with their own schedule: metrics logging,
+                 checkpoints, sample grids, evaluation
+  guards.py      divergence (stop or restore) and preemption (SIGTERM/INT)
+  workdir.py     the workdir's lock and files
+  inference.py   latest_state, sample, evaluate_workdir
+  plots.py       sample figures
+  errors.py      WorkdirError, WorkdirBusy, DivergenceError, Preempted
+
+A run's workdir holds config.json, metrics.jsonl, eval.jsonl,
+tensorboard/, checkpoints/, samples/ and summary.json (see
+`gan_jax.train.workdir`). Image runs are scored with the Parzen-window
+log-likelihood of Goodfellow et al. 2014 and, in the feature space of the
+bundled classifier (`gan_jax.feature_extractor`), FID and precision/recall;
+next to each model value the summary holds the real-data value (`real_*`).
+
+Reliability (README, "Reliability"):
+
+  Determinism   every field of metrics.jsonl but the wall-clock ones
+                (`TIMING_FIELDS`) and the final parameters are a function of
+                the config and its seed: two runs give the same bits on CPU,
+                and so does a run interrupted and resumed at any step, with
+                any train.steps_per_call (random draws are keyed by the step;
+                the metrics not yet logged at a checkpoint are saved with it).
+  Divergence    see `gan_jax.train.guards`.
+  Preemption    SIGTERM or SIGINT ends the current compiled call, saves a
+                checkpoint, waits for it and raises `Preempted` (launch.py
+                exits 128 + the signal number).
+  Checkpoints   atomic and verified (`gan_jax.checkpointing`).
+  One run       a workdir is held by one process (`WorkdirBusy` otherwise);
+                a finished run stays finished; nothing is written before a
+                launch is known to start.
+"""
+
+from gan_jax.checkpointing import MAX_CHECKPOINTS
+from gan_jax.train.errors import DivergenceError
+from gan_jax.train.errors import Preempted
+from gan_jax.train.errors import WorkdirBusy
+from gan_jax.train.errors import WorkdirError
+from gan_jax.train.experiment import Experiment
+from gan_jax.train.inference import evaluate_workdir
+from gan_jax.train.inference import latest_state
+from gan_jax.train.inference import sample
+from gan_jax.train.loop import initial_host_state
+from gan_jax.train.loop import make_parallel_step
+from gan_jax.train.loop import setup_training
+from gan_jax.train.loop import train_and_evaluate
+from gan_jax.train.loop import TrainingSetup
+from gan_jax.train.plots import image_grid
+from gan_jax.train.workdir import CHECKPOINT_DIR
+from gan_jax.train.workdir import CONFIG_FILE
+from gan_jax.train.workdir import EVAL_FILE
+from gan_jax.train.workdir import load_config
+from gan_jax.train.workdir import LOCK_FILE
+from gan_jax.train.workdir import METRICS_FILE
+from gan_jax.train.workdir import SAMPLES_DIR
+from gan_jax.train.workdir import SUMMARY_FILE
+from gan_jax.train.workdir import TENSORBOARD_DIR
+
+# The metrics.jsonl fields that measure wall-clock time; every other field is
+# reproducible bit for bit.
+TIMING_FIELDS = ("steps_per_sec", "elapsed_sec")

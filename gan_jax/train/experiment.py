@@ -1,0 +1,279 @@
+"""The experiment, built once from a validated config.
+
+`Experiment` holds what every part of a run needs and would otherwise
+re-derive from raw config fields: the data shape, the toy p_data (if any),
+the image data set, G and D, the real-data sampler of the step, the noise,
+the update step on a set of devices, the initial state, and the evaluation
+(toy mode metrics, 1D JSD, or the image metrics with their real-data floors).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from gan_jax import data as data_lib
+from gan_jax import evaluation
+from gan_jax import feature_extractor
+from gan_jax import models as model_lib
+from gan_jax import step as step_lib
+
+# Streams folded into PRNGKey(seed) for noise that is not training noise
+# (training keys come from jax.random.split(PRNGKey(seed), 3)[2]).
+_SAMPLE_GRID_STREAM = 1_000_000_001
+_EVAL_STREAM = 1_000_000_002
+_GENERATE_CHUNK = 1024
+
+
+def scale_learning_rates(config: ml_collections.ConfigDict,
+                         scale: float) -> ml_collections.ConfigDict:
+  """`config` with both learning rates (and so their schedules) times scale.
+
+  Scaling the rate of Adam or SGD (momentum or not) scales its updates and
+  leaves its state's meaning unchanged, so a restored optimiser state goes on
+  with the lowered rate.
+  """
+  if scale == 1.0:
+    return config
+  config = config.copy_and_resolve_references()
+  for player in ("generator", "discriminator"):
+    config.optimizer[player].learning_rate = (
+        config.optimizer[player].learning_rate * scale)
+  return config
+
+
+class Experiment:
+  """Models, data, step, noise and evaluation of one validated config.
+
+  Attributes:
+    config: the (resolved, validated) config.
+    data_shape: one example's shape, e.g. (2,) or (28, 28, 1).
+    is_toy: toy data (sampled on device) rather than images.
+    distribution: the toy p_data (None for images).
+    dataset: the train images [N, H, W, C] uint8 (None: toy data, or not
+      loaded; several processes each read only their devices' rows).
+    models: G and D (`gan_jax.step.Models`).
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, *,
+               load_data: bool = True,
+               compiler_options: Optional[dict[str, Any]] = None):
+    self.config = config
+    self.compiler_options = compiler_options
+    self.data_shape = data_lib.data_shape(config.data)
+    self.is_toy = data_lib.is_toy(config.data)
+    self.distribution = (data_lib.make_toy_distribution(config.data)
+                         if self.is_toy else None)
+    self.dataset = None
+    if load_data and not self.is_toy:
+      self.dataset = data_lib.load_images(config.data, split="train")
+    self._image_evaluator = None
+    self._extractor_accuracy = None
+    generator, discriminator = model_lib.make_models(
+        config.model, self.data_shape, axis_name=step_lib.AXIS)
+    self.models = step_lib.Models(generator, discriminator)
+    self.real_sampler = step_lib.make_real_sampler(config.data)
+    generate = lambda params, batch_stats, z: step_lib.generate(
+        generator, params, batch_stats, z)
+    self._generate = jax.jit(generate, compiler_options=compiler_options)
+
+  # --------------------------------------------------------------------------
+  # The state and the step.
+  # --------------------------------------------------------------------------
+
+  def initial_state(self) -> step_lib.TrainState:
+    """The state a run starts from (seed `config.seed`), on the host."""
+    return jax.device_get(step_lib.init_state(
+        self.config, self.models, self.data_shape,
+        compiler_options=self.compiler_options))
+
+  def abstract_state(self) -> step_lib.TrainState:
+    """A host state of zeros with the right structure (restore target)."""
+    shapes = jax.eval_shape(lambda: step_lib.init_state(
+        self.config, self.models, self.data_shape))
+    return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+
+  def parallel_step(self, devices: Sequence[jax.Device], *,
+                    lr_scale: float = 1.0) -> step_lib.DataParallel:
+    """The device-mapped update of Algorithm 1 (learning rates x lr_scale)."""
+    update = step_lib.make_update(
+        scale_learning_rates(self.config, lr_scale), self.models,
+        self.real_sampler, num_devices=len(devices))
+    return step_lib.DataParallel(update, devices, self.config.parallelism,
+                                 compiler_options=self.compiler_options)
+
+  def place_dataset(self, parallel: step_lib.DataParallel):
+    """Images sharded over the devices (None for toy data), see place_images.
+
+    One process: from the data set loaded here; several: each process reads
+    only its devices' rows from disk.
+    """
+    if self.is_toy:
+      return None
+    data_config = self.config.data
+    source = data_lib.describe_source(data_config)
+    if self.dataset is not None:
+      images = self.dataset
+      return parallel.place_images(images.shape[0], lambda a, b: images[a:b],
+                                   source=source)
+    return parallel.place_images(
+        data_lib.num_examples(data_config, "train"),
+        lambda a, b: data_lib.load_images(data_config, "train", start=a,
+                                          stop=b),
+        source=source)
+
+  # --------------------------------------------------------------------------
+  # Noise and samples.
+  # --------------------------------------------------------------------------
+
+  def noise(self, key: jax.Array, n: int) -> np.ndarray:
+    return np.asarray(jax.random.normal(
+        key, (n, self.config.model.latent_dim), jnp.float32))
+
+  def grid_noise(self) -> np.ndarray:
+    """The sample grids' z: the same at every grid of a run."""
+    key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed),
+                             _SAMPLE_GRID_STREAM)
+    return self.noise(key, self.config.eval.num_sample_images)
+
+  def eval_noise(self) -> np.ndarray:
+    """The evaluation's z: the same at every evaluation of a run."""
+    key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed),
+                             _EVAL_STREAM)
+    return self.noise(key, self.num_eval_samples)
+
+  def generate(self, state: step_lib.TrainState, z: np.ndarray) -> np.ndarray:
+    """G(z) (EMA weights when on) on the host, in chunks of fixed size."""
+    params = (state.ema_g_params
+              if state.ema_g_params is not None else state.g_params)
+    n = z.shape[0]
+    chunk = min(n, _GENERATE_CHUNK)
+    outputs = []
+    for start in range(0, n, chunk):
+      part = z[start:start + chunk]
+      pad = chunk - part.shape[0]
+      if pad:  # keep one compiled shape
+        part = np.concatenate([part, np.zeros((pad,) + part.shape[1:],
+                                              part.dtype)])
+      out = np.asarray(self._generate(params, state.g_batch_stats, part))
+      outputs.append(out[:chunk - pad])
+    return np.concatenate(outputs)
+
+  def grid_samples(self, eval_samples: np.ndarray) -> np.ndarray:
+    """The final grid: the evaluation's samples (images: the first few)."""
+    if self.is_toy:
+      return eval_samples
+    return eval_samples[:self.config.eval.num_sample_images]
+
+  # --------------------------------------------------------------------------
+  # Evaluation.
+  # --------------------------------------------------------------------------
+
+  @property
+  def num_eval_samples(self) -> int:
+    """Samples the evaluation draws (config.eval.{image_,}num_samples)."""
+    if self.is_toy:
+      return int(self.config.eval.num_samples)
+    return int(self.config.eval.image_num_samples)
+
+  @property
+  def evaluates_images(self) -> bool:
+    return not self.is_toy and bool(self.config.eval.parzen or
+                                    self.config.eval.features)
+
+  def _floor_cache_key(self, real) -> str:
+    """Tells cached real-data floors of other data or settings apart."""
+    data_config, eval_config = self.config.data, self.config.eval
+    return json.dumps(dict(
+        data=[data_config.name, data_config.source, data_config.data_dir,
+              data_config.tfds_name, data_config.image_size],
+        train=int(real.train.shape[0]),
+        validation=int(real.validation.shape[0]),
+        test=int(real.test.shape[0]), parzen=bool(eval_config.parzen),
+        sigmas=list(evaluation.PARZEN_SIGMAS),
+        k=evaluation.PRECISION_RECALL_K), sort_keys=True)
+
+  def image_evaluator(self) -> Optional[evaluation.ImageEvaluator]:
+    """The image metrics (built on first use: data, extractor, floors)."""
+    if not self.evaluates_images:
+      return None
+    if self._image_evaluator is None:
+      eval_config = self.config.eval
+      real = evaluation.load_real_images(
+          self.config.data, num_samples=eval_config.image_num_samples,
+          num_validation=eval_config.parzen_validation,
+          train_images=self.dataset)
+      extractor, floor_cache = None, None
+      if eval_config.features:
+        extractor = feature_extractor.load_or_train(
+            self.config.data, cache_dir=eval_config.feature_extractor_dir,
+            steps=eval_config.feature_extractor_steps)
+        if extractor.path:
+          floor_cache = os.path.join(extractor.path, "real_floors.json")
+      self._image_evaluator = evaluation.ImageEvaluator(
+          real, feature_fn=extractor, parzen=bool(eval_config.parzen),
+          floor_cache_path=floor_cache,
+          floor_cache_key=self._floor_cache_key(real))
+      self._extractor_accuracy = (extractor.test_accuracy if extractor
+                                  else None)
+    return self._image_evaluator
+
+  def _evaluate_images(self, samples: np.ndarray) -> dict:
+    evaluator = self.image_evaluator()
+    if evaluator is None:
+      return {}
+    start = time.time()
+    results = evaluator(data_lib.from_model_range(samples))
+    if self._extractor_accuracy is not None:
+      results["feature_extractor_test_accuracy"] = self._extractor_accuracy
+    results["eval_time_sec"] = time.time() - start
+    return results
+
+  def evaluate(self, samples: np.ndarray) -> dict:
+    """Toy metrics, or image metrics with real-data floors (flat dict).
+
+    Args:
+      samples: generator output in the model's range (images in [-1, 1]).
+    """
+    if not self.is_toy:
+      return self._evaluate_images(samples)
+    dist = self.distribution
+    if samples.shape[-1] == 2:
+      return evaluation.evaluate_modes(samples, np.asarray(dist.means),
+                                       np.asarray(dist.stds))
+    mean = float(np.asarray(dist.means).reshape(-1)[0])
+    std = float(np.asarray(dist.stds).reshape(-1)[0])
+    finite = samples[np.isfinite(samples)]
+    low = min(mean - 8 * std, float(finite.min()) if finite.size else mean)
+    high = max(mean + 8 * std, float(finite.max()) if finite.size else mean)
+    log_prob = lambda x: np.asarray(dist.log_prob(jnp.asarray(x, jnp.float32)))
+    return evaluation.jsd_1d(samples, log_prob, low=low, high=high)
+
+
+def headline(results: dict) -> str:
+  """The evaluation in a few words: modes and HQ %, JSD, or Parzen and FID."""
+  if "modes" in results:
+    return (f"{results['modes']}/{results['num_modes']} modes, "
+            f"{results['high_quality_pct']:.1f}% HQ")
+  if "jsd" in results:
+    return f"JSD {results['jsd']:.4f}"
+  parts = []
+  if "parzen_ll" in results:
+    parts.append(f"Parzen {results['parzen_ll']:.0f} +- "
+                 f"{results['parzen_ll_stderr']:.1f} "
+                 f"(real {results['real_parzen_ll']:.0f})")
+  if "fid" in results:
+    parts.append(f"FID {results['fid']:.3g} (real {results['real_fid']:.2g})")
+  return ", ".join(parts)
+
+
+def format_results(results: dict) -> str:
+  return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                   for k, v in results.items())

@@ -1,0 +1,132 @@
+"""Using a run's checkpoints: `latest_state`, `sample`, `evaluate_workdir`.
+
+These read a workdir and never take its lock, so they work on a run that is
+still training. A damaged checkpoint is reported and skipped, left in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Optional
+
+from absl import logging
+import jax
+import numpy as np
+
+from gan_jax import checkpointing
+from gan_jax import data as data_lib
+from gan_jax import step as step_lib
+from gan_jax.train import errors
+from gan_jax.train import workdir as workdir_lib
+from gan_jax.train.experiment import Experiment, format_results
+from gan_jax.train.run_state import restore_latest
+
+
+def _restore(workdir: str, experiment: Experiment, step: Optional[int]
+             ) -> tuple[int, step_lib.TrainState]:
+  """(step, host state) of checkpoint `step` (None: the latest usable)."""
+  manager = checkpointing.manager(workdir, create=False)
+  try:
+    if step is None:
+      restored = restore_latest(manager, experiment, set_aside=False)
+      if restored is None:
+        raise errors.WorkdirError(f"workdir {workdir} holds no checkpoint")
+      return restored[0], restored[1]
+    if step not in manager.all_steps():
+      raise errors.WorkdirError(
+          f"workdir {workdir} has no checkpoint at step {step}; it has "
+          f"{sorted(manager.all_steps())}")
+    try:
+      return step, checkpointing.restore(manager, step,
+                                         experiment.abstract_state())[0]
+    except checkpointing.DamagedCheckpointError as e:
+      raise errors.WorkdirError(str(e)) from e
+  finally:
+    manager.close()
+
+
+def latest_state(workdir: str, *, step: Optional[int] = None,
+                 compiler_options: Optional[dict[str, Any]] = None
+                 ) -> tuple[int, step_lib.TrainState]:
+  """(step, host TrainState) of a run's latest (or given) checkpoint.
+
+  Raises:
+    WorkdirError: no run, no such checkpoint, or it is damaged.
+  """
+  experiment = Experiment(workdir_lib.load_config(workdir), load_data=False,
+                          compiler_options=compiler_options)
+  return _restore(workdir, experiment, step)
+
+
+def sample(workdir: str, num_samples: int, *, seed: int = 0,
+           compiler_options: Optional[dict[str, Any]] = None) -> np.ndarray:
+  """Samples from the latest usable checkpoint in `workdir`.
+
+  Uses the EMA generator weights when the run kept them, and BatchNorm's
+  running averages. z ~ N(0, I) from PRNGKey(seed).
+
+  Returns:
+    toy data: float32 [num_samples, d]; images: float32 [num_samples, H, W, C]
+    in [0, 1].
+
+  Raises:
+    WorkdirError: no run or no checkpoint in workdir.
+  """
+  experiment = Experiment(workdir_lib.load_config(workdir), load_data=False,
+                          compiler_options=compiler_options)
+  _, state = _restore(workdir, experiment, None)
+  z = experiment.noise(jax.random.PRNGKey(seed), num_samples)
+  samples = experiment.generate(state, z)
+  if not experiment.is_toy:
+    return data_lib.from_model_range(samples)
+  return np.asarray(samples, np.float32)
+
+
+def evaluate_workdir(workdir: str, *, step: Optional[int] = None,
+                     write: bool = False,
+                     compiler_options: Optional[dict[str, Any]] = None
+                     ) -> dict[str, Any]:
+  """Evaluates a checkpoint of an existing run, as its final evaluation does.
+
+  The same noise as `train_and_evaluate`'s evaluation and the config's
+  config.eval settings; a config.json written before a field existed gets
+  that field's default (so older runs are scored with today's protocol).
+
+  Args:
+    workdir: a run's folder.
+    step: the checkpoint to score (None = the latest).
+    write: also append the result to workdir/eval.jsonl and put it in
+      summary.json's "evaluation" (if there is a summary.json).
+    compiler_options: as for `train_and_evaluate`.
+
+  Returns:
+    The evaluation dict (toy metrics, or the image metrics with the real-data
+    floors), plus 'step'.
+
+  Raises:
+    WorkdirError: no run, or no such checkpoint, or it is damaged.
+    data.DataError: the data the metrics need is missing.
+  """
+  experiment = Experiment(workdir_lib.load_config(workdir), load_data=False,
+                          compiler_options=compiler_options)
+  step, state = _restore(workdir, experiment, step)
+  results = experiment.evaluate(
+      experiment.generate(state, experiment.eval_noise()))
+  logging.info("Evaluation of %s at step %d: %s", workdir, step,
+               format_results(results))
+  if write:
+    _write_evaluation(workdir, step, results)
+  return dict(step=int(step), **results)
+
+
+def _write_evaluation(workdir: str, step: int, results: dict) -> None:
+  folder = workdir_lib.Workdir(workdir)
+  folder.append(workdir_lib.EVAL_FILE, dict(step=step, **results))
+  path = folder.file(workdir_lib.SUMMARY_FILE)
+  if os.path.isfile(path):
+    with open(path) as f:
+      summary = json.load(f)
+    if summary.get("step") == step:
+      summary["evaluation"] = results
+      folder.write_summary(summary)
