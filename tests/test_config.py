@@ -1,6 +1,8 @@
 """Config schema and validation: every bad field is named, with its choices."""
 
 import os
+import subprocess
+import sys
 
 import ml_collections
 import pytest
@@ -100,6 +102,87 @@ def test_batch_not_divisible_by_devices():
   with pytest.raises(config_lib.ConfigError,
                      match=r"config\.train\.batch_size.*divisible.*\(4\)"):
     config_lib.validate(config, num_devices=4)
+
+
+def test_no_device_count_skips_only_the_device_check():
+  config = config_lib.default_config()
+  config.train.batch_size = 10
+  config_lib.validate(config)
+  config_lib.validate(config, num_devices=None)
+  config.train.discriminator_steps = 0
+  with pytest.raises(config_lib.ConfigError,
+                     match=r"config\.train\.discriminator_steps"):
+    config_lib.validate(config, None)
+  config = config_lib.default_config()
+  config.parallelism = "pmap"
+  with pytest.raises(config_lib.ConfigError, match=r"config\.parallelism"):
+    config_lib.validate(config, None, num_processes=2)
+
+
+def test_import_and_validate_need_no_jax_backend():
+  """`import gan_jax.config` imports no jax; validate(config) starts none."""
+  script = (
+      "import sys\n"
+      "from gan_jax import config\n"
+      "assert not [m for m in sys.modules if m.split('.')[0] in "
+      "('jax', 'jaxlib', 'flax', 'optax', 'orbax')], sorted(sys.modules)\n"
+      # Any backend started would fail on this platform name.
+      "config.validate(config.default_config(), None)\n")
+  env = dict(os.environ, JAX_PLATFORMS="no_such_platform")
+  subprocess.run([sys.executable, "-c", script], check=True, env=env,
+                 cwd=ROOT)
+
+
+def _module_names():
+  # pylint: disable=g-import-not-at-top
+  from gan_jax import data
+  from gan_jax import evaluation
+  from gan_jax import losses
+  from gan_jax import models
+  # pylint: enable=g-import-not-at-top
+  return dict(
+      TOY_DATA=data.TOY_DATASETS,
+      IDX_DATA=data.IDX_DATASETS,
+      DATA_SOURCES=data.SOURCES,
+      MODEL_NAMES=models.MODEL_NAMES,
+      ACTIVATIONS=models.ACTIVATIONS,
+      LOSS_NAMES=losses.NAMES,
+      CROSS_ENTROPY_LOSSES=tuple(n for n in losses.NAMES
+                                 if losses.get(n).uses_cross_entropy),
+      PRECISION_RECALL_K=evaluation.PRECISION_RECALL_K,
+  )
+
+
+@pytest.mark.parametrize("name", sorted(_module_names()))
+def test_copied_names_equal_the_modules(name):
+  """config.py copies these (so that it imports no jax); they must agree."""
+  assert getattr(config_lib, name) == _module_names()[name]
+
+
+HUGE_INT_FIELDS = ["train.batch_size", "train.steps", "seed",
+                   "model.latent_dim", "eval.num_samples", "data.image_size",
+                   "optimizer.discriminator.decay_steps"]
+
+
+@pytest.mark.parametrize("field", HUGE_INT_FIELDS)
+def test_huge_integers_are_named(field):
+  config = config_lib.default_config()
+  _set(config, field, 3_000_000_000)
+  with pytest.raises(config_lib.ConfigError) as error:
+    config_lib.validate(config, num_devices=1)
+  assert str(error.value) == (f"config.{field} = 3000000000 must be at most "
+                              f"2147483647")
+  _set(config, field, config_lib.INT_MAX)
+  config_lib.validate(config, num_devices=1)
+
+
+def test_huge_width_is_named():
+  config = config_lib.default_config()
+  config.model.discriminator_widths = (8, 2**31)
+  with pytest.raises(config_lib.ConfigError,
+                     match=r"config\.model\.discriminator_widths = \(8, "
+                     r"2147483648\): every width must be at most 2147483647"):
+    config_lib.validate(config, num_devices=1)
 
 
 def test_label_smoothing_only_for_cross_entropy():
