@@ -226,6 +226,54 @@ def _accuracy(extractor: FeatureExtractor, images, labels) -> float:
   return float(np.mean(predictions == labels))
 
 
+def _load_labelled(data_config):
+  """(images, labels, test_images, test_labels) of the train and test splits."""
+  images = data_lib.load_images(data_config, "train")
+  labels = data_lib.load_labels(data_config, "train")
+  test_images = data_lib.load_images(data_config, "test")
+  test_labels = data_lib.load_labels(data_config, "test")
+  if len(images) != len(labels) or len(test_images) != len(test_labels):
+    raise data_lib.DataError(
+        f"images and labels differ in number: train {len(images)} vs "
+        f"{len(labels)}, test {len(test_images)} vs {len(test_labels)}")
+  return images, labels, test_images, test_labels
+
+
+def _make_step(module: Classifier, optimizer: optax.GradientTransformation):
+  """The jitted step (params, opt_state, x uint8, y) -> (..., loss)."""
+
+  @functools.partial(jax.jit, donate_argnums=(0, 1))
+  def step(params, opt_state, x, y):
+    def loss_fn(p):
+      logits = module.apply({"params": p}, x.astype(jnp.float32) / 255.0)[1]
+      return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    loss, grads = jax.value_and_grad(loss_fn)(params)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+  return step
+
+
+def _fit(step, params, opt_state, images, labels, *, steps: int,
+         batch_size: int, seed: int):
+  """Runs `steps` steps on shuffled minibatches; returns (params, loss)."""
+  rng = np.random.default_rng(seed)
+  order = np.zeros((0,), np.int64)
+  loss = float("nan")
+  # A Python loop of jitted steps: XLA:CPU runs convolutions several times
+  # slower inside lax.scan (see gan_jax.step).
+  for i in range(steps):
+    if len(order) < batch_size:
+      order = np.concatenate([order, rng.permutation(len(images))])
+    batch, order = order[:batch_size], order[batch_size:]
+    params, opt_state, loss = step(params, opt_state, images[batch],
+                                   labels[batch])
+    if (i + 1) % 500 == 0:
+      logging.info("feature extractor: step %d/%d, loss %.3f", i + 1, steps,
+                   float(loss))
+  return params, loss
+
+
 def train(data_config, *, steps: int = DEFAULT_STEPS,
           batch_size: int = BATCH_SIZE, learning_rate: float = LEARNING_RATE,
           seed: int = 0) -> FeatureExtractor:
@@ -249,14 +297,7 @@ def train(data_config, *, steps: int = DEFAULT_STEPS,
     data.DataError: missing images or labels.
   """
   start = time.time()
-  images = data_lib.load_images(data_config, "train")
-  labels = data_lib.load_labels(data_config, "train")
-  test_images = data_lib.load_images(data_config, "test")
-  test_labels = data_lib.load_labels(data_config, "test")
-  if len(images) != len(labels) or len(test_images) != len(test_labels):
-    raise data_lib.DataError(
-        f"images and labels differ in number: train {len(images)} vs "
-        f"{len(labels)}, test {len(test_images)} vs {len(test_labels)}")
+  images, labels, test_images, test_labels = _load_labelled(data_config)
   num_classes = int(max(labels.max(), test_labels.max())) + 1
   image_shape = tuple(int(d) for d in images.shape[1:])
   module = Classifier(num_classes)
@@ -264,31 +305,10 @@ def train(data_config, *, steps: int = DEFAULT_STEPS,
                        jnp.zeros((1, *image_shape)))["params"]
   optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, steps))
   opt_state = optimizer.init(params)
-
-  @functools.partial(jax.jit, donate_argnums=(0, 1))
-  def step(params, opt_state, x, y):
-    def loss_fn(p):
-      logits = module.apply({"params": p}, x.astype(jnp.float32) / 255.0)[1]
-      return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-    loss, grads = jax.value_and_grad(loss_fn)(params)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
-
-  rng = np.random.default_rng(seed)
   batch_size = min(batch_size, len(images))
-  order = np.zeros((0,), np.int64)
-  loss = float("nan")
-  # A Python loop of jitted steps: XLA:CPU runs convolutions several times
-  # slower inside lax.scan (see gan_jax.step).
-  for i in range(steps):
-    if len(order) < batch_size:
-      order = np.concatenate([order, rng.permutation(len(images))])
-    batch, order = order[:batch_size], order[batch_size:]
-    params, opt_state, loss = step(params, opt_state, images[batch],
-                                   labels[batch])
-    if (i + 1) % 500 == 0:
-      logging.info("feature extractor: step %d/%d, loss %.3f", i + 1, steps,
-                   float(loss))
+  params, loss = _fit(_make_step(module, optimizer), params, opt_state,
+                      images, labels, steps=steps, batch_size=batch_size,
+                      seed=seed)
   train_time = time.time() - start
   metadata = dict(
       architecture=ARCHITECTURE,

@@ -1,0 +1,50 @@
+"""Data: toy distributions, local IDX files (MNIST format), TFDS.
+
+Host-side loading plus small jit-friendly helpers. A data set that fits in
+device memory is loaded once here as uint8 ``[N, H, W, C]``, put on the
+devices by the training engine, and batches are gathered inside the jitted
+step by index and mapped to the model range with `to_model_range`.
+
+Sources (``config.data``):
+
+* toy (``name`` in TOY_DATASETS): `make_toy_distribution` returns a
+  `gan_jax.distributions` object sampled on device; no files.
+* ``source='idx'``: MNIST-format IDX files (LeCun et al. 1998) in
+  ``data_dir`` ('' = DEFAULT_IDX_DIR, where Debian's ``dataset-fashion-mnist``
+  package installs Fashion-MNIST; works offline).
+* ``source='tfds'``: ``tfds.data_source`` (needs the optional
+  ``gan_jax[tfds]`` extra; tensorflow itself is not needed). MNIST, CIFAR-10
+  and the rest on a machine that can download them, or from a prepared
+  ``data_dir``.
+
+Modules: `common` (names, config, `DataError`), `toy`, `idx` (IDX files),
+`tfds_reader`, `images` (loading images and labels), `shapes` (an
+example's shape without loading), `batching` (pixel range, per-process
+batch shares). Every public name is re-exported here, e.g.
+`data.load_images`, `data.read_idx`, `data.DataError`.
+"""
+
+from gan_jax.data.batching import from_model_range
+from gan_jax.data.batching import process_batch_slice
+from gan_jax.data.batching import to_model_range
+from gan_jax.data.common import DataError
+from gan_jax.data.common import default_data_config
+from gan_jax.data.common import DEFAULT_IDX_DIR
+from gan_jax.data.common import IDX_DATASETS
+from gan_jax.data.common import IMAGE_DATASETS
+from gan_jax.data.common import is_toy
+from gan_jax.data.common import SOURCES
+from gan_jax.data.common import TOY_DATASETS
+from gan_jax.data.idx import IDX_FILES
+from gan_jax.data.idx import IDX_MAGIC_IMAGES
+from gan_jax.data.idx import IDX_MAGIC_LABELS
+from gan_jax.data.idx import IDX_SPLITS
+from gan_jax.data.idx import read_idx
+from gan_jax.data.idx import read_idx_shape
+from gan_jax.data.images import describe_source
+from gan_jax.data.images import load_images
+from gan_jax.data.images import load_labels
+from gan_jax.data.images import num_examples
+from gan_jax.data.images import resize_images
+from gan_jax.data.shapes import data_shape
+from gan_jax.data.toy import make_toy_distribution

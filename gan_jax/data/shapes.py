@@ -1,0 +1,68 @@
+"""The shape of one example of a data set, known without loading it."""
+
+from __future__ import annotations
+
+from gan_jax.data import common
+from gan_jax.data import idx
+from gan_jax.data import images
+from gan_jax.data import tfds_reader
+
+# Shapes of known image data sets, so `data_shape` needs no files.
+_KNOWN_SHAPES = {
+    "mnist": (28, 28, 1),
+    "fashion_mnist": (28, 28, 1),
+    "cifar10": (32, 32, 3),
+}
+
+
+def data_shape(data_config) -> tuple[int, ...]:
+  """Shape of one example, without loading the data set.
+
+  (2,) for ring and grid, (1,) for gaussian_1d, (H, W, C) for images after
+  `image_size` (read from the IDX header, a table of known data sets, or the
+  TFDS builder's metadata).
+  """
+  name = common.field(data_config, "name")
+  if name in ("ring", "grid"):
+    return (2,)
+  if name == "gaussian_1d":
+    return (1,)
+  if name is None:
+    raise common.DataError("config.data.name is required")
+  size = images.image_size(data_config)
+  source = common.source(data_config)
+  if source == "idx":
+    dims = idx.read_idx_shape(idx.idx_path(data_config, "train", "images"))
+    if len(dims) != 3:
+      raise common.DataError(
+          f"{idx.idx_path(data_config, 'train', 'images')}: "
+          f"expected an IDX image file, header dims {dims}")
+    shape = (dims[1], dims[2], 1)
+  elif tfds_reader.tfds_name(data_config) in _KNOWN_SHAPES:
+    shape = _KNOWN_SHAPES[tfds_reader.tfds_name(data_config)]
+  else:
+    shape = _tfds_shape(data_config)
+  if size:
+    shape = (size, size, shape[2])
+  return tuple(int(d) for d in shape)
+
+
+def _tfds_shape(data_config) -> tuple[int, int, int]:
+  """(H, W, C) of a TFDS image data set, from its builder's metadata."""
+  name = tfds_reader.tfds_name(data_config)
+  tfds = tfds_reader.import_tfds()
+  try:
+    builder = tfds.builder(name,
+                           data_dir=common.field(data_config,
+                                                 "data_dir") or None)
+    shape = tuple(builder.info.features["image"].shape)
+  except Exception as e:  # pylint: disable=broad-except
+    raise common.DataError(
+        f"config.data.name / tfds_name {name!r}: cannot get the image shape "
+        f"from TFDS ({type(e).__name__}: {e})") from e
+  if len(shape) == 2:
+    shape = (*shape, 1)
+  if len(shape) != 3 or None in shape:
+    raise common.DataError(f"TFDS data set {name!r} has image shape {shape}; "
+                           "set config.data.image_size")
+  return shape

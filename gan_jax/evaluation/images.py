@@ -1,0 +1,220 @@
+"""All image metrics of a run, each beside its real-data value.
+
+`ImageEvaluator` / `image_metrics` score generator samples against a data
+set's held-out images (`load_real_images`): the Parzen log-likelihood, FID
+and precision/recall. Features come from a pluggable callable; the
+project's own is `gan_jax.feature_extractor` (this package imports no flax).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Callable, Optional
+
+import numpy as np
+
+from gan_jax import data as data_lib
+from gan_jax.evaluation import features as features_lib
+from gan_jax.evaluation import parzen as parzen_lib
+
+IMAGE_NUM_SAMPLES = 10_000
+PARZEN_NUM_VALIDATION = 10_000
+
+
+@dataclasses.dataclass
+class RealImages:
+  """The real images generator samples are compared with (uint8 [n, H, W, C]).
+
+  Attributes:
+    train: the first train images, standing in for generator samples to give
+      each metric's real-data value (the floor a perfect generator would
+      reach with as many samples).
+    validation: the last train images, held out to choose the Parzen width
+      (as Goodfellow et al.'s code holds out MNIST train[50000:60000]). The
+      GAN itself trains on the whole split; only `train` is kept disjoint.
+    test: the test split: Parzen scores it; FID and P/R compare against it.
+  """
+  train: np.ndarray
+  validation: np.ndarray
+  test: np.ndarray
+
+
+def load_real_images(data_config, *, num_samples: int = IMAGE_NUM_SAMPLES,
+                     num_validation: int = PARZEN_NUM_VALIDATION,
+                     train_images: Optional[np.ndarray] = None) -> RealImages:
+  """Splits the data set's images for `ImageEvaluator`.
+
+  validation = the last min(num_validation, N // 2) of the N train images;
+  train = the first min(num_samples, N - that) ones; test = the test split.
+
+  Args:
+    data_config: config.data of an image data set.
+    num_samples: real stand-ins for generator samples.
+    num_validation: held-out train images for choosing sigma.
+    train_images: the train split if already loaded (else read here).
+
+  Raises:
+    data.DataError: missing or corrupt files (e.g. no test split).
+  """
+  if train_images is None:
+    train_images = data_lib.load_images(data_config, "train")
+  test_images = data_lib.load_images(data_config, "test")
+  total = train_images.shape[0]
+  num_validation = min(int(num_validation), total // 2)
+  num_samples = min(int(num_samples), total - num_validation)
+  return RealImages(train=train_images[:num_samples],
+                    validation=train_images[total - num_validation:],
+                    test=test_images)
+
+
+def _flat_parzen(result: dict, prefix: str) -> dict:
+  return {f"{prefix}parzen_ll": result["mean"],
+          f"{prefix}parzen_ll_stderr": result["stderr"],
+          f"{prefix}parzen_sigma": result["sigma"],
+          f"{prefix}parzen_validation_ll": result["validation_mean"]}
+
+
+class ImageEvaluator:
+  """Parzen log-likelihood, FID and precision/recall of image samples.
+
+  Calling it on generator samples returns one flat dict of numbers:
+
+    parzen_ll, parzen_ll_stderr, parzen_sigma, parzen_validation_ll
+        `parzen_evaluate(samples, real.validation, real.test)`
+    fid                    `frechet_distance(f(samples), f(real.test))`
+    precision, recall      `precision_recall(f(real.test), f(samples), k)`
+    real_*                 the same with real.train in place of the samples:
+                           the floor (ceiling for Parzen, P and R) that a
+                           generator matching the data would reach.
+    num_samples            number of samples scored.
+
+  with f the feature extractor (any callable images [n, H, W, C] in [0, 1]
+  -> features [n, f]; e.g. `gan_jax.feature_extractor.load_or_train(...)`).
+  Parzen keys appear when `parzen`, feature keys when `feature_fn` is given.
+  The floors do not depend on the samples: they are computed once, and kept
+  in the JSON file `floor_cache_path` (under `floor_cache_key`) if given.
+  """
+
+  def __init__(self, real: RealImages, *,
+               feature_fn: Optional[Callable[[np.ndarray], np.ndarray]] = None,
+               parzen: bool = True, sigmas=parzen_lib.PARZEN_SIGMAS,
+               k: int = features_lib.PRECISION_RECALL_K,
+               batch_size: int = parzen_lib.DEFAULT_BATCH_SIZE,
+               floor_cache_path: Optional[str] = None,
+               floor_cache_key: str = ""):
+    self.real = real
+    self.feature_fn = feature_fn
+    self.parzen = parzen
+    self.sigmas = tuple(float(s) for s in sigmas)
+    self.k = k
+    self.batch_size = batch_size
+    self.floor_cache_path = floor_cache_path
+    self.floor_cache_key = floor_cache_key
+    self._floors = None
+    self._test_moments = None
+    self._test_manifold = None
+
+  def _features(self, images) -> np.ndarray:
+    return np.asarray(self.feature_fn(_to_unit_images(images)), np.float64)
+
+  def _sample_metrics(self, samples) -> dict:
+    results = {}
+    if self.parzen:
+      results.update(_flat_parzen(parzen_lib.parzen_evaluate(
+          samples, self.real.validation, self.real.test, sigmas=self.sigmas,
+          batch_size=self.batch_size), ""))
+    if self.feature_fn is not None:
+      if self._test_manifold is None:
+        # The test set's moments and k-NN radii serve every evaluation.
+        test_features = self._features(self.real.test)
+        self._test_moments = features_lib.feature_moments(test_features)
+        self._test_manifold = features_lib.RealManifold(
+            test_features, self.k, self.batch_size)
+      features = self._features(samples)
+      if min(len(features), len(self.real.test)) <= self.k:
+        raise ValueError(f"precision/recall with k={self.k} needs more than "
+                         f"{self.k} samples and test images, got "
+                         f"{len(features)} and {len(self.real.test)}")
+      results["fid"] = features_lib.frechet_distance_from_moments(
+          *features_lib.feature_moments(features), *self._test_moments)
+      results.update(self._test_manifold.precision_recall(features))
+    return results
+
+  def floors(self) -> dict:
+    """The real_* values (computed once; read from the cache file if there)."""
+    if self._floors is None:
+      self._floors = self._read_floor_cache()
+    if self._floors is None:
+      self._floors = {f"real_{name}": value for name, value in
+                      self._sample_metrics(self.real.train).items()}
+      self._floors["real_num_samples"] = int(self.real.train.shape[0])
+      self._write_floor_cache(self._floors)
+    return dict(self._floors)
+
+  def __call__(self, samples) -> dict:
+    """Metrics of `samples` ([n, H, W, C] in [0, 1]) and the floors."""
+    samples = _to_unit_images(samples)
+    results = self._sample_metrics(samples)
+    results["num_samples"] = int(samples.shape[0])
+    results.update(self.floors())
+    return results
+
+  def _read_floor_cache(self) -> Optional[dict]:
+    if not self.floor_cache_path or not os.path.isfile(self.floor_cache_path):
+      return None
+    try:
+      with open(self.floor_cache_path) as f:
+        return json.load(f).get(self.floor_cache_key)
+    except (OSError, ValueError, AttributeError):
+      return None  # unreadable: recompute and rewrite
+
+  def _write_floor_cache(self, floors: dict) -> None:
+    if not self.floor_cache_path:
+      return
+    try:
+      table = {}
+      if os.path.isfile(self.floor_cache_path):
+        try:
+          with open(self.floor_cache_path) as f:
+            table = dict(json.load(f))
+        except (OSError, ValueError, TypeError):
+          table = {}
+      table[self.floor_cache_key] = floors
+      tmp = f"{self.floor_cache_path}.tmp-{os.getpid()}"
+      with open(tmp, "w") as f:
+        json.dump(table, f, indent=2, sort_keys=True)
+      os.replace(tmp, self.floor_cache_path)
+    except OSError:
+      pass  # a read-only cache folder: the floors stay in memory
+
+
+def _to_unit_images(images) -> np.ndarray:
+  images = np.asarray(images)
+  if images.dtype == np.uint8:
+    return images.astype(np.float32) / 255.0
+  return images.astype(np.float32)
+
+
+def image_metrics(samples, data_config, *,
+                  feature_fn: Optional[Callable[[np.ndarray],
+                                                np.ndarray]] = None,
+                  parzen: bool = True,
+                  num_validation: int = PARZEN_NUM_VALIDATION) -> dict:
+  """One-off `ImageEvaluator` for `samples` against `data_config`'s data.
+
+  Args:
+    samples: generator samples [n, H, W, C] in [0, 1] (10,000 for the Parzen
+      protocol); the real floors use min(n, ...) first train images.
+    data_config: config.data of an image data set.
+    feature_fn: images -> features for FID and P/R (None: skip them).
+    parzen: whether to compute the Parzen log-likelihood.
+    num_validation: held-out train images for choosing sigma.
+
+  Returns:
+    The flat dict described in `ImageEvaluator`.
+  """
+  real = load_real_images(data_config, num_samples=len(samples),
+                          num_validation=num_validation)
+  return ImageEvaluator(real, feature_fn=feature_fn, parzen=parzen)(samples)

@@ -1,0 +1,143 @@
+"""Flax linen generators and discriminators (MLP, DCGAN), chosen by name.
+
+Two families, one module each:
+
+* ``mlp`` (`gan_jax.models.mlp`): fully connected G and D, as in Goodfellow
+  et al. 2014 and the "classic" PyTorch-GAN MLP, for toy data and images.
+* ``dcgan`` (`gan_jax.models.dcgan`): Radford et al. 2016, for 28x28 and
+  32x32 images; its transposed convolutions are in
+  `gan_jax.models.conv_transpose`.
+
+`gan_jax.models.defaults` holds the names, config fields and MLP presets,
+`gan_jax.models.fields` the checks of config values; this module builds a
+pair by name (`make_models`, through `MODEL_BUILDERS`) and initialises it.
+
+Interface used by the training engine::
+
+  generator, discriminator = make_models(config.model, data_shape,
+                                         axis_name='data')
+  g_vars = init_variables(generator, key_g, jnp.zeros((1, latent_dim)))
+  d_vars = init_variables(discriminator, key_d, jnp.zeros((1, *data_shape)))
+  x, g_updates = generator.apply(g_vars, z, train=True,
+                                 mutable=['batch_stats'])
+  logits, d_updates = discriminator.apply(
+      d_vars, x, train=True, mutable=['batch_stats'],
+      rngs={'dropout': key})      # the rng is only needed when dropout > 0
+
+Shapes: ``z: [n, latent_dim] -> x: [n, *data_shape]`` (float32) and
+``x: [n, *data_shape] -> logits: [n]`` (float32, one logit per example,
+*not* a probability).
+
+Variables: ``init_variables`` always returns ``{'params': ...,
+'batch_stats': ...}``; ``batch_stats`` is an empty dict for models without
+BatchNorm. ``apply(variables, ..., mutable=['batch_stats'])`` returns
+``(out, updates)`` with ``updates == {'batch_stats': ...}`` (the new running
+averages, or ``{}`` for models without BatchNorm), so
+``{**variables, **updates}`` is the new variables dict in every case, with the
+same pytree structure (handy for a train state and for ``lax.scan``). With
+``train=False`` BatchNorm uses its running averages and dropout is off;
+``mutable`` may then be omitted.
+
+Data parallelism: BatchNorm layers are built with ``axis_name``; when the
+models are applied with ``train=True`` inside ``jax.pmap`` / ``jax.shard_map``
+over that axis, batch statistics are averaged over all devices, i.e. equal to
+the statistics of the global batch. Applying a model built with an
+``axis_name`` under ``train=True`` outside such a mapped context fails
+(unbound axis name); build it with ``axis_name=None`` for single-device use.
+Initialise with ``train=False`` (``init_variables`` does), which needs no
+bound axis. BatchNorm statistics are those of each ``apply`` call's batch: a
+discriminator applied to real and fake halves separately normalises each
+with its own statistics (as in Radford et al.'s code), one applied to their
+concatenation with the mixture's.
+
+Dropout (MLP discriminator only, off by default) draws its masks from the
+``'dropout'`` rng of the call; for results independent of the device count,
+derive that key from the step and the example indices a device holds, not
+from the device index alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+
+from gan_jax.models.conv_transpose import CONV_TRANSPOSE_IMPLS
+from gan_jax.models.conv_transpose import StridedConvTranspose
+from gan_jax.models.conv_transpose import subpixel_conv_transpose
+from gan_jax.models.dcgan import build_dcgan
+from gan_jax.models.dcgan import DCGANDiscriminator
+from gan_jax.models.dcgan import DCGANGenerator
+from gan_jax.models.defaults import ACTIVATIONS
+from gan_jax.models.defaults import DCGAN_IMAGE_SIZES
+from gan_jax.models.defaults import default_model_config
+from gan_jax.models.defaults import MLP_PRESETS
+from gan_jax.models.defaults import mlp_preset
+from gan_jax.models.defaults import MODEL_NAMES
+from gan_jax.models.fields import Fields
+from gan_jax.models.mlp import build_mlp
+from gan_jax.models.mlp import MLPDiscriminator
+from gan_jax.models.mlp import MLPGenerator
+
+Array = jax.Array
+
+# The builder of each model name: (fields, data_shape, slope=, common=) ->
+# (generator, discriminator); see `build_mlp` and `build_dcgan`.
+MODEL_BUILDERS = {"mlp": build_mlp, "dcgan": build_dcgan}
+assert tuple(MODEL_BUILDERS) == MODEL_NAMES
+
+
+def validate_model_config(model_config, data_shape: tuple[int, ...]) -> None:
+  """Raises ValueError naming the field if `model_config` cannot be built."""
+  make_models(model_config, data_shape)
+
+
+def make_models(model_config, data_shape: tuple[int, ...], *,
+                axis_name: str | None = None
+                ) -> tuple[nn.Module, nn.Module]:
+  """Builds (generator, discriminator) from `config.model`.
+
+  Args:
+    model_config: ConfigDict with the fields of `default_model_config()`.
+      Absent (or None) fields take the defaults of `default_model_config`.
+    data_shape: shape of one example: (d,) for toy data, (H, W, C) for
+      images (the generator's output shape and the discriminator's input).
+    axis_name: the mapped axis (e.g. 'data') over which BatchNorm averages
+      batch statistics under pmap / shard_map; None on a single device.
+
+  Returns:
+    (generator, discriminator) linen modules; see the module docstring for
+    their `apply` signatures and variables.
+
+  Raises:
+    ValueError: an unknown name or activation, a bad value, or a data shape
+      the model does not support; the message names the field.
+  """
+  name = (model_config.get("name") if hasattr(model_config, "get")
+          else getattr(model_config, "name", None))
+  if name not in MODEL_NAMES:
+    raise ValueError(f"config.model.name: unknown model {name!r}; valid: "
+                     f"{', '.join(MODEL_NAMES)}")
+  fields = Fields(model_config, default_model_config(name))
+  data_shape = tuple(int(d) for d in data_shape)
+  fields.positive_int("latent_dim")
+  common = dict(
+      batch_norm_momentum=fields.fraction("batch_norm_momentum"),
+      batch_norm_epsilon=fields.positive_float("batch_norm_epsilon"),
+      axis_name=axis_name)
+  slope = float(fields.get("leaky_relu_slope"))
+  return MODEL_BUILDERS[name](fields, data_shape, slope=slope, common=common)
+
+
+def init_variables(module: nn.Module, rng: Array, example_input: Array
+                   ) -> dict[str, Any]:
+  """Initialises `module` on `example_input` with train=False.
+
+  Returns:
+    {'params': ..., 'batch_stats': ...}; 'batch_stats' is {} for modules
+    without BatchNorm, so every model's variables have the same structure.
+  """
+  variables = dict(module.init({"params": rng}, example_input, train=False))
+  variables.setdefault("batch_stats", {})
+  return variables

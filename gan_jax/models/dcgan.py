@@ -1,0 +1,144 @@
+"""DCGAN generator and discriminator (the ``dcgan`` family).
+
+Radford, Metz & Chintala 2016, "Unsupervised Representation Learning with
+Deep Convolutional GANs", for 28x28 and 32x32 images: transposed
+convolutions with BatchNorm + ReLU in G (tanh output), strided convolutions
+with LeakyReLU 0.2 and BatchNorm on all but the first layer in D, weights
+initialised from N(0, 0.02).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from gan_jax.models import conv_transpose
+from gan_jax.models import defaults
+from gan_jax.models import fields as fields_lib
+
+Array = jax.Array
+
+
+def _dcgan_bn_scale_init(key, shape, dtype=jnp.float32):
+  # Radford et al.'s reference code: BatchNorm gamma ~ N(1, 0.02).
+  return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
+
+
+class DCGANGenerator(nn.Module):
+  """DCGAN generator (Radford et al. 2016): z [n, latent_dim] -> [n, H, W, C].
+
+  32x32: Dense -> 4x4x4b -> ConvT 8x8x2b -> ConvT 16x16xb -> ConvT 32x32xC.
+  28x28: Dense -> 7x7x2b -> ConvT 14x14xb -> ConvT 28x28xC.
+  ConvT: 4x4 kernel, stride 2. BatchNorm + ReLU after every layer but the
+  last, which is tanh (images in [-1, 1]). b = `base_features`.
+  `conv_transpose_impl`: see `StridedConvTranspose` (the same function).
+  """
+  data_shape: tuple[int, int, int]
+  base_features: int = 64
+  conv_transpose_impl: str = "auto"
+  batch_norm_momentum: float = 0.9
+  batch_norm_epsilon: float = 1e-5
+  axis_name: str | None = None
+
+  def _bn(self, train: bool) -> nn.BatchNorm:
+    return nn.BatchNorm(use_running_average=not train,
+                        momentum=self.batch_norm_momentum,
+                        epsilon=self.batch_norm_epsilon,
+                        axis_name=self.axis_name,
+                        scale_init=_dcgan_bn_scale_init)
+
+  @nn.compact
+  def __call__(self, z: Array, train: bool = True) -> Array:
+    height, width, channels = self.data_shape
+    num_up = 3 if height == 32 else 2
+    start = height // 2**num_up  # 4 for 32x32, 7 for 28x28
+    features = self.base_features * 2**(num_up - 1)
+    x = jnp.asarray(z, jnp.float32)
+    x = nn.Dense(start * start * features,
+                 kernel_init=conv_transpose.DCGAN_INIT, use_bias=False)(x)
+    x = x.reshape(x.shape[0], start, start, features)
+    x = nn.relu(self._bn(train)(x))
+    # Named as nn.ConvTranspose would be, so parameters (and checkpoints)
+    # are the same whichever way the layers are computed.
+    for i in range(num_up - 1):
+      features //= 2
+      x = conv_transpose.StridedConvTranspose(
+          features, use_bias=False, impl=self.conv_transpose_impl,
+          name=f"ConvTranspose_{i}")(x)
+      x = nn.relu(self._bn(train)(x))
+    x = conv_transpose.StridedConvTranspose(
+        channels, impl=self.conv_transpose_impl,
+        name=f"ConvTranspose_{num_up - 1}")(x)
+    return jnp.tanh(x)
+
+
+class DCGANDiscriminator(nn.Module):
+  """DCGAN discriminator (Radford et al. 2016): x [n, H, W, C] -> logits [n].
+
+  32x32: Conv 16x16xb -> 8x8x2b -> 4x4x4b -> Dense(1).
+  28x28: Conv 14x14xb -> 7x7x2b -> Dense(1).
+  Conv: 4x4 kernel, stride 2, LeakyReLU(slope); BatchNorm on every conv
+  layer but the first. b = `base_features`.
+  """
+  data_shape: tuple[int, int, int]
+  base_features: int = 64
+  leaky_relu_slope: float = 0.2
+  batch_norm_momentum: float = 0.9
+  batch_norm_epsilon: float = 1e-5
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, x: Array, train: bool = True) -> Array:
+    num_down = 3 if self.data_shape[0] == 32 else 2
+    x = jnp.asarray(x, jnp.float32)
+    for i in range(num_down):
+      x = nn.Conv(self.base_features * 2**i, (4, 4), strides=(2, 2),
+                  padding="SAME", kernel_init=conv_transpose.DCGAN_INIT,
+                  use_bias=i == 0)(x)
+      if i > 0:
+        x = nn.BatchNorm(use_running_average=not train,
+                         momentum=self.batch_norm_momentum,
+                         epsilon=self.batch_norm_epsilon,
+                         axis_name=self.axis_name,
+                         scale_init=_dcgan_bn_scale_init)(x)
+      x = nn.leaky_relu(x, negative_slope=self.leaky_relu_slope)
+    x = x.reshape(x.shape[0], -1)
+    x = nn.Dense(1, kernel_init=conv_transpose.DCGAN_INIT)(x)
+    return x[:, 0].astype(jnp.float32)
+
+
+def build_dcgan(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
+                slope: float, common: dict[str, Any]
+                ) -> tuple[DCGANGenerator, DCGANDiscriminator]:
+  """The DCGAN pair for `data_shape` from checked config.model fields.
+
+  Args:
+    fields: config.model's fields (absent ones at their defaults).
+    data_shape: (28, 28, C) or (32, 32, C).
+    slope: the discriminator's LeakyReLU slope.
+    common: BatchNorm momentum, epsilon and axis_name, for both modules.
+
+  Raises:
+    ValueError: a bad data shape or field value, naming the field.
+  """
+  sizes = defaults.DCGAN_IMAGE_SIZES
+  if (len(data_shape) != 3 or tuple(data_shape[:2]) not in sizes
+      or data_shape[2] <= 0):
+    allowed = ", ".join(f"({h}, {w}, C)" for h, w in sizes)
+    raise ValueError(
+        f"config.model.name='dcgan' supports image data shapes {allowed}; "
+        f"got data shape {data_shape} (set config.data.image_size to 28 or "
+        f"32, or use config.model.name='mlp')")
+  generator = DCGANGenerator(
+      data_shape=data_shape,
+      base_features=fields.positive_int("generator_base_features"),
+      **common)
+  discriminator = DCGANDiscriminator(
+      data_shape=data_shape,
+      base_features=fields.positive_int("discriminator_base_features"),
+      leaky_relu_slope=slope,
+      **common)
+  return generator, discriminator

@@ -1,0 +1,62 @@
+"""Reading and checking `config.model` fields for the model builders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ml_collections
+
+from gan_jax.models import defaults
+
+
+class Fields:
+  """Reads and checks config.model fields; absent ones take the defaults."""
+
+  def __init__(self, model_config, defaults: ml_collections.ConfigDict):
+    self._config = model_config
+    self._defaults = defaults
+
+  def get(self, field: str) -> Any:
+    if hasattr(self._config, "get"):
+      value = self._config.get(field, None)
+    else:
+      value = getattr(self._config, field, None)
+    return self._defaults[field] if value is None else value
+
+  def activation(self, field: str) -> str:
+    value = self.get(field)
+    if value not in defaults.ACTIVATIONS:
+      raise ValueError(f"config.model.{field}: unknown activation {value!r}; "
+                       f"valid: {', '.join(defaults.ACTIVATIONS)}")
+    return value
+
+  def widths(self, field: str) -> tuple[int, ...]:
+    value = self.get(field)
+    try:
+      widths = tuple(int(w) for w in value)
+    except (TypeError, ValueError):
+      widths = ()
+    if not widths or any(w <= 0 for w in widths):
+      raise ValueError(f"config.model.{field} must be a non-empty tuple of "
+                       f"positive ints, got {value!r}")
+    return widths
+
+  def positive_int(self, field: str) -> int:
+    value = self.get(field)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+      raise ValueError(f"config.model.{field} must be a positive int, got "
+                       f"{value!r}")
+    return value
+
+  def fraction(self, field: str) -> float:
+    """A float in [0, 1) (dropout rates, BatchNorm momentum)."""
+    value = float(self.get(field))
+    if not 0.0 <= value < 1.0:
+      raise ValueError(f"config.model.{field} must be in [0, 1), got {value}")
+    return value
+
+  def positive_float(self, field: str) -> float:
+    value = float(self.get(field))
+    if not value > 0.0:
+      raise ValueError(f"config.model.{field} must be > 0, got {value}")
+    return value

@@ -1,0 +1,189 @@
+"""Fully connected generator and discriminator (the ``mlp`` family).
+
+As in Goodfellow et al. 2014, "Generative Adversarial Nets" (MNIST: G
+1200-1200 ReLU, D 240-240 maxout with dropout) and the widely used "classic"
+PyTorch-GAN MLP (G 128-256-512-1024 with BatchNorm and LeakyReLU 0.2; D
+512-256 LeakyReLU 0.2). Works for toy data (``data_shape`` of rank 1, linear
+G output) and images (rank 3 ``[H, W, C]``, tanh G output in [-1, 1]).
+
+Dropout (discriminator only, off by default) draws its masks from the
+``'dropout'`` rng of the call (see `gan_jax.models` on choosing that key).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from gan_jax.models import defaults
+from gan_jax.models import fields as fields_lib
+
+Array = jax.Array
+
+
+def _activation_fn(name: str, slope: float) -> Callable[[Array], Array]:
+  if name == "relu":
+    return nn.relu
+  if name == "leaky_relu":
+    return lambda x: nn.leaky_relu(x, negative_slope=slope)
+  if name == "tanh":
+    return jnp.tanh
+  if name == "elu":
+    return nn.elu
+  if name == "gelu":
+    return nn.gelu
+  raise ValueError(
+      f"unknown activation {name!r}; valid: "
+      f"{', '.join(defaults.ACTIVATIONS)}")
+
+
+def _dense_init(activation: str) -> Callable[..., Array]:
+  # He initialisation for ReLU-like units, LeCun for the rest (saturating or
+  # linear units, and maxout, whose pieces are linear).
+  if activation in ("relu", "leaky_relu", "elu", "gelu"):
+    return nn.initializers.he_normal()
+  return nn.initializers.lecun_normal()
+
+
+class _HiddenDense(nn.Module):
+  """Dense -> [BatchNorm] -> activation (or a maxout layer of `features`)."""
+  features: int
+  activation: str
+  leaky_relu_slope: float = 0.2
+  maxout_pieces: int = 2
+  batch_norm: bool = False
+  batch_norm_momentum: float = 0.9
+  batch_norm_epsilon: float = 1e-5
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, x: Array, train: bool) -> Array:
+    maxout = self.activation == "maxout"
+    width = self.features * (self.maxout_pieces if maxout else 1)
+    x = nn.Dense(width, kernel_init=_dense_init(self.activation),
+                 use_bias=not self.batch_norm, name="dense")(x)
+    if self.batch_norm:
+      x = nn.BatchNorm(use_running_average=not train,
+                       momentum=self.batch_norm_momentum,
+                       epsilon=self.batch_norm_epsilon,
+                       axis_name=self.axis_name, name="bn")(x)
+    if maxout:
+      x = x.reshape(*x.shape[:-1], self.features, self.maxout_pieces)
+      return jnp.max(x, axis=-1)
+    return _activation_fn(self.activation, self.leaky_relu_slope)(x)
+
+
+class MLPGenerator(nn.Module):
+  """Fully connected generator: z [n, latent_dim] -> x [n, *data_shape].
+
+  Hidden layers: Dense(w) [-> BatchNorm] -> activation for w in `widths`.
+  Output: Dense(prod(data_shape)), linear for rank-1 data (toy
+  distributions), tanh then reshape to [H, W, C] for rank-3 data (images in
+  [-1, 1]). Goodfellow et al. 2014 use this shape of network (with a
+  sigmoid output for MNIST in [0, 1]).
+  """
+  data_shape: tuple[int, ...]
+  widths: Sequence[int] = (128, 128)
+  activation: str = "relu"
+  leaky_relu_slope: float = 0.2
+  maxout_pieces: int = 2
+  batch_norm: bool = False
+  batch_norm_first_layer: bool = True
+  batch_norm_momentum: float = 0.9
+  batch_norm_epsilon: float = 1e-5
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, z: Array, train: bool = True) -> Array:
+    x = jnp.asarray(z, jnp.float32)
+    for i, width in enumerate(self.widths):
+      use_bn = self.batch_norm and (i > 0 or self.batch_norm_first_layer)
+      x = _HiddenDense(width, self.activation, self.leaky_relu_slope,
+                       self.maxout_pieces, use_bn, self.batch_norm_momentum,
+                       self.batch_norm_epsilon, self.axis_name,
+                       name=f"hidden_{i}")(x, train)
+    x = nn.Dense(math.prod(self.data_shape),
+                 kernel_init=nn.initializers.lecun_normal(), name="out")(x)
+    if len(self.data_shape) == 3:
+      x = jnp.tanh(x)
+    return x.reshape(x.shape[0], *self.data_shape)
+
+
+class MLPDiscriminator(nn.Module):
+  """Fully connected discriminator: x [n, *data_shape] -> logits [n].
+
+  Flattens x; optional input dropout; hidden layers Dense(w) [-> BatchNorm
+  (not on the first layer)] -> activation [-> dropout]; Dense(1) gives one
+  logit per example (the sigmoid lives in the loss).
+  """
+  widths: Sequence[int] = (128, 128)
+  activation: str = "relu"
+  leaky_relu_slope: float = 0.2
+  maxout_pieces: int = 2
+  dropout: float = 0.0
+  input_dropout: float = 0.0
+  batch_norm: bool = False
+  batch_norm_momentum: float = 0.9
+  batch_norm_epsilon: float = 1e-5
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, x: Array, train: bool = True) -> Array:
+    x = jnp.asarray(x, jnp.float32).reshape(x.shape[0], -1)
+    if self.input_dropout > 0:
+      x = nn.Dropout(self.input_dropout, deterministic=not train)(x)
+    for i, width in enumerate(self.widths):
+      x = _HiddenDense(width, self.activation, self.leaky_relu_slope,
+                       self.maxout_pieces, self.batch_norm and i > 0,
+                       self.batch_norm_momentum, self.batch_norm_epsilon,
+                       self.axis_name, name=f"hidden_{i}")(x, train)
+      if self.dropout > 0:
+        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    x = nn.Dense(1, kernel_init=nn.initializers.lecun_normal(), name="out")(x)
+    return x[:, 0].astype(jnp.float32)
+
+
+def build_mlp(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
+              slope: float, common: dict[str, Any]
+              ) -> tuple[MLPGenerator, MLPDiscriminator]:
+  """The MLP pair for `data_shape` from checked config.model fields.
+
+  Args:
+    fields: config.model's fields (absent ones at their defaults).
+    data_shape: (d,) or (H, W, C).
+    slope: the LeakyReLU slope.
+    common: BatchNorm momentum, epsilon and axis_name, for both modules.
+
+  Raises:
+    ValueError: a bad data shape or field value, naming the field.
+  """
+  if len(data_shape) not in (1, 3) or any(d <= 0 for d in data_shape):
+    raise ValueError(
+        f"config.model.name='mlp' needs data of shape (d,) or (H, W, C); "
+        f"got data shape {data_shape}")
+  pieces = fields.positive_int("maxout_pieces")
+  generator = MLPGenerator(
+      data_shape=data_shape,
+      widths=fields.widths("generator_widths"),
+      activation=fields.activation("generator_activation"),
+      leaky_relu_slope=slope,
+      maxout_pieces=pieces,
+      batch_norm=bool(fields.get("generator_batch_norm")),
+      batch_norm_first_layer=bool(
+          fields.get("generator_batch_norm_first_layer")),
+      **common)
+  discriminator = MLPDiscriminator(
+      widths=fields.widths("discriminator_widths"),
+      activation=fields.activation("discriminator_activation"),
+      leaky_relu_slope=slope,
+      maxout_pieces=pieces,
+      dropout=fields.fraction("discriminator_dropout"),
+      input_dropout=fields.fraction("discriminator_input_dropout"),
+      batch_norm=bool(fields.get("discriminator_batch_norm")),
+      **common)
+  return generator, discriminator
