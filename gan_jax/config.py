@@ -32,7 +32,8 @@ Schema (defaults in brackets):
   train.steps_per_call       iterations per device dispatch (lax.scan)
   train.log_every, checkpoint_every, sample_every   (0 = only at the end for
                              checkpoint_every / sample_every)
-  train.ema_decay            [0.0] EMA of G's weights; 0 = off
+  train.ema_decay            [0.0] EMA of G's weights; 0 = off; warmed up:
+                             step t uses min(ema_decay, (1+t)/(10+t))
   train.on_divergence        ['stop'] a NaN/inf loss or parameter: 'stop'
                              (DivergenceError; the last good checkpoint is
                              kept) | 'restore' (restore it and multiply both

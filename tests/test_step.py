@@ -320,3 +320,54 @@ def test_one_device_samples_from_the_whole_data_set():
   drawn = np.rint((x.reshape(-1) + 1.0) * 127.5).astype(int)
   assert drawn.min() >= 0 and drawn.max() <= 49
   assert len(set(drawn.tolist())) > 40  # over the whole range, not a slice
+
+
+@pytest.mark.parametrize("step, decay, expected", [
+    (0, 0.9995, 0.1),             # the first update keeps 10% of the init
+    (1, 0.9995, 2 / 11),
+    (3000, 0.9995, 3001 / 3010),  # still warming up
+    (17990, 0.9995, 0.9995),      # (10 * 0.9995 - 1) / 0.0005 = 17990
+    (10**6, 0.9995, 0.9995),
+    (20, 0.5, 0.5),
+])
+def test_ema_decay_warms_up(step, decay, expected):
+  value = step_lib.ema_decay_at(jnp.int32(step), decay)
+  assert value.dtype == jnp.float32
+  np.testing.assert_allclose(float(value), expected, rtol=1e-6)
+
+
+def test_ema_follows_its_formula_from_the_first_step():
+  """ema_t = b_t ema_{t-1} + (1 - b_t) g_t, b_t = min(d, (1+t)/(10+t)).
+
+  Checked against the G weights after each of 12 one-step calls, in float64
+  on the host; and the initial (random) weights' share of the EMA is the
+  product of the decays, 0.1 * 2/11 * ... = 9! 12! / 21! = 3.4e-6 after 12
+  steps.
+  """
+  decay = 0.99
+  config = tiny_config(**{**FULL, "train.ema_decay": decay})
+  parallel, state, _ = build(config, 1)
+  expected = jax.tree.map(lambda x: np.asarray(x, np.float64),
+                          state.g_params)
+  constant = expected  # the old EMA, decay 0.99 from the first step
+  state = parallel.place(state)
+  share = 1.0
+  for t in range(12):
+    state, _ = parallel.run(state, None, 1)
+    host = parallel.fetch(state)
+    b = min(decay, (1 + t) / (10 + t))
+    share *= b
+    expected = jax.tree.map(lambda e, g, b=b: b * e + (1 - b) * np.asarray(
+        g, np.float64), expected, host.g_params)
+    constant = jax.tree.map(lambda e, g: decay * e + (1 - decay) * np.asarray(
+        g, np.float64), constant, host.g_params)
+  np.testing.assert_allclose(share, 362880 * 479001600 / 51090942171709440000,
+                             rtol=1e-9)
+  for got, want in zip(jax.tree.leaves(host.ema_g_params),
+                       jax.tree.leaves(expected)):
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-6)
+  # The check can fail: the old constant-decay EMA (89% initial weights
+  # after 12 steps at 0.99) is far from it.
+  far = max(float(np.max(np.abs(e - c))) for e, c in zip(
+      jax.tree.leaves(host.ema_g_params), jax.tree.leaves(constant)))
+  assert far > 1e-3
