@@ -64,8 +64,8 @@ def _train(run: Run, jobs: SideJobs, guard: guards.DivergenceGuard,
   steps_per_call = int(run.experiment.config.train.steps_per_call)
   while run.step < run.total:
     chunk = min(steps_per_call, jobs.next_event(run.step, run.total) - run.step)
-    jobs.logger.exclude(run.advance(chunk))
-    if not folder.started:  # the step compiled and fits: now write files
+    jobs.logger.exclude(run.advance(chunk, wait=not folder.started))
+    if not folder.started:  # the step compiled, fits and ran: write files
       folder.start(run.experiment.config, run.start_step)
     stop = preemption.requested
     if jobs.logger.due(run.step) or jobs.checkpointer.due(run.step) or stop:
@@ -185,12 +185,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       manager.wait_until_finished()
       manager.close()
   except Exception as e:  # pylint: disable=broad-except
-    if workdir_lib.is_disk_problem(e):
-      raise errors.WorkdirError(
-          f"cannot write in workdir {workdir}: {str(e).splitlines()[-1][:200]}"
-          f"; the checkpoints written before are kept: free space and run the "
-          f"same command to resume") from None
-    raise
+    problem = workdir_lib.disk_problem(e)
+    if problem is None:
+      raise
+    raise errors.WorkdirError(
+        f"cannot write in workdir {workdir}: {problem}; the checkpoints "
+        f"written before are kept: free space and run the same command to "
+        f"resume") from None
   finally:
     folder.release()
 

@@ -118,8 +118,13 @@ class Run:
   def total(self) -> int:
     return int(self.experiment.config.train.steps)
 
-  def advance(self, num_steps: int) -> float:
+  def advance(self, num_steps: int, *, wait: bool = False) -> float:
     """Runs `num_steps` iterations; returns the seconds spent compiling.
+
+    Args:
+      num_steps: iterations in this compiled call.
+      wait: block until they are done (the first call: the device may only
+        report running out of memory when the results are read).
 
     Raises:
       ConfigError: the step does not fit in the device's memory.
@@ -128,6 +133,8 @@ class Run:
       seconds = self.parallel.compile(self.state, self.dataset, num_steps)
       self.state, metrics = self.parallel.run(self.state, self.dataset,
                                               num_steps)
+      if wait:
+        jax.block_until_ready((self.state, metrics))
     except Exception as e:  # pylint: disable=broad-except
       if not _is_out_of_memory(e):
         raise

@@ -340,11 +340,17 @@ class Workdir:
     return rows[-1] if rows else {}
 
 
-def is_disk_problem(error: BaseException) -> bool:
-  """A full disk, a quota or a read-only file system (also inside orbax)."""
-  if isinstance(error, OSError) and error.errno in (
-      errno.ENOSPC, errno.EDQUOT, errno.EROFS):
-    return True
+_DISK_PROBLEMS = {errno.ENOSPC: "No space left on device",
+                  errno.EDQUOT: "Disk quota exceeded",
+                  errno.EROFS: "Read-only file system"}
+
+
+def disk_problem(error: BaseException) -> Optional[str]:
+  """'No space left on device' etc. when `error` is one (also from orbax)."""
+  if isinstance(error, OSError) and error.errno in _DISK_PROBLEMS:
+    return _DISK_PROBLEMS[error.errno]
   text = str(error)
-  return ("No space left on device" in text or "Disk quota exceeded" in text
-          or "Read-only file system" in text)
+  for problem in _DISK_PROBLEMS.values():
+    if problem in text:
+      return problem
+  return None
