@@ -11,7 +11,7 @@ the same --workdir resumes from its latest checkpoint.
 
 A config file that defines sweep(arg=None) can run as a sweep: every variant
 in its own sub-workdir of --workdir, then results.csv and results.md there
-(see gan_jax/sweep.py). --config.<field> overrides apply to every variant; a
+(see gan_jax/sweep/). --config.<field> overrides apply to every variant; a
 variant's own overrides win over them. Re-running resumes the sweep.
 
   python launch.py --config experiments/configs/gaussian_1d.py --sweep \
@@ -25,18 +25,37 @@ process 0 writes the workdir's files (on a file system all processes see).
 
   python launch.py --config experiments/configs/ring.py --workdir runs/ring \
       --coordinator_address=localhost:12355 --num_processes=2 --process_id=0
+
+Exit status (an error is one line on stderr: launch.py: <kind>: <message>):
+
+  0       done; --help; or the workdir's run had already finished (nothing
+          changed: raise --config.train.steps to continue it)
+  1       data error (missing or corrupt data files), workdir error (in use,
+          not a folder, not writable, disk full, another run's), training
+          diverged, a failed sweep variant, or another runtime error
+  2       config error: a bad flag, field or value, a config file that cannot
+          be loaded, an invalid sweep (stops before any training)
+  128+N   stopped by signal N after saving a checkpoint (143 = SIGTERM,
+          130 = SIGINT); the same command resumes
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib.util
+import logging as std_logging
 import os
 import sys
+from typing import NoReturn
 
 from absl import app
 from absl import flags
 from absl import logging
+import ml_collections
 from ml_collections import config_flags
+
+# Imports no jax (the config file's default_config() does).
+from gan_jax import config as config_lib
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a config file (experiments/configs/*.py), "
@@ -71,22 +90,82 @@ _OUTPUTS = ("config.json, metrics.jsonl, tensorboard/, checkpoints/, "
 
 
 # ----------------------------------------------------------------------------
-# Readable errors for bad --config.<field> overrides.
+# Exits: one line on stderr, a documented status (see the module docstring).
 # ----------------------------------------------------------------------------
+
+EXIT_ERROR = 1  # data, workdir, divergence, another runtime error
+EXIT_CONFIG = 2  # bad flags or config; nothing started
+
+
+def _fail(kind: str, message: str, code: int) -> NoReturn:
+  sys.stderr.write(f"launch.py: {kind}: {message}\n")
+  sys.exit(code)
+
+
+def _config_error(message: str) -> NoReturn:
+  _fail("config error", message, EXIT_CONFIG)
+
+
+def _workdir_error(message: str) -> NoReturn:
+  _fail("workdir error", message, EXIT_ERROR)
+
+
+# ----------------------------------------------------------------------------
+# Readable errors for --help, a config file that fails to load, and bad
+# --config.<field> overrides.
+# ----------------------------------------------------------------------------
+
+# absl's help flags exit 1; here they print the help and exit 0.
+_HELP_FLAGS = {"-h": True, "-?": True, "--help": True, "-help": True,
+               "--helpshort": True, "-helpshort": True,
+               "--helpfull": False, "-helpfull": False}
+
+
+def _help_requested(argv: list[str]):
+  """True/False (short/full help) for the first help flag, else None."""
+  for arg in argv[1:]:
+    if arg == "--":
+      break
+    if arg in _HELP_FLAGS:
+      return _HELP_FLAGS[arg]
+  return None
 
 
 def _config_arg(argv: list[str]):
   for i, arg in enumerate(argv):
-    if arg.startswith("--config="):
-      return arg[len("--config="):]
-    if arg == "--config" and i + 1 < len(argv):
+    if arg == "--":
+      break
+    for prefix in ("--config=", "-config="):
+      if arg.startswith(prefix):
+        return arg[len(prefix):]
+    if arg in ("--config", "-config") and i + 1 < len(argv):
       return argv[i + 1]
+  return None
+
+
+def _config_load_error(spec: str):
+  """'cannot load config file X: Type: message' if `path[:arg]` fails, else None.
+
+  config_flags defers a load error (or reports it as a flag error); loading
+  the file again here gives the real exception.
+  """
+  path = spec.split(":", 1)[0]
+  if not os.path.isfile(path):
+    return f"cannot load config file {path}: FileNotFoundError: no such file"
+  try:
+    config = config_lib.from_file(spec)
+  except Exception as e:  # pylint: disable=broad-except
+    # One line: a SyntaxError's text names the file and line.
+    message = " ".join(str(e).split()) or "(no message)"
+    return f"cannot load config file {path}: {type(e).__name__}: {message}"
+  if not isinstance(config, ml_collections.ConfigDict):
+    return (f"cannot load config file {path}: its get_config() returned "
+            f"{type(config).__name__}, not a ConfigDict")
   return None
 
 
 def _load_config_file(spec: str):
   """get_config(arg) of `path[:arg]`, or the default schema if that fails."""
-  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   try:
     return config_lib.from_file(spec)
   except Exception:  # pylint: disable=broad-except
@@ -95,7 +174,6 @@ def _load_config_file(spec: str):
 
 def _unknown_override(argv: list[str]):
   """Message for the first --config.a.b override naming no config field."""
-  import ml_collections  # pylint: disable=g-import-not-at-top
   spec = _config_arg(argv)
   config = _load_config_file(spec) if spec else None
   if config is None:
@@ -119,19 +197,42 @@ def _unknown_override(argv: list[str]):
   return None
 
 
+def _flag_error_message(e: flags.Error) -> str:
+  # absl: "flag --config.train.steps=abc: invalid literal for int() ...".
+  message = " ".join(str(e).split())
+  if message.startswith("flag --"):
+    message = message[len("flag "):]
+  return message + " (see --helpshort)"
+
+
 def _parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, with exit 0 for help and exit 2 for bad flags."""
+  shorthelp = _help_requested(argv)
+  if shorthelp is not None:
+    app.usage(shorthelp=shorthelp, writeto_stdout=True, exitcode=0)
+  spec = _config_arg(argv)
   try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    sys.stderr.write(f"FATAL Flags parsing error: {e}\n"
-                     "Pass --helpshort or --helpfull to see help on flags.\n")
-    sys.exit(1)
+    remaining = flags.FLAGS(argv)
   except Exception as e:  # pylint: disable=broad-except
+    # A config file that raises: config_flags reports an OSError later, a
+    # TypeError/ValueError as a flag error with a traceback in its text, and
+    # anything else as itself. The file's own error comes first.
+    load_error = spec and _config_load_error(spec)
+    if load_error:
+      _config_error(load_error)
+    if isinstance(e, flags.Error):
+      # Includes a value of the wrong type (--config.train.steps=abc).
+      _config_error(_unknown_override(argv) or _flag_error_message(e))
     # ml_collections raises AttributeError/KeyError with an unhelpful message
     # for an override of a field that does not exist.
-    message = _unknown_override(argv) or f"{type(e).__name__}: {e}"
-    sys.stderr.write(f"launch.py: invalid config override: {message}\n")
-    sys.exit(2)
+    _config_error(_unknown_override(argv) or
+                  f"invalid config override: {type(e).__name__}: {e}")
+  if not isinstance(flags.FLAGS["config"].value, ml_collections.ConfigDict):
+    # config_flags defers an OSError while loading (e.g. a missing file)
+    # until the config is used.
+    _config_error(_config_load_error(spec or "") or
+                  "cannot load the config file given by --config")
+  return remaining
 
 
 # ----------------------------------------------------------------------------
@@ -139,7 +240,6 @@ def _parse_flags(argv: list[str]) -> list[str]:
 
 def _quiet_library_logs() -> None:
   """Keeps orbax's INFO chatter out of the console (warnings still show)."""
-  import logging as std_logging  # pylint: disable=g-import-not-at-top
 
   def keep(record: std_logging.LogRecord) -> bool:
     noisy = os.sep + "orbax" + os.sep in record.pathname
@@ -148,71 +248,125 @@ def _quiet_library_logs() -> None:
   logging.get_absl_handler().addFilter(keep)
 
 
+def _quiet_backend_probe() -> None:
+  """Hides JAX's INFO "Unable to initialize backend 'tpu'" (on every CPU run).
+
+  Only INFO from that one logger: its warnings (e.g. a GPU without a
+  CUDA-enabled jaxlib) still show.
+  """
+  std_logging.getLogger("jax._src.xla_bridge").setLevel(std_logging.WARNING)
+
+
+def _check_workdir_path(workdir: str) -> None:
+  """Cheap checks before any backend starts (the run checks again)."""
+  if not workdir or not workdir.strip():
+    _workdir_error("the workdir is empty (--workdir ''); give a folder path")
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    _workdir_error(f"workdir {workdir} exists and is not a folder; give a "
+                   "folder path")
+
+
 def _run_sweep(config, sweep_dir: str) -> None:
   """--sweep: the logic is in gan_jax.sweep; here only the exits."""
   from gan_jax import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
   spec = config_flags.get_config_filename(flags.FLAGS["config"])
   try:
-    variants = sweep_lib.expand(
-        config, sweep_lib.load_sweep(spec),
-        num_devices=sweep_lib.probe_device_count())
+    overrides = sweep_lib.load_sweep(spec)
   except sweep_lib.SweepError as e:
-    sys.exit(f"launch.py: invalid sweep: {e}")
-  outcome = sweep_lib.run_sweep(variants, sweep_dir, parallel=_PARALLEL.value)
+    _config_error(f"invalid sweep: {e}")
+  try:
+    num_devices = sweep_lib.probe_device_count()
+  except sweep_lib.SweepError as e:
+    _fail("error", str(e), EXIT_ERROR)
+  try:
+    # Validates every variant (the base config alone need not be valid).
+    variants = sweep_lib.expand(config, overrides, num_devices=num_devices)
+  except sweep_lib.SweepError as e:
+    _config_error(f"invalid sweep: {e}")
+  try:
+    outcome = sweep_lib.run_sweep(variants, sweep_dir,
+                                  parallel=_PARALLEL.value)
+  except OSError as e:
+    _workdir_error(f"cannot write in sweep folder {sweep_dir}: "
+                   f"{e.strerror or e}")
   if outcome.failed or outcome.unfinished:
-    sys.exit(f"launch.py: {len(outcome.failed)} of {outcome.total} variants "
-             f"failed, {len(outcome.unfinished)} unfinished; errors in "
-             f"{outcome.results_md}; re-run the same command to retry them")
+    _fail("sweep failed",
+          f"{len(outcome.failed)} of {outcome.total} variants failed, "
+          f"{len(outcome.unfinished)} unfinished; errors in "
+          f"{outcome.results_md}; re-run the same command to retry them",
+          EXIT_ERROR)
+
+
+def _validate(config, num_devices, num_processes: int) -> None:
+  try:
+    config_lib.validate(config, num_devices, num_processes=num_processes)
+  except config_lib.ConfigError as e:
+    _config_error(str(e))
+  except ValueError as e:
+    # Only a validation that read data files has imported gan_jax.data
+    # (which imports jax); import it only then.
+    from gan_jax import data as data_lib  # pylint: disable=g-import-not-at-top
+    if isinstance(e, data_lib.DataError):
+      _fail("data error", str(e), EXIT_ERROR)
+    raise
+
+
+def _tensorboard_line(logdir: str) -> str:
+  if importlib.util.find_spec("tensorboard") is not None:
+    return f"  tensorboard --logdir {logdir}"
+  return (f"  TensorBoard: pip install tensorboard, then tensorboard --logdir "
+          f"{logdir}")
 
 
 def main(argv: list[str]) -> None:
+  _quiet_backend_probe()
   if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    _config_error(f"unexpected arguments: {' '.join(argv[1:])} (flags take "
+                  "the form --name=value; see --helpshort)")
   if _PARALLEL.value != 1 and not _SWEEP.value:
-    sys.exit("launch.py: --parallel applies only with --sweep")
+    _config_error("--parallel applies only with --sweep")
 
   config = _CONFIG.value
   workdir = _WORKDIR.value
-  import ml_collections  # pylint: disable=g-import-not-at-top
-  if not isinstance(config, ml_collections.ConfigDict):
-    # config_flags defers a load error (missing file, exception in
-    # get_config) until the config is used.
-    try:
-      config.keys()
-      message = f"got {type(config).__name__}, not a ConfigDict"
-    except Exception as e:  # pylint: disable=broad-except
-      message = f"{type(e).__name__}: {e}"
-    sys.exit(f"launch.py: cannot load --config: {message}")
-  from gan_jax import distributed  # pylint: disable=g-import-not-at-top
   settings = (_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  if not _SWEEP.value:
+    # Before anything starts a JAX backend (and before gan_jax.distributed,
+    # which imports jax): all but the device-count rule. A sweep validates
+    # each variant instead.
+    _validate(config, None, num_processes=max(1, _NUM_PROCESSES.value))
+
+  from gan_jax import distributed  # pylint: disable=g-import-not-at-top
   try:
-    multi = distributed.check_settings(*settings) or _DISTRIBUTED.value
+    multi = distributed.check_settings(*settings)
   except distributed.DistributedError as e:
-    sys.exit(f"launch.py: {e}")
+    _config_error(str(e))
+  if multi and _DISTRIBUTED.value:
+    _config_error("--distributed (auto-detect) and --coordinator_address/"
+                  "--num_processes/--process_id exclude each other")
+  multi = multi or _DISTRIBUTED.value
+  if _SWEEP.value and multi:
+    _config_error("--sweep runs its variants as separate one-process runs; "
+                  "launch multi-process runs one at a time, without --sweep")
+  _check_workdir_path(workdir)
   if _SWEEP.value:
-    if multi:
-      sys.exit("launch.py: --sweep runs its variants as separate one-process "
-               "runs; launch multi-process runs one at a time, without "
-               "--sweep")
-    # Validated variant by variant; this process starts no JAX backend.
+    # This process starts no JAX backend.
     _run_sweep(config, workdir)
     return
 
   import jax  # pylint: disable=g-import-not-at-top
-  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   from gan_jax import data as data_lib  # pylint: disable=g-import-not-at-top
   from gan_jax import train  # pylint: disable=g-import-not-at-top
   try:
     # Before anything starts a JAX backend.
     distributed.initialize(*settings, auto=_DISTRIBUTED.value,
                            timeout_sec=_DISTRIBUTED_TIMEOUT.value)
+    num_devices, num_processes = jax.device_count(), jax.process_count()
   except distributed.DistributedError as e:
-    sys.exit(f"launch.py: {e}")
-  try:
-    config_lib.validate(config, jax.device_count(),
-                        num_processes=jax.process_count())
-  except (config_lib.ConfigError, data_lib.DataError) as e:
-    sys.exit(f"launch.py: invalid config: {e}")
+    _config_error(str(e))
+  except RuntimeError as e:  # no such backend, coordinator unreachable, ...
+    _fail("error", "cannot start JAX: " + " ".join(str(e).split()),
+          EXIT_ERROR)
+  _validate(config, num_devices, num_processes=num_processes)
 
   logging.set_verbosity(logging.INFO)
   _quiet_library_logs()
@@ -222,14 +376,28 @@ def main(argv: list[str]) -> None:
         flush=True)
   try:
     summary = train.train_and_evaluate(config, workdir)
-  except (config_lib.ConfigError, data_lib.DataError,
-          train.WorkdirError, train.DivergenceError) as e:
-    sys.exit(f"launch.py: {e}")
+  except config_lib.ConfigError as e:  # e.g. a step too large for the device
+    _config_error(str(e))
+  except data_lib.DataError as e:
+    _fail("data error", str(e), EXIT_ERROR)
+  except train.WorkdirError as e:  # including WorkdirBusy
+    _workdir_error(str(e))
+  except train.DivergenceError as e:
+    message = str(e)
+    prefix = "training diverged:"
+    if message.startswith(prefix):
+      message = message[len(prefix):].lstrip()
+    _fail("training diverged", message, EXIT_ERROR)
   except train.Preempted as e:
     # 128 + signal number, as a shell reports a process the signal killed.
     sys.stderr.write(f"launch.py: {e}\n")
     sys.exit(128 + e.signum)
 
+  if summary.get("already_finished"):
+    print(f"Done: {workdir} already finished at step "
+          f"{summary['step']}; nothing changed (raise --config.train.steps to "
+          "continue)")
+    return
   results = summary.get("evaluation") or {}
   shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                     for k, v in results.items())
@@ -237,8 +405,8 @@ def main(argv: list[str]) -> None:
   print(f"Outputs in {summary['workdir']}: {_OUTPUTS}")
   print(f"  summary: {os.path.join(summary['workdir'], train.SUMMARY_FILE)}")
   print(f"  samples: {os.path.join(summary['workdir'], train.SAMPLES_DIR)}")
-  print(f"  tensorboard --logdir "
-        f"{os.path.join(summary['workdir'], train.TENSORBOARD_DIR)}")
+  print(_tensorboard_line(
+      os.path.join(summary["workdir"], train.TENSORBOARD_DIR)))
 
 
 if __name__ == "__main__":
