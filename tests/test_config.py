@@ -155,7 +155,7 @@ def _module_names():
 
 @pytest.mark.parametrize("name", sorted(_module_names()))
 def test_copied_names_equal_the_modules(name):
-  """config.py copies these (so that it imports no jax); they must agree."""
+  """gan_jax/config/names.py copies these (so that it imports no jax); they must agree."""
   assert getattr(config_lib, name) == _module_names()[name]
 
 

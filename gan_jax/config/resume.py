@@ -1,0 +1,62 @@
+"""Which config fields may change when a run is resumed."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import ml_collections
+
+# Fields that may change when a run is resumed: they change how the run is
+# driven or reported, not what any one step computes.
+RESUMABLE_FIELDS = (
+    "train.steps",
+    "train.steps_per_call",
+    "train.log_every",
+    "train.checkpoint_every",
+    "train.sample_every",
+    "train.on_divergence",
+    "train.divergence_lr_factor",
+    "train.max_divergence_restores",
+    "parallelism",
+    "eval",
+)
+
+
+def changed_fields(old: Any, new: Any, path: str = "") -> list[str]:
+  """Dotted names of the leaves whose values differ between two configs.
+
+  Both may be ConfigDicts or plain dicts (e.g. one read back from JSON);
+  tuples and lists compare equal element-wise.
+  """
+  if isinstance(old, ml_collections.ConfigDict):
+    old = old.to_dict()
+  if isinstance(new, ml_collections.ConfigDict):
+    new = new.to_dict()
+  if isinstance(old, dict) and isinstance(new, dict):
+    changed = []
+    for key in sorted(set(old) | set(new)):
+      name = f"{path}.{key}" if path else key
+      if key not in old or key not in new:
+        changed.append(name)
+      else:
+        changed.extend(changed_fields(old[key], new[key], name))
+    return changed
+  if isinstance(old, (tuple, list)) and isinstance(new, (tuple, list)):
+    return [] if list(old) == list(new) else [path]
+  return [] if old == new else [path]
+
+
+def is_resumable_change(field: str,
+                        config: Optional[ml_collections.ConfigDict] = None
+                        ) -> bool:
+  """Whether `field` may differ between a saved run and its resumption.
+
+  train.steps may not when `config` decays a learning rate over train.steps
+  (a schedule with decay_steps = 0).
+  """
+  if field == "train.steps" and config is not None:
+    for player in ("generator", "discriminator"):
+      optimizer = config.optimizer[player]
+      if optimizer.schedule != "constant" and not optimizer.decay_steps:
+        return False
+  return any(field == f or field.startswith(f + ".") for f in RESUMABLE_FIELDS)

@@ -1,0 +1,145 @@
+"""The experiment config schema and its defaults; loading config files.
+
+Every experiment is an `ml_collections.ConfigDict` built from `default_config()`
+and changed by a config file (`experiments/configs/*.py`) and command-line
+overrides (`--config.train.steps=2000`). `validate(config, num_devices)` runs
+before anything is compiled or loaded and raises `ConfigError` whose message
+names the dotted field (`config.loss.name`) and the valid choices or range;
+`validate(config)` (num_devices=None) checks all but the device count, before
+JAX knows its devices. Importing gan_jax.config does not import jax.
+
+Schema (defaults in brackets):
+
+  seed                       [0] seeds parameter init and all training noise
+  data.*                     see `gan_jax.data.default_data_config()`:
+                             name ring | grid | gaussian_1d (toy, sampled on
+                             device) | fashion_mnist | mnist (source 'idx') |
+                             any TFDS image set (source 'tfds'); data_dir,
+                             tfds_name, image_size; toy num_modes, radius,
+                             std, size, spacing, mean
+  model.*                    see `gan_jax.models.default_model_config()`
+  loss.name                  one of `gan_jax.losses.NAMES`
+  loss.fake_fraction         [0.5] pi, share of fakes D is trained on, in (0,1)
+  loss.label_smoothing       [0.0] one-sided, cross-entropy losses only
+  loss.r1_gamma              [0.0] R1 penalty gamma/2 E|grad_x D(x)|^2; 0 = off
+  optimizer.generator/discriminator.{name adam|sgd, learning_rate, b1, b2,
+                             momentum, schedule constant|linear|cosine,
+                             decay_steps (train steps; 0 = train.steps),
+                             end_factor (final lr / learning_rate)}
+  train.steps                number of generator steps (Algorithm 1 iterations)
+  train.batch_size           m, global (all devices) batch size
+  train.discriminator_steps  k, D steps per G step
+  train.steps_per_call       iterations per device dispatch (lax.scan)
+  train.log_every, checkpoint_every, sample_every   (0 = only at the end for
+                             checkpoint_every / sample_every)
+  train.ema_decay            [0.0] EMA of G's weights; 0 = off; warmed up:
+                             step t uses min(ema_decay, (1+t)/(10+t))
+  train.on_divergence        ['stop'] a NaN/inf loss or parameter: 'stop'
+                             (DivergenceError; the last good checkpoint is
+                             kept) | 'restore' (restore it and multiply both
+                             learning rates by divergence_lr_factor)
+  train.divergence_lr_factor [0.5] learning-rate factor per restore, in (0, 1)
+  train.max_divergence_restores  [3] restores before stopping anyway
+  parallelism                shard_map | pmap
+  eval.num_samples           [2500] samples for the toy evaluation (modes,
+                             JSD)
+  eval.num_sample_images     [64] samples drawn in sample grids / scatters
+  eval.every                 [0] also evaluate every this many steps (into
+                             eval.jsonl and TensorBoard); 0 = only at the end
+  eval.image_num_samples     [10000] generator samples for the image metrics
+                             (Goodfellow et al. 2014's Parzen protocol: 10k)
+  eval.parzen                [True] images: Parzen-window log-likelihood
+  eval.parzen_validation     [10000] last train images held out to choose
+                             the Parzen width
+  eval.features              [True] images: FID and precision/recall in the
+                             bundled classifier's feature space
+  eval.feature_extractor_dir ['' = beside the data, else ~/.cache] its cache
+  eval.feature_extractor_steps  [3000] its training steps (part of the cache
+                             key)
+  (the image fields are ignored for toy data)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Optional
+
+import ml_collections
+
+from gan_jax.config.checks import ConfigError
+
+
+def _optimizer_config(learning_rate: float) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(
+      dict(name="adam", learning_rate=learning_rate, b1=0.9, b2=0.999,
+           momentum=0.0, schedule="constant", decay_steps=0, end_factor=0.0))
+
+
+def set_optimizers(config: ml_collections.ConfigDict, **fields) -> None:
+  """Gives G's and D's optimisers the same settings, e.g. name, learning_rate.
+
+  Config files use it for the common case of one optimiser for both players;
+  `config.optimizer.generator.<field>` still overrides one side alone.
+  """
+  for player in ("generator", "discriminator"):
+    config.optimizer[player].update(fields)
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Returns the full schema with defaults; config files change fields of it."""
+  # pylint: disable=g-import-not-at-top
+  from gan_jax import data as data_lib
+  from gan_jax import evaluation
+  from gan_jax import feature_extractor
+  from gan_jax import models
+  # pylint: enable=g-import-not-at-top
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.data = data_lib.default_data_config("ring")
+  config.model = models.default_model_config("mlp")
+  config.loss = ml_collections.ConfigDict(
+      dict(name="non_saturating", fake_fraction=0.5, label_smoothing=0.0,
+           r1_gamma=0.0))
+  config.optimizer = ml_collections.ConfigDict(
+      dict(generator=_optimizer_config(1e-3),
+           discriminator=_optimizer_config(1e-3)))
+  config.train = ml_collections.ConfigDict(
+      dict(
+          steps=1000,
+          batch_size=256,
+          discriminator_steps=1,
+          steps_per_call=100,
+          log_every=100,
+          checkpoint_every=1000,
+          sample_every=1000,
+          ema_decay=0.0,
+          on_divergence="stop",
+          divergence_lr_factor=0.5,
+          max_divergence_restores=3,
+      ))
+  config.parallelism = "shard_map"
+  config.eval = ml_collections.ConfigDict(
+      dict(num_samples=2500, num_sample_images=64, every=0,
+           image_num_samples=evaluation.IMAGE_NUM_SAMPLES, parzen=True,
+           parzen_validation=evaluation.PARZEN_NUM_VALIDATION, features=True,
+           feature_extractor_dir="",
+           feature_extractor_steps=feature_extractor.DEFAULT_STEPS))
+  return config
+
+
+def from_file(path: str, arg: Optional[str] = None
+              ) -> ml_collections.ConfigDict:
+  """Loads `get_config(arg)` from a config file (as `--config path:arg` does).
+
+  `path` may carry the argument itself: 'experiments/configs/ring.py:arg'.
+  """
+  if arg is None and ":" in os.path.basename(path):
+    path, _, arg = path.rpartition(":")
+  spec = importlib.util.spec_from_file_location(
+      "_gan_jax_config_" + os.path.splitext(os.path.basename(path))[0], path)
+  if spec is None or not os.path.isfile(path):
+    raise ConfigError(f"config file {path} not found")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg) if arg else module.get_config()

@@ -1,0 +1,317 @@
+"""The per-device update: k D sub-steps, one G step and the EMA of G.
+
+`make_update` returns one iteration of Algorithm 1 (see `gan_jax.step`) as a
+function of one device's share of the batch, to be mapped over devices by
+`gan_jax.step.parallel.DataParallel`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax import lax
+import ml_collections
+import optax
+
+from gan_jax import losses
+from gan_jax.step.optimizers import make_optimizers
+from gan_jax.step.sampling import RealSampler
+from gan_jax.step.sampling import sample_noise
+from gan_jax.step.state import AXIS
+from gan_jax.step.state import METRIC_NAMES
+from gan_jax.step.state import Models
+from gan_jax.step.state import PyTree
+from gan_jax.step.state import TrainState
+
+
+def _apply(module: nn.Module, params, batch_stats, inputs, *, train: bool,
+           rngs=None):
+  """module(inputs); returns (outputs, new batch_stats) ({} stays {})."""
+  variables = {"params": params}
+  if batch_stats:
+    variables["batch_stats"] = batch_stats
+  if train and batch_stats:
+    outputs, updates = module.apply(variables, inputs, train=True,
+                                    mutable=["batch_stats"], rngs=rngs)
+    return outputs, dict(updates["batch_stats"])
+  return module.apply(variables, inputs, train=train, rngs=rngs), batch_stats
+
+
+def generate(generator: nn.Module, params, batch_stats, z) -> jax.Array:
+  """G(z) in inference mode (BatchNorm running averages)."""
+  return _apply(generator, params, batch_stats, z, train=False)[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class _UpdateSetup:
+  """What an iteration needs besides the state (fixed when it is traced).
+
+  Attributes:
+    generator, discriminator: the models.
+    loss_pair: the losses (`config.loss.name`).
+    d_loss_kwargs: D loss keyword arguments (fake_fraction, label_smoothing).
+    r1_gamma: R1 penalty weight; 0 = off.
+    discriminator_steps: k, D sub-steps per iteration.
+    ema_decay: decay of the EMA of G's weights (used when the state has one).
+    latent_dim: size of z.
+    per_device: examples per device, batch_size / num_devices.
+    dropout: whether D has dropout (then applied one example at a time).
+    g_opt, d_opt: the optimisers.
+    pmean: the mean over devices (the identity on one device).
+    sample_real: draws real examples (see `make_real_sampler`).
+    axis_name: the mapped axis.
+  """
+  generator: nn.Module
+  discriminator: nn.Module
+  loss_pair: losses.LossPair
+  d_loss_kwargs: dict[str, float]
+  r1_gamma: float
+  discriminator_steps: int
+  ema_decay: float
+  latent_dim: int
+  per_device: int
+  dropout: bool
+  g_opt: optax.GradientTransformation
+  d_opt: optax.GradientTransformation
+  pmean: Callable[[PyTree], PyTree]
+  sample_real: RealSampler
+  axis_name: str
+
+
+def _update_setup(config: ml_collections.ConfigDict, models: Models,
+                  sample_real: RealSampler, num_devices: int,
+                  axis_name: str) -> _UpdateSetup:
+  """Reads everything `_update` needs from the config."""
+  loss_pair = losses.get(config.loss.name)
+  d_loss_kwargs = dict(fake_fraction=config.loss.fake_fraction)
+  if loss_pair.uses_cross_entropy:
+    d_loss_kwargs["label_smoothing"] = config.loss.label_smoothing
+  g_opt, d_opt = make_optimizers(config)
+  if num_devices > 1:
+    pmean = functools.partial(lax.pmean, axis_name=axis_name)
+  else:
+    # The mean over one device is the identity; XLA:CPU would still copy
+    # every gradient through an all-reduce.
+    pmean = lambda tree: tree
+  return _UpdateSetup(
+      generator=models.generator,
+      discriminator=models.discriminator,
+      loss_pair=loss_pair,
+      d_loss_kwargs=d_loss_kwargs,
+      r1_gamma=float(config.loss.r1_gamma),
+      discriminator_steps=int(config.train.discriminator_steps),
+      ema_decay=float(config.train.ema_decay),
+      latent_dim=int(config.model.latent_dim),
+      per_device=config.train.batch_size // num_devices,
+      dropout=bool(config.model.get("discriminator_dropout", 0.0) or
+                   config.model.get("discriminator_input_dropout", 0.0)),
+      g_opt=g_opt,
+      d_opt=d_opt,
+      pmean=pmean,
+      sample_real=sample_real,
+      axis_name=axis_name,
+  )
+
+
+def _discriminate(setup: _UpdateSetup, d_params, d_batch_stats, x, key,
+                  example_ids):
+  """D's logits [n] in training mode; returns (logits, new batch_stats)."""
+  if not setup.dropout:
+    return _apply(setup.discriminator, d_params, d_batch_stats, x, train=True)
+  # Dropout masks keyed per global example, as for the noise: one vmapped
+  # call per example (the MLP/DCGAN discriminators have no cross-example
+  # layers, so this computes the same function as one batched call).
+  def one(x_i, i):
+    rngs = {"dropout": jax.random.fold_in(key, i)}
+    return _apply(setup.discriminator, d_params, d_batch_stats, x_i[None],
+                  train=True, rngs=rngs)[0][0]
+  return jax.vmap(one)(x, example_ids), d_batch_stats
+
+
+def _r1_penalty(setup: _UpdateSetup, d_params, d_batch_stats, real,
+                dropout_key, example_ids) -> jax.Array:
+  """E_x |grad_x D(x)|^2 on real data, D(x) the logit (Mescheder et al. 2018).
+
+  Examples are independent in D, so the gradient of the sum is the
+  per-example gradient.
+  """
+  def summed_logits(x):
+    return jnp.sum(_discriminate(setup, d_params, d_batch_stats, x,
+                                 dropout_key, example_ids)[0])
+  grad_x = jax.grad(summed_logits)(real)
+  return jnp.mean(
+      jnp.sum(jnp.square(grad_x).reshape(setup.per_device, -1), axis=-1))
+
+
+def _discriminator_loss(d_params, setup: _UpdateSetup, d_batch_stats, real,
+                        fake, dropout_key, example_ids):
+  """D's loss (+ gamma/2 R1); returns (loss, (logits, batch_stats, R1))."""
+  real_logits, bs = _discriminate(setup, d_params, d_batch_stats, real,
+                                  dropout_key, example_ids)
+  fake_logits, bs = _discriminate(setup, d_params, bs, fake, dropout_key,
+                                  example_ids)
+  loss = setup.loss_pair.discriminator(real_logits, fake_logits,
+                                       **setup.d_loss_kwargs)
+  penalty = jnp.zeros((), jnp.float32)
+  if setup.r1_gamma > 0:
+    penalty = _r1_penalty(setup, d_params, d_batch_stats, real, dropout_key,
+                          example_ids)
+    loss = loss + 0.5 * setup.r1_gamma * penalty
+  return loss, (real_logits, fake_logits, bs, penalty)
+
+
+def _discriminator_substep(setup: _UpdateSetup, g_params, carry, key,
+                           example_ids, dataset) -> tuple[tuple, dict]:
+  """One D update on fresh real and noise samples drawn with `key`.
+
+  carry: (d_params, d_opt_state, d_batch_stats, g_batch_stats). Returns the
+  new carry and D's metrics (measured before the update).
+  """
+  d_params, d_opt_state, d_batch_stats, g_batch_stats = carry
+  real = setup.sample_real(jax.random.fold_in(key, 0), example_ids, dataset)
+  z = sample_noise(jax.random.fold_in(key, 1), example_ids, setup.latent_dim)
+  dropout_key = jax.random.fold_in(key, 2)
+  fake, g_batch_stats = _apply(setup.generator, g_params, g_batch_stats, z,
+                               train=True)
+  fake = lax.stop_gradient(fake)
+  loss_fn = functools.partial(
+      _discriminator_loss, setup=setup, d_batch_stats=d_batch_stats,
+      real=real, fake=fake, dropout_key=dropout_key, example_ids=example_ids)
+  (loss, (real_logits, fake_logits, d_batch_stats, penalty)), grads = (
+      jax.value_and_grad(loss_fn, has_aux=True)(d_params))
+  grads = setup.pmean(grads)
+  updates, d_opt_state = setup.d_opt.update(grads, d_opt_state, d_params)
+  d_params = optax.apply_updates(d_params, updates)
+  metrics = dict(
+      d_loss=loss,
+      value=losses.value_function(real_logits, fake_logits),
+      d_real=jnp.mean(jax.nn.sigmoid(real_logits)),
+      d_fake=jnp.mean(jax.nn.sigmoid(fake_logits)),
+      r1_penalty=penalty,
+  )
+  metrics = setup.pmean(metrics)
+  metrics["d_grad_norm"] = optax.tree_utils.tree_norm(grads)
+  return (d_params, d_opt_state, d_batch_stats, g_batch_stats), metrics
+
+
+def _discriminator_steps(setup: _UpdateSetup, state: TrainState, d_key,
+                         example_ids, dataset) -> tuple[tuple, dict]:
+  """The k D sub-steps; returns (carry, the last sub-step's metrics)."""
+  carry = (state.d_params, state.d_opt_state, state.d_batch_stats,
+           state.g_batch_stats)
+  # Unrolled (k is small): XLA:CPU runs convolutions inside a while loop
+  # (lax.scan / fori_loop) several times slower than outside one.
+  for j in range(setup.discriminator_steps):
+    carry, d_metrics = _discriminator_substep(
+        setup, state.g_params, carry, jax.random.fold_in(d_key, j),
+        example_ids, dataset)
+  return carry, d_metrics
+
+
+def _generator_loss(g_params, setup: _UpdateSetup, g_batch_stats, d_params,
+                    d_batch_stats, z, dropout_key, example_ids):
+  """G's loss against the updated D; returns (loss, G's new batch_stats)."""
+  fake, bs = _apply(setup.generator, g_params, g_batch_stats, z, train=True)
+  # D's running statistics are not updated by G's step.
+  fake_logits, _ = _discriminate(setup, d_params, d_batch_stats, fake,
+                                 dropout_key, example_ids)
+  return setup.loss_pair.generator(fake_logits), bs
+
+
+def _generator_step(setup: _UpdateSetup, state: TrainState, g_batch_stats,
+                    d_params, d_batch_stats, g_key, example_ids) -> tuple:
+  """One G update on fresh noise.
+
+  Returns:
+    (g_params, g_opt_state, g_batch_stats, g_loss, mean gradients).
+  """
+  z = sample_noise(jax.random.fold_in(g_key, 0), example_ids,
+                   setup.latent_dim)
+  dropout_key = jax.random.fold_in(g_key, 2)
+  loss_fn = functools.partial(
+      _generator_loss, setup=setup, g_batch_stats=g_batch_stats,
+      d_params=d_params, d_batch_stats=d_batch_stats, z=z,
+      dropout_key=dropout_key, example_ids=example_ids)
+  (g_loss, g_batch_stats), grads = jax.value_and_grad(
+      loss_fn, has_aux=True)(state.g_params)
+  grads = setup.pmean(grads)
+  updates, g_opt_state = setup.g_opt.update(grads, state.g_opt_state,
+                                            state.g_params)
+  g_params = optax.apply_updates(state.g_params, updates)
+  return g_params, g_opt_state, g_batch_stats, g_loss, grads
+
+
+def ema_decay_at(step: jax.Array, decay: float) -> jax.Array:
+  """The EMA's decay at update `step` (0-based): min(decay, (1+t)/(10+t)).
+
+  A warm-up (the `num_updates` rule of TensorFlow's ExponentialMovingAverage):
+  a constant decay of 0.9995 would still hold e^-1.5 = 22% of G's random
+  initial weights after 3,000 steps; with the warm-up the average spans
+  about the last t/9 steps early on (the initial weights are below 1e-9 after
+  100 steps) and reaches `decay` at t = (10·decay - 1)/(1 - decay). It
+  depends on the step alone, so a resumed run is bitwise the same.
+  """
+  t = step.astype(jnp.float32)
+  return jnp.minimum(jnp.float32(decay), (1.0 + t) / (10.0 + t))
+
+
+def _update_ema(ema: Optional[PyTree], g_params: PyTree,
+                decay: jax.Array) -> Optional[PyTree]:
+  """ema <- decay·ema + (1 - decay)·g_params; None (no EMA) stays None."""
+  if ema is None:
+    return None
+  return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema,
+                      g_params)
+
+
+def _update(setup: _UpdateSetup, state: TrainState, dataset
+            ) -> tuple[TrainState, dict]:
+  """One iteration: k D sub-steps, one G step, the EMA; see make_update."""
+  device = lax.axis_index(setup.axis_name)
+  example_ids = device * setup.per_device + jnp.arange(setup.per_device)
+  step_key = jax.random.fold_in(state.rng, state.step)
+  d_key = jax.random.fold_in(step_key, 0)
+  g_key = jax.random.fold_in(step_key, 1)
+
+  (d_params, d_opt_state, d_batch_stats, g_batch_stats), d_metrics = (
+      _discriminator_steps(setup, state, d_key, example_ids, dataset))
+  g_params, g_opt_state, g_batch_stats, g_loss, g_grads = _generator_step(
+      setup, state, g_batch_stats, d_params, d_batch_stats, g_key,
+      example_ids)
+  ema = _update_ema(state.ema_g_params, g_params,
+                    ema_decay_at(state.step, setup.ema_decay))
+
+  metrics = dict(d_metrics)
+  metrics["g_loss"] = setup.pmean(g_loss)
+  metrics["g_grad_norm"] = optax.tree_utils.tree_norm(g_grads)
+  new_state = TrainState(
+      step=state.step + 1,
+      g_params=g_params,
+      d_params=d_params,
+      g_batch_stats=g_batch_stats,
+      d_batch_stats=d_batch_stats,
+      g_opt_state=g_opt_state,
+      d_opt_state=d_opt_state,
+      ema_g_params=ema,
+      rng=state.rng,
+  )
+  return new_state, {name: metrics[name] for name in METRIC_NAMES}
+
+
+def make_update(config: ml_collections.ConfigDict, models: Models,
+                sample_real: RealSampler, *, num_devices: int,
+                axis_name: str = AXIS) -> Callable[[TrainState, Any], tuple]:
+  """Returns the per-device iteration update(state, dataset) -> (state, metrics).
+
+  It must run inside a mapping over `axis_name` with `num_devices` members
+  (shard_map or pmap); each member computes batch_size / num_devices of the
+  global batch. metrics: dict of float32 scalars (`METRIC_NAMES`), identical
+  on every device.
+  """
+  setup = _update_setup(config, models, sample_real, num_devices, axis_name)
+  return functools.partial(_update, setup)
