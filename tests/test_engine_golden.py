@@ -22,7 +22,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import subprocess
 import sys
 
@@ -30,21 +29,12 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # experiments/ (also when run as a script)
+from experiments.benchmarks.common import cpu_model  # pylint: disable=g-import-not-at-top,wrong-import-position
 GOLDEN = os.path.join(ROOT, "tests", "data", "engine_golden.json")
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 # State leaves whose values changed on purpose since the recording.
 CHANGED_ON_PURPOSE = ("ema_g_params",)
-
-
-def cpu_model() -> str:
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or "unknown"
 
 
 def golden_configs():

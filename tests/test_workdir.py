@@ -192,7 +192,7 @@ def _damage_config(workdir, content):
 @pytest.mark.parametrize("content, words", [
     ('{"seed": 0, "train": {"steps": ', ["config.json", "JSONDecodeError"]),
     ("[1, 2, 3]", ["config.json", "expected a JSON object", "list"]),
-    ('{"train": {"steps": "many"}}', ["config.json", "'steps'", "'many'"]),
+    ('{"train": {"steps": "many"}}', ["config.json", "config.train.steps", "'many'"]),
 ], ids=["cut_short", "not_an_object", "wrong_type"])
 def test_damaged_config_json_is_named(finished_run, tmp_path, content, words):
   workdir = str(tmp_path / "run")

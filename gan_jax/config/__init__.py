@@ -34,6 +34,7 @@ from gan_jax.config.resume import changed_fields
 from gan_jax.config.resume import is_resumable_change
 from gan_jax.config.resume import RESUMABLE_FIELDS
 from gan_jax.config.schema import default_config
+from gan_jax.config.schema import from_dict
 from gan_jax.config.schema import from_file
 from gan_jax.config.schema import set_optimizers
 from gan_jax.config.validation import validate
@@ -56,6 +57,7 @@ __all__ = [
     "TOY_DATA",
     "changed_fields",
     "default_config",
+    "from_dict",
     "from_file",
     "is_resumable_change",
     "set_optimizers",

@@ -143,3 +143,34 @@ def from_file(path: str, arg: Optional[str] = None
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config(arg) if arg else module.get_config()
+
+
+def _merge(target: ml_collections.ConfigDict, values, path: str) -> None:
+  if not isinstance(values, dict):
+    raise ConfigError(f"{path}: expected a JSON object of config fields, got "
+                      f"{type(values).__name__}")
+  for key, value in values.items():
+    if key not in target:
+      raise ConfigError(f"{path}.{key} is not in this version's config "
+                        f"schema")
+    if isinstance(target[key], ml_collections.ConfigDict):
+      _merge(target[key], value, f"{path}.{key}")
+      continue
+    try:
+      target[key] = tuple(value) if isinstance(value, list) else value
+    except (TypeError, ValueError) as e:
+      raise ConfigError(f"{path}.{key} holds {value!r}, which this version "
+                        f"cannot take ({e})") from None
+
+
+def from_dict(values: dict, *, source: str = "config"
+              ) -> ml_collections.ConfigDict:
+  """The schema with the fields of a nested dict set (`to_dict()` output).
+
+  JSON lists become tuples again; a field the schema does not define, or a
+  value of the wrong type, is a ConfigError naming `source` and the field.
+  Fields the dict lacks keep their defaults (a run saved by an older version).
+  """
+  config = default_config()
+  _merge(config, values, source)
+  return config

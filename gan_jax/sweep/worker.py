@@ -24,24 +24,12 @@ from gan_jax.sweep import variants as variants_lib
 ERROR_PREFIX = "[sweep worker] error: "
 
 
-def _merge(target: ml_collections.ConfigDict, source: dict[str, Any],
-           path: str) -> None:
-  """Sets `target`'s fields from the nested dict `source`, recursively."""
-  for key, value in source.items():
-    if key not in target:
-      raise variants_lib.SweepError(f"{path}.{key} is not in this version's "
-                                    f"config schema")
-    if isinstance(target[key], ml_collections.ConfigDict):
-      _merge(target[key], value, f"{path}.{key}")
-    else:
-      target[key] = tuple(value) if isinstance(value, list) else value
-
-
 def config_from_dict(values: dict[str, Any]) -> ml_collections.ConfigDict:
   """A config from `config.to_dict()` output (JSON lists become tuples)."""
-  config = config_lib.default_config()
-  _merge(config, values, "config")
-  return config
+  try:
+    return config_lib.from_dict(values)
+  except config_lib.ConfigError as e:
+    raise variants_lib.SweepError(str(e)) from None
 
 
 def _set_up_logging() -> None:

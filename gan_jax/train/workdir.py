@@ -47,26 +47,6 @@ SAMPLES_DIR = "samples"
 TENSORBOARD_DIR = "tensorboard"
 
 
-def _merge(target: ml_collections.ConfigDict, values: Any, path: str) -> None:
-  if not isinstance(values, dict):
-    raise errors.WorkdirError(f"{path} cannot be read: expected a JSON "
-                              f"object of config fields, got "
-                              f"{type(values).__name__}")
-  for key, value in values.items():
-    if key not in target:
-      raise errors.WorkdirError(f"{path}: field {key!r} is not in this "
-                                f"version's config schema")
-    if isinstance(target[key], ml_collections.ConfigDict):
-      _merge(target[key], value, f"{path}")
-    else:
-      try:
-        target[key] = value  # type-checked; JSON lists become tuples again
-      except (TypeError, ValueError) as e:
-        raise errors.WorkdirError(f"{path}: field {key!r} holds {value!r}, "
-                                  f"which this version cannot take "
-                                  f"({e})") from None
-
-
 def load_config(workdir: str) -> ml_collections.ConfigDict:
   """The resolved config that a run saved in `workdir`.
 
@@ -84,9 +64,11 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     raise errors.WorkdirError(
         f"{path} cannot be read ({type(e).__name__}: {e}); restore it, or "
         f"train in another --workdir") from None
-  config = config_lib.default_config()
-  _merge(config, values, path)
-  return config
+  try:
+    return config_lib.from_dict(values)
+  except config_lib.ConfigError as e:
+    raise errors.WorkdirError(f"{path} cannot be read: {e}; restore it, or "
+                              f"train in another --workdir") from None
 
 
 def _get_dotted(config, field: str):
