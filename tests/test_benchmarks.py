@@ -129,6 +129,7 @@ def test_benchmark_configs_are_what_the_docstring_says():
   assert "ring" in common.shipped_configs()
 
 
+@pytest.mark.slow
 def test_throughput_quick_writes_sane_json(tmp_path):
   result, markdown = _run_script(
       "throughput.py", ["--quick", "--models=ring", "--configs=gaussian_1d",
@@ -159,6 +160,7 @@ def test_throughput_quick_writes_sane_json(tmp_path):
     assert "torch_algorithm1" not in ring["timings"]
 
 
+@pytest.mark.slow
 def test_scaling_quick_one_and_two_devices(tmp_path):
   result, markdown = _run_script(
       "scaling.py", ["--quick", "--devices=1,2", "--models=ring"], tmp_path)

@@ -97,6 +97,7 @@ def _final_state(workdir):
   return train.latest_state(workdir)
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one_process_with_as_many_devices(tmp_path):
   data_dir = str(tmp_path / "idx")
   write_idx_dataset(data_dir, num_train=NUM_TRAIN, num_test=8)

@@ -137,6 +137,7 @@ def _golden():
     return json.load(f)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["ring", "fashion_mnist_mlp"])
 def test_redesigned_loop_matches_the_recorded_run(name, tmp_path):
   import jax  # pylint: disable=g-import-not-at-top

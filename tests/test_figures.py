@@ -278,6 +278,7 @@ def test_sweep_figures_launch_the_configs_sweeps(tmp_path, monkeypatch):
       "--parallel=1", "--config.train.steps=10000"]
 
 
+@pytest.mark.slow
 def test_fashion_curves_plot_the_evaluations_of_each_loss(tmp_path):
   from experiments.figures import fashion_mnist_curves as curves  # pylint: disable=g-import-not-at-top
   from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top

@@ -55,6 +55,7 @@ def snapshot(folder):
   return files
 
 
+@pytest.mark.slow
 def test_tiny_ring_run_writes_everything(tmp_path):
   workdir = str(tmp_path / "ring")
   result = launch("--config", RING, "--workdir", workdir, *TINY)

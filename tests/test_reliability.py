@@ -26,6 +26,9 @@ from gan_jax import train
 from helpers import ROOT
 from test_train import FAST_COMPILE, latest_state, resume_config, shrink
 
+# End-to-end training runs: the second pytest pass (`pytest -m slow`).
+pytestmark = pytest.mark.slow
+
 
 def toy_config():
   """Ring, EMA, BatchNorm; 10 steps in chunks of 4 (log/ckpt every 5)."""

@@ -591,6 +591,7 @@ def real_sweep(tmp_path_factory):
                       for n in names if is_failing(n)])
 
 
+@pytest.mark.slow
 def test_real_sweep_runs_every_variant_and_keeps_going(real_sweep):
   result = real_sweep["result"]
   assert result.returncode == 1, result.stdout + result.stderr
@@ -619,6 +620,7 @@ def test_real_sweep_runs_every_variant_and_keeps_going(real_sweep):
     assert "step 4/4 |" in log
 
 
+@pytest.mark.slow
 def test_real_sweep_marks_the_failed_variant_with_its_error(real_sweep):
   (failed,) = real_sweep["failed"]
   assert failed["error"].startswith("DataError: ")
@@ -628,6 +630,7 @@ def test_real_sweep_marks_the_failed_variant_with_its_error(real_sweep):
   assert "IDX body is truncated" in real_sweep["markdown"]
 
 
+@pytest.mark.slow
 def test_real_sweep_table_is_mean_and_std_over_seeds(real_sweep):
   rows = real_sweep["rows"]
   assert [(r["loss.name"], r["data.name"]) for r in rows] == [
@@ -661,6 +664,7 @@ def test_real_sweep_table_is_mean_and_std_over_seeds(real_sweep):
   assert "5 runs: 4 finished, 1 failed, 0 unfinished" in real_sweep["markdown"]
 
 
+@pytest.mark.slow
 def test_real_sweep_rerun_skips_finished_resumes_and_retries(real_sweep):
   sweep_dir = real_sweep["sweep_dir"]
   finished = ["loss.name=saturating,seed=0", "loss.name=saturating,seed=1",

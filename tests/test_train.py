@@ -98,6 +98,7 @@ def latest_state(workdir):
   return train.latest_state(workdir)[1]
 
 
+@pytest.mark.slow
 def test_resume_equals_straight_run(tmp_path):
   """N steps, a crash, then resume to N+M == N+M steps straight."""
   straight_dir = str(tmp_path / "straight")
@@ -183,6 +184,7 @@ IMAGE_METRICS = ("parzen_ll", "parzen_ll_stderr", "parzen_sigma",
                  "feature_extractor_test_accuracy")
 
 
+@pytest.mark.slow
 def test_image_run_writes_the_image_metrics(tmp_path):
   folder = str(tmp_path / "idx")
   write_idx_dataset(folder, num_train=64, num_test=32)

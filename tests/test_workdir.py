@@ -23,6 +23,9 @@ from gan_jax import train
 from helpers import ROOT
 from test_train import FAST_COMPILE, latest_state, shrink
 
+# End-to-end training runs: the second pytest pass (`pytest -m slow`).
+pytestmark = pytest.mark.slow
+
 
 def tiny_config(steps=4):
   config = shrink(config_lib.from_file(
@@ -90,6 +93,9 @@ def test_raising_steps_continues_and_timings_add_up(finished_run, tmp_path):
   assert summary["start_step"] == 4 and summary["step"] == 6
   for field in ("compile_time_sec", "train_time_sec", "wall_time_sec"):
     assert summary[field] > first[field] > 0, field
+  # Steps/s: the 4 + 2 steps trained over the summed training time.
+  assert summary["steps_per_sec"] == pytest.approx(
+      6 / summary["train_time_sec"], rel=1e-9)
   with open(os.path.join(workdir, train.EVAL_FILE)) as f:
     assert [json.loads(line)["step"] for line in f] == [4, 6]
   with open(os.path.join(workdir, train.METRICS_FILE)) as f:

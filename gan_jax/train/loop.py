@@ -62,6 +62,7 @@ def _train(run: Run, jobs: SideJobs, guard: guards.DivergenceGuard,
            folder: workdir_lib.Workdir, preemption: guards.Preemption) -> None:
   """Algorithm 1 in compiled chunks until the last step or a signal."""
   steps_per_call = int(run.experiment.config.train.steps_per_call)
+  jobs.logger.restart(run.step)
   while run.step < run.total:
     chunk = min(steps_per_call, jobs.next_event(run.step, run.total) - run.step)
     jobs.logger.exclude(run.advance(chunk, wait=not folder.started))
