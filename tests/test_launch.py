@@ -89,6 +89,7 @@ def test_tiny_ring_run_writes_everything(tmp_path):
   assert snapshot(workdir) == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, code, words", [
     (["--config", RING, "--config.train.stepz=3"], 2,
      ["config.train.stepz", "not a known field", "steps"]),
@@ -131,6 +132,7 @@ def test_bad_config_exits_with_message(tmp_path, args, code, words):
   assert not os.path.exists(tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_bad_config_exits_before_any_jax_backend(tmp_path):
   """No backend named 'no_such_backend' exists: starting one would fail."""
   result = launch("--config", RING, "--config.loss.name=minimax",
@@ -146,6 +148,7 @@ def _accelerator_plugin_installed():
               list(importlib.metadata.entry_points(group="jax_plugins")))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_accelerator_plugin_installed(),
                     reason="JAX would pick the accelerator, not 4 CPU devices")
 def test_no_tpu_probe_line_when_jax_picks_the_platform(tmp_path):
@@ -218,6 +221,7 @@ def get_config(arg):
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sweep, words", [
     ("", ["cfg.py defines no sweep(arg=None)", "without --sweep"]),
     ("""

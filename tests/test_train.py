@@ -50,6 +50,7 @@ def shrink(config, idx_dir=None):
   return config
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=os.path.basename)
 def test_one_step_of_every_config(path, idx_dir, tmp_path):
   config = shrink(config_lib.from_file(path), idx_dir)
