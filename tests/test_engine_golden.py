@@ -2,7 +2,8 @@
 the engine redesign (issue 12).
 
 tests/data/engine_golden.json was written by the code of commit f15c1c8 (the
-last commit before the redesign) with
+last commit before the redesign) with this file as of commit 789d761 (which
+restored the state through the old train module's internals):
 
   python tests/test_engine_golden.py --record tests/data/engine_golden.json
 
@@ -91,26 +92,8 @@ def metric_rows(workdir: str) -> list[str]:
 
 
 def final_state(workdir: str):
-  from gan_jax import checkpointing  # pylint: disable=g-import-not-at-top
   from gan_jax import train  # pylint: disable=g-import-not-at-top
-  import jax  # pylint: disable=g-import-not-at-top
-  from gan_jax import step as step_lib  # pylint: disable=g-import-not-at-top
-  from gan_jax import models as model_lib  # pylint: disable=g-import-not-at-top
-  from gan_jax import data as data_lib  # pylint: disable=g-import-not-at-top
-  config = train.load_config(workdir)
-  shape = data_lib.data_shape(config.data)
-  generator, discriminator = model_lib.make_models(config.model, shape,
-                                                   axis_name=step_lib.AXIS)
-  models = step_lib.Models(generator, discriminator)
-  abstract = jax.tree.map(
-      lambda s: np.zeros(s.shape, s.dtype),
-      jax.eval_shape(lambda: step_lib.init_state(config, models, shape)))
-  manager = checkpointing.manager(workdir, create=False)
-  try:
-    return checkpointing.restore_latest(manager, abstract,
-                                        set_aside_damaged=False)[1]
-  finally:
-    manager.close()
+  return train.latest_state(workdir)[1]
 
 
 def run(name, workdir):

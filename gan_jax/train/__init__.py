@@ -48,8 +48,6 @@ from gan_jax.train.experiment import Experiment
 from gan_jax.train.inference import evaluate_workdir
 from gan_jax.train.inference import latest_state
 from gan_jax.train.inference import sample
-from gan_jax.train.loop import initial_host_state
-from gan_jax.train.loop import make_parallel_step
 from gan_jax.train.loop import setup_training
 from gan_jax.train.loop import train_and_evaluate
 from gan_jax.train.loop import TrainingSetup

@@ -223,25 +223,6 @@ def _train_and_finish(run: Run, folder: workdir_lib.Workdir,
   return _finish(run, jobs, folder, session_start)
 
 
-def make_parallel_step(config: ml_collections.ConfigDict,
-                       experiment: Experiment, devices: Sequence[jax.Device],
-                       *, lr_scale: float = 1.0,
-                       compiler_options: Optional[dict[str, Any]] = None
-                       ) -> step_lib.DataParallel:
-  """The device-mapped update `train_and_evaluate` runs (Algorithm 1)."""
-  del config, compiler_options  # the experiment's
-  return experiment.parallel_step(devices, lr_scale=lr_scale)
-
-
-def initial_host_state(config: ml_collections.ConfigDict,
-                       experiment: Experiment, *,
-                       compiler_options: Optional[dict[str, Any]] = None
-                       ) -> step_lib.TrainState:
-  """The state a run starts from (seed `config.seed`), on the host."""
-  del config, compiler_options  # the experiment's
-  return experiment.initial_state()
-
-
 class TrainingSetup(NamedTuple):
   """What `setup_training` returns: a step ready to run, with its inputs.
 
