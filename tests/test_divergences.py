@@ -628,3 +628,558 @@ def test_value_at_optimum_monte_carlo_matches_minus_log4_plus_two_jsd(pair):
   value, stderr = _mc_estimates(pair)["value_at_optimum"]
   assert 0 < stderr < 5e-3
   assert abs(value - want) < 4 * stderr, (value, want, stderr)
+
+
+# ----------------------------------------------------------------------------
+# 12. f-divergences (Nowozin et al. 2016, Table 1; 'jensen_shannon' halved).
+# ----------------------------------------------------------------------------
+
+F_DIVS = divergences.F_DIVERGENCES
+
+# Each f(u) as printed in the paper's table (naive float64 NumPy), P = p_data,
+# Q = p_g, u = p / q.
+NP_F = {
+    "kl": lambda u: u * np.log(u),
+    "reverse_kl": lambda u: -np.log(u),
+    "pearson": lambda u: (u - 1)**2,
+    "neyman": lambda u: (1 - u)**2 / u,
+    "squared_hellinger": lambda u: (np.sqrt(u) - 1)**2,
+    "jensen_shannon":
+        lambda u: 0.5 * (u * np.log(u) - (u + 1) * np.log((u + 1) / 2)),
+    "gan": lambda u: u * np.log(u) - (u + 1) * np.log(u + 1),
+    "total_variation": lambda u: 0.5 * np.abs(u - 1),
+}
+# Nowozin's Table 1 Jensen-Shannon f, without the 1/2: its D_f is 2 JSD.
+NOWOZIN_JS_F = lambda u: u * np.log(u) - (u + 1) * np.log((u + 1) / 2)
+
+# Convex conjugates f*(t) = sup_u u t - f(u) (Nowozin et al. 2016, Table 2;
+# the halved JS f has f*(t) = 1/2 g*(2t)), +inf outside their domains.
+NP_F_CONJUGATE = {
+    "kl": lambda t: np.exp(t - 1),
+    "reverse_kl": lambda t: np.where(t < 0, -1 - np.log(np.abs(t)), np.inf),
+    "pearson": lambda t: t**2 / 4 + t,
+    "neyman": lambda t: np.where(t < 1, 2 - 2 * np.sqrt(np.abs(1 - t)),
+                                 np.inf),
+    "squared_hellinger": lambda t: np.where(t < 1, t / (1 - t), np.inf),
+    "jensen_shannon": lambda t: np.where(
+        t < LOG2 / 2, -0.5 * np.log(np.abs(2 - np.exp(2 * t))), np.inf),
+    "gan": lambda t: np.where(t < 0, -np.log(np.abs(1 - np.exp(t))), np.inf),
+    "total_variation": lambda t: np.where(np.abs(t) <= 0.5, t, np.inf),
+}
+
+# lim_{u->inf} f(u)/u = lim f'(u): a point with q = 0 < p adds p times this,
+# and T* takes this value there.
+SLOPE_AT_INF = {"kl": np.inf, "reverse_kl": 0.0, "pearson": np.inf,
+                "neyman": 1.0, "squared_hellinger": 1.0,
+                "jensen_shannon": LOG2 / 2, "gan": 0.0,
+                "total_variation": 0.5}
+# f(0+): a point with p = 0 < q adds q times this.
+F_AT_ZERO = {"kl": 0.0, "reverse_kl": np.inf, "pearson": 1.0,
+             "neyman": np.inf, "squared_hellinger": 1.0,
+             "jensen_shannon": LOG2 / 2, "gan": 0.0, "total_variation": 0.5}
+# f'(0+): T* where p = 0 < q.
+F_PRIME_AT_ZERO = {"kl": -np.inf, "reverse_kl": -np.inf, "pearson": -2.0,
+                   "neyman": -np.inf, "squared_hellinger": -np.inf,
+                   "jensen_shannon": -np.inf, "gan": -np.inf,
+                   "total_variation": -0.5}
+# f'(1): T* where p = q (and where both vanish; gan: log D* = log 1/2).
+F_PRIME_AT_ONE = {"kl": 1.0, "reverse_kl": -1.0, "pearson": 0.0,
+                  "neyman": 0.0, "squared_hellinger": 0.0,
+                  "jensen_shannon": 0.0, "gan": -LOG2,
+                  "total_variation": 0.0}
+
+
+# Every divergence in one jitted call, so that each input shape compiles once
+# rather than once per divergence (compilation dominates these tests).
+@jax.jit
+def _f_divergences(p, q, dx=1.0):
+  return {name: divergences.f_divergence(p, q, name, dx=dx) for name in F_DIVS}
+
+
+@jax.jit
+def _f_and_f_prime(u):
+  return ({name: divergences.f_function(u, name) for name in F_DIVS},
+          {name: divergences.f_derivative(u, name) for name in F_DIVS})
+
+
+@jax.jit
+def _critics(p, q):
+  return {name: divergences.optimal_critic(p, q, name) for name in F_DIVS}
+
+
+def _total_f_divergence(p, q, divergence):
+  return jnp.sum(divergences.f_divergence(p, q, divergence))
+
+
+@jax.jit
+def _f_divergence_grads(p, q):
+  """(d/dp, d/dq) of the row sum of f_divergence(p, q), every divergence."""
+  return {name: jax.grad(functools.partial(_total_f_divergence,
+                                           divergence=name),
+                         argnums=(0, 1))(p, q)
+          for name in F_DIVS}
+
+
+def np_f_divergence(p, q, divergence, dx=1.0):
+  """sum q f(p / q) dx over the last axis, straight from the definition."""
+  return np.sum(q * NP_F[divergence](p / q), axis=-1) * dx
+
+
+# Pairs for which every f-divergence is finite in the continuum (Pearson
+# needs int p^2/q < inf, Neyman int q^2/p < inf) and X_GRID's tails are
+# negligible for each; (p_data, p_g).
+F_GRID_PAIRS = {
+    "gauss_shifted": (normal_pdf(X_GRID, 0.0, 1.0),
+                      normal_pdf(X_GRID, 1.0, 1.1)),
+    "gauss_narrow_vs_wide": (normal_pdf(X_GRID, 0.5, 0.9),
+                             normal_pdf(X_GRID, -0.5, 1.0)),
+    "gauss_vs_mixture":
+        (normal_pdf(X_GRID, 0.0, 1.0),
+         mixture_pdf(X_GRID, [0.3, 0.7], [-1.5, 1.0], [0.9, 1.0])),
+}
+F_GRID_NAMES = sorted(F_GRID_PAIRS)
+F_GAUSS_PARAMS = {"gauss_shifted": ((0.0, 1.0), (1.0, 1.1)),
+                  "gauss_narrow_vs_wide": ((0.5, 0.9), (-0.5, 1.0))}
+
+
+def _stack_pairs(pairs):
+  """[num_pairs, n] arrays of p and q, each renormalised on X_GRID."""
+  return tuple(np.stack([renormalise(pair[i], DX) for pair in pairs])
+               for i in (0, 1))
+
+
+F_GRID_P, F_GRID_Q = _stack_pairs([F_GRID_PAIRS[n] for n in F_GRID_NAMES])
+# [3, 9] like the other vector cases, so that they share one compilation.
+F_VEC_P, F_VEC_Q = (random_simplex(np.random.default_rng(seed), (3, 9))
+                    for seed in (11, 12))
+
+
+@functools.lru_cache(maxsize=None)
+def _f_divergence_cases():
+  """(vectors, grid) results of `_f_divergences`, in float64."""
+  with jax.enable_x64(True):
+    return tuple(jax.tree.map(np.asarray, _f_divergences(p, q, dx))
+                 for p, q, dx in [(F_VEC_P, F_VEC_Q, 1.0),
+                                  (F_GRID_P, F_GRID_Q, DX)])
+
+
+@pytest.mark.parametrize("divergence", F_DIVS)
+def test_f_divergence_matches_definition(divergence):
+  """sum q f(p/q) (dx) with the table's f, on [3, 9] vectors and 3 grid pairs, 1e-10."""
+  vectors, grid = (case[divergence] for case in _f_divergence_cases())
+  assert vectors.shape == (3,) and grid.shape == (3,)
+  np.testing.assert_allclose(
+      vectors, np_f_divergence(F_VEC_P, F_VEC_Q, divergence), rtol=1e-10)
+  np.testing.assert_allclose(
+      grid, np_f_divergence(F_GRID_P, F_GRID_Q, divergence, DX), rtol=1e-10)
+  if divergence == "jensen_shannon":
+    # Would fail: Nowozin's un-halved f gives 2 JSD.
+    nowozin = np.sum(F_VEC_Q * NOWOZIN_JS_F(F_VEC_P / F_VEC_Q), axis=-1)
+    np.testing.assert_allclose(nowozin, 2 * vectors, rtol=1e-10)
+    assert not np.allclose(nowozin, vectors, rtol=1e-10)
+
+
+def _closed_forms(p, q, dx):
+  """Each f-divergence from its named closed form (NumPy; the module's KL/JSD/V)."""
+  kl = lambda a, b: np.asarray(jit_kl(a, b, dx=dx))
+  return {
+      "kl": kl(p, q),
+      "reverse_kl": kl(q, p),
+      "pearson": np.sum((p - q)**2 / q, axis=-1) * dx,
+      "neyman": np.sum((p - q)**2 / p, axis=-1) * dx,
+      "squared_hellinger": np.sum((np.sqrt(p) - np.sqrt(q))**2, axis=-1) * dx,
+      "jensen_shannon": np.asarray(jit_jsd(p, q, dx=dx)),
+      "gan": np.asarray(jit_v_star(p, q, dx=dx)),
+      "total_variation": 0.5 * np.sum(np.abs(p - q), axis=-1) * dx,
+  }
+
+
+@pytest.mark.parametrize("inputs", ["vectors", "grid"])
+def test_f_divergence_equals_named_closed_forms(inputs):
+  """kl = KL(p||q), reverse_kl = KL(q||p), JS = JSD, gan = V(G, D*) = 2 JSD - log 4, ... (1e-12)."""
+  vectors, grid = _f_divergence_cases()
+  got, args = ((vectors, (F_VEC_P, F_VEC_Q, 1.0)) if inputs == "vectors" else
+               (grid, (F_GRID_P, F_GRID_Q, DX)))
+  with jax.enable_x64(True):
+    want = _closed_forms(*args)
+  for name in F_DIVS:
+    np.testing.assert_allclose(got[name], want[name], rtol=1e-12,
+                               err_msg=name)
+  np.testing.assert_allclose(got["gan"], 2 * got["jensen_shannon"] - LOG4,
+                             rtol=1e-12)
+  # Would fail: the GAN member is offset from 2 JSD by -log 4.
+  assert not np.allclose(got["gan"], 2 * got["jensen_shannon"], rtol=1e-6)
+
+
+def gaussian_chi2(m1, s1, m2, s2):
+  """int N(m1, s1^2)^2 / N(m2, s2^2) dx - 1 (Pearson chi^2), 1/s1^2 > 1/(2 s2^2)."""
+  a, b = 1 / s1**2, 1 / (2 * s2**2)
+  log_integral = (0.5 * math.log(math.pi / (a - b)) +
+                  (a * m1 - b * m2)**2 / (a - b) - (a * m1**2 - b * m2**2))
+  return math.exp(log_integral) * s2 / (math.sqrt(2 * math.pi) * s1**2) - 1
+
+
+def gaussian_squared_hellinger(m1, s1, m2, s2):
+  """int (sqrt p - sqrt q)^2 = 2 - 2 BC (Bhattacharyya coefficient)."""
+  var = s1**2 + s2**2
+  bc = math.sqrt(2 * s1 * s2 / var) * math.exp(-(m1 - m2)**2 / (4 * var))
+  return 2 - 2 * bc
+
+
+@pytest.mark.parametrize("pair", sorted(F_GAUSS_PARAMS))
+def test_f_divergence_of_gaussians_on_grid_matches_closed_forms(pair):
+  """KL both ways, Pearson and Neyman chi^2, squared Hellinger of two Gaussians (grid, 1e-12)."""
+  (m1, s1), (m2, s2) = F_GAUSS_PARAMS[pair]
+  row = F_GRID_NAMES.index(pair)
+  got = {name: value[row] for name, value in _f_divergence_cases()[1].items()}
+  want = {"kl": gaussian_kl(m1, s1, m2, s2),
+          "reverse_kl": gaussian_kl(m2, s2, m1, s1),
+          "pearson": gaussian_chi2(m1, s1, m2, s2),
+          "neyman": gaussian_chi2(m2, s2, m1, s1),
+          "squared_hellinger": gaussian_squared_hellinger(m1, s1, m2, s2)}
+  for name, value in want.items():
+    np.testing.assert_allclose(got[name], value, rtol=1e-12, err_msg=name)
+  # Pearson and Neyman differ: P and Q enter asymmetrically.
+  assert abs(want["pearson"] - want["neyman"]) > 0.05
+
+
+def _limit_term(p, q, divergence):
+  """q f(p/q) at one point, with the limits where p or q is 0."""
+  if p == 0 and q == 0:
+    return 0.0
+  if q == 0:
+    slope = SLOPE_AT_INF[divergence]
+    return np.inf if np.isinf(slope) else p * slope
+  if p == 0:
+    f0 = F_AT_ZERO[divergence]
+    return np.inf if np.isinf(f0) else q * f0
+  return q * NP_F[divergence](p / q)
+
+
+# Row 0, index 1: q = 0 < p; index 3: p = 0 < q; index 4: both 0. Row 1 is
+# row 0 swapped. Row 2 has a common zero and densities whose squares
+# underflow (1e-200; the gradient of (p - q)^2 / q was 0 / 0 there, as it is
+# in float32 Gaussian tails below 1e-19). [3, 9] like F_VEC_P.
+_POSITIVE_TAIL = [0.1, 0.05, 0.2, 0.15]
+ZEROS_P = np.array([[0.2, 0.1, 0.2, 0.0, 0.0] + _POSITIVE_TAIL,
+                    [0.1, 0.0, 0.3, 0.1, 0.0] + _POSITIVE_TAIL[::-1],
+                    [0.3, 0.1, 0.1, 2e-200, 0.0, 0.1, 0.05, 1e-200, 0.35]])
+ZEROS_Q = np.array([[0.1, 0.0, 0.3, 0.1, 0.0] + _POSITIVE_TAIL[::-1],
+                    [0.2, 0.1, 0.2, 0.0, 0.0] + _POSITIVE_TAIL,
+                    [0.1, 0.3, 0.1, 1e-200, 0.0, 0.15, 0.2, 1e-200, 0.15]])
+
+
+@functools.lru_cache(maxsize=None)
+def _zero_cases():
+  """f_divergence, its gradients and T* on ZEROS_P, ZEROS_Q, float64."""
+  with jax.enable_x64(True):
+    return jax.tree.map(np.asarray, (_f_divergences(ZEROS_P, ZEROS_Q),
+                                     _f_divergence_grads(ZEROS_P, ZEROS_Q),
+                                     _critics(ZEROS_P, ZEROS_Q)))
+
+
+@pytest.mark.parametrize("divergence", F_DIVS)
+def test_f_divergence_limits_at_zeros(divergence):
+  """q = 0 < p adds p lim f(u)/u; p = 0 < q adds q f(0); p = q = 0 adds 0; no NaN."""
+  # The limit tables agree with the table's f.
+  f = NP_F[divergence]
+  slope, f0 = SLOPE_AT_INF[divergence], F_AT_ZERO[divergence]
+  if np.isinf(slope):
+    assert f(1e12) / 1e12 > 20
+  else:
+    np.testing.assert_allclose(f(1e12) / 1e12, slope, atol=1e-5)
+  if np.isinf(f0):
+    assert f(1e-12) > 20
+  else:
+    np.testing.assert_allclose(f(1e-12), f0, atol=1e-5)
+  values, grads, _ = _zero_cases()
+  got = values[divergence]
+  want = [sum(_limit_term(x, y, divergence) for x, y in zip(a, b))
+          for a, b in zip(ZEROS_P, ZEROS_Q)]
+  assert not np.any(np.isnan(got))
+  np.testing.assert_allclose(got, want, rtol=1e-12)
+  # Nor do a common zero and tiny densities give a NaN (or inf) gradient.
+  assert all(np.all(np.isfinite(g[2])) for g in grads[divergence])
+
+
+U_POINTS = np.array([1e-3, 0.05, 0.3, 0.8, 1.25, 1.7, 4.0, 25.0, 1e3])
+H_STEPS = 1e-5 * U_POINTS
+
+
+@functools.lru_cache(maxsize=None)
+def _f_cases():
+  """f and f' at [U_POINTS, U_POINTS + h, U_POINTS - h] and at [0, 1, inf]."""
+  u = np.stack([U_POINTS, U_POINTS + H_STEPS, U_POINTS - H_STEPS])
+  special = np.ones_like(u)
+  special[0, :3] = [0.0, 1.0, np.inf]
+  with jax.enable_x64(True):
+    return jax.tree.map(np.asarray, (_f_and_f_prime(u),
+                                     _f_and_f_prime(special)))
+
+
+@pytest.mark.parametrize("divergence", F_DIVS)
+def test_f_function_and_derivative(divergence):
+  """f(1) = 0 (gan: -log 4); f = the table's; f' = central differences of f (1e-8); limits."""
+  (f, f_prime), (f_special, f_prime_special) = (
+      tuple(d[divergence] for d in case) for case in _f_cases())
+  diff = (f[1] - f[2]) / (2 * H_STEPS)
+  np.testing.assert_allclose(f_special[0, 1],
+                             -LOG4 if divergence == "gan" else 0.0,
+                             atol=1e-15)
+  np.testing.assert_allclose(f[0], NP_F[divergence](U_POINTS), rtol=1e-9)
+  np.testing.assert_allclose(f_prime[0], diff, rtol=1e-8, atol=1e-12)
+  assert np.all(np.diff(f_prime[0]) >= 0)  # f convex: f' nondecreasing
+  # The documented limits: f(0), and f' at 0, 1 and inf (= lim f(u)/u).
+  np.testing.assert_allclose(f_special[0, 0], F_AT_ZERO[divergence])
+  np.testing.assert_allclose(
+      f_prime_special[0, :3],
+      [F_PRIME_AT_ZERO[divergence], F_PRIME_AT_ONE[divergence],
+       SLOPE_AT_INF[divergence]], atol=1e-15)
+  if divergence == "jensen_shannon":
+    # Would fail: Nowozin's un-halved f' = log(2u / (u + 1)).
+    assert not np.allclose(np.log(2 * U_POINTS / (U_POINTS + 1)), diff,
+                           rtol=1e-8)
+
+
+# Ratios p/q in about [0.2, 5], so that T* +- 1e-3 stays in dom f*; [3, 9]
+# like U_POINTS' stack, so that f' compiles once.
+BOUND_P, BOUND_Q = (np.random.default_rng(seed).dirichlet(np.full(9, 8.0),
+                                                          size=3)
+                    for seed in (13, 14))
+
+
+@functools.lru_cache(maxsize=None)
+def _bound_cases():
+  with jax.enable_x64(True):
+    p, q = BOUND_P, BOUND_Q
+    return jax.tree.map(np.asarray, (_critics(p, q), _f_and_f_prime(p / q)[1],
+                                     _f_divergences(p, q), jit_d_star(p, q)))
+
+
+@pytest.mark.parametrize("divergence", F_DIVS)
+def test_optimal_critic_is_f_prime_of_ratio_and_attains_the_bound(divergence):
+  """T* = f'(p/q); E_P T* - E_Q f*(T*) = D_f, and moving T* lowers the bound."""
+  critics, f_primes, d_fs, d_star = _bound_cases()
+  critic, d_f = critics[divergence], d_fs[divergence]
+  p, q = BOUND_P, BOUND_Q
+  np.testing.assert_allclose(critic, f_primes[divergence], rtol=1e-14)
+  if divergence == "gan":  # T* = log D*.
+    np.testing.assert_allclose(critic, np.log(d_star), rtol=1e-12)
+  if divergence == "kl":
+    np.testing.assert_allclose(critic, 1 + np.log(p / q), rtol=1e-12)
+  conjugate = NP_F_CONJUGATE[divergence]
+  bound = lambda t: np.sum(p * t - q * conjugate(t), axis=-1)
+  np.testing.assert_allclose(bound(critic), d_f, rtol=1e-10, atol=1e-14)
+  step = 1e-3 * np.random.default_rng(15).uniform(0.5, 1.0, size=p.shape)
+  if divergence == "total_variation":  # T* is on the boundary: move inward.
+    perturbed = [critic - np.sign(critic) * step]
+  else:
+    perturbed = [critic + step, critic - step]
+  for t in perturbed:
+    assert np.all(np.isfinite(bound(t))) and np.all(bound(t) < bound(critic))
+
+
+def test_optimal_critic_at_zeros():
+  """q = 0 < p: T* = f'(inf); p = 0 < q: f'(0); both 0: f'(1) (gan: log D* = log 1/2)."""
+  critics = _zero_cases()[2]
+  for name in F_DIVS:
+    np.testing.assert_allclose(
+        critics[name][0, [1, 3, 4]],
+        [SLOPE_AT_INF[name], F_PRIME_AT_ZERO[name], F_PRIME_AT_ONE[name]],
+        atol=1e-15, err_msg=name)
+  np.testing.assert_allclose(critics["gan"][0, 4], math.log(0.5), rtol=1e-15)
+
+
+# Monte Carlo: E_Q f(p/q)^2 is finite for these pairs for every f (s2/s1 in
+# (0.94, 1.11) keeps even the fourth moments of the Pearson and Neyman terms
+# finite, so the standard errors are themselves reliable).
+N_F_MC = 200_000
+F_MC_PAIRS = {
+    "equal_variance": ((0.0, 1.0), (0.7, 1.0)),
+    "q_wider": ((0.0, 1.0), (0.4, 1.05)),
+    "q_narrower": ((0.5, 1.0), (0.0, 0.97)),
+}
+F_MC_NAMES = sorted(F_MC_PAIRS)
+
+
+def _normal_log_pdf(mean, std):
+  return lambda x: (-0.5 * ((x[:, 0] - mean) / std)**2 - jnp.log(std)
+                    - 0.5 * math.log(2 * math.pi))
+
+
+@jax.jit
+def _f_mc(key, m1, s1, m2, s2):
+  """Every f_divergence_mc on N_F_MC samples of Q = N(m2, s2^2), and KL's on P's."""
+  log_p, log_q = _normal_log_pdf(m1, s1), _normal_log_pdf(m2, s2)
+  noise = jax.random.normal(key, (N_F_MC, 1), jnp.float64)
+  samples_q = m2 + s2 * noise
+  out = {name: divergences.f_divergence_mc(log_p, log_q, samples_q, name)
+         for name in F_DIVS}
+  out["kl_from_p_samples"] = divergences.f_divergence_mc(
+      log_p, log_q, m1 + s1 * noise, "kl")
+  return out
+
+
+@functools.lru_cache(maxsize=None)
+def _f_mc_cases():
+  """({pair: {name: (value, stderr)}}, {name: [3] grid values}), float64."""
+  estimates = {}
+  with jax.enable_x64(True):
+    for i, pair in enumerate(F_MC_NAMES):
+      (m1, s1), (m2, s2) = F_MC_PAIRS[pair]
+      out = _f_mc(jax.random.key(3 + i), m1, s1, m2, s2)
+      estimates[pair] = {k: tuple(map(float, v)) for k, v in out.items()}
+    grid = _stack_pairs([
+        (normal_pdf(X_GRID, m1, s1), normal_pdf(X_GRID, m2, s2))
+        for (m1, s1), (m2, s2) in map(F_MC_PAIRS.get, F_MC_NAMES)])
+    exact = jax.tree.map(np.asarray, _f_divergences(*grid, DX))
+  return estimates, exact
+
+
+@pytest.mark.parametrize("pair", F_MC_NAMES)
+def test_f_divergence_monte_carlo_matches_grid(pair):
+  """mean_{x~Q} f(e^{log p - log q}) = grid f_divergence within 4 SE, every f (200k samples)."""
+  estimates, exact = _f_mc_cases()
+  estimates, row = estimates[pair], F_MC_NAMES.index(pair)
+  for name in F_DIVS:
+    value, stderr = estimates[name]
+    assert 0 < stderr < 0.01, (name, stderr)
+    assert abs(value - exact[name][row]) < 4 * stderr, (
+        name, value, exact[name][row], stderr)
+  # Would fail: averaging over P's samples estimates E_P (p/q) log(p/q).
+  value, stderr = estimates["kl_from_p_samples"]
+  assert abs(value - exact["kl"][row]) > 4 * stderr
+
+
+# ----------------------------------------------------------------------------
+# 13. Wasserstein-1 in one dimension.
+# ----------------------------------------------------------------------------
+
+scipy_stats = pytest.importorskip("scipy.stats")
+
+jit_w1 = jax.jit(divergences.wasserstein_1d)
+jit_w1_samples = jax.jit(divergences.wasserstein_1d_samples)
+
+
+def _gaussian_on(x, mean, std):
+  return renormalise(normal_pdf(x, mean, std), x[1] - x[0])
+
+
+@pytest.mark.parametrize("means", [(-0.5, 1.2345), (0.3, 0.0)])
+def test_wasserstein_1d_of_shifted_gaussians_is_mean_difference(means):
+  """W1(N(m1, 1), N(m2, 1)) = |m1 - m2| on the grid, 1e-12; one cell off fails.
+
+  For stochastically ordered P, Q, sum |F_P - F_Q| dx^2 is the difference of
+  the grid means, which the grid gets to rounding error.
+  """
+  p, q = (_gaussian_on(X_GRID, m, 1.0) for m in means)
+  with jax.enable_x64(True):
+    w1 = float(jit_w1(p, q, dx=DX))
+    swapped = float(jit_w1(q, p, dx=DX))
+    off_by_one_cell = float(jit_w1(p, np.roll(q, 1), dx=DX))
+  want = abs(means[0] - means[1])
+  np.testing.assert_allclose([w1, swapped], want, rtol=1e-12)
+  # Would fail: q moved by one grid cell (dx = 0.01).
+  assert abs(off_by_one_cell - want) > 1e6 * 1e-12 * want
+  np.testing.assert_allclose(abs(off_by_one_cell - w1), DX, rtol=1e-9)
+
+
+@pytest.mark.parametrize("std", [0.5, 2.0])
+def test_wasserstein_1d_of_scaled_gaussians_converges_as_dx_squared(std):
+  """W1(N(0,1), N(0,s^2)) = |1 - s| sqrt(2/pi): 1e-4 rel at dx = 0.01; error ~ dx^2.
+
+  The CDFs cross here, so the grid is not exact; the first-order error of
+  the step CDFs cancels (its integral is that of d|F_P - F_Q|), leaving
+  O(dx^2).
+  """
+  want = abs(1.0 - std) * math.sqrt(2 / math.pi)
+  coarse = np.linspace(-12.0, 12.0, 241)  # dx = 0.1
+  errors = []
+  with jax.enable_x64(True):
+    for x in (coarse, X_GRID):
+      p, q = _gaussian_on(x, 0.3, 1.0), _gaussian_on(x, 0.3, std)
+      errors.append(abs(float(jit_w1(p, q, dx=x[1] - x[0])) / want - 1))
+  assert errors[1] < 1e-4
+  assert 50 < errors[0] / errors[1] < 200  # ~ (0.1 / 0.01)^2
+
+
+def test_wasserstein_1d_matches_scipy_on_grid_and_vectors():
+  """= scipy.stats.wasserstein_distance(x, x, p, q) on grid densities and [3, 9] vectors, 1e-10."""
+  p, q = _pair("gauss_vs_two_mode_mixture")
+  with jax.enable_x64(True):
+    grid = float(jit_w1(p, q, dx=DX))
+    unit_spacing = float(jit_w1(p, q))
+    vectors = np.asarray(jit_w1(F_VEC_P, F_VEC_Q))
+  np.testing.assert_allclose(
+      grid, scipy_stats.wasserstein_distance(X_GRID, X_GRID, p, q),
+      rtol=1e-10)
+  support = np.arange(9)
+  np.testing.assert_allclose(
+      vectors, [scipy_stats.wasserstein_distance(support, support, u, v)
+                for u, v in zip(F_VEC_P, F_VEC_Q)], rtol=1e-10)
+  assert vectors.shape == (3,) and np.all(vectors > 0)
+  # Would fail: grid densities taken as probability vectors (dx = 1).
+  np.testing.assert_allclose(unit_spacing * DX**2, grid, rtol=1e-12)
+  assert abs(unit_spacing - grid) > 1.0
+
+
+@pytest.mark.parametrize("sizes", [(400, 400), (400, 257), (1, 5)])
+def test_wasserstein_1d_samples_matches_scipy(sizes):
+  """Exact empirical W1 = scipy's for equal and unequal sizes, with ties, [n] or [n, 1], 1e-10."""
+  n, m = sizes
+  rng = np.random.default_rng(16)
+  x = rng.normal(0.0, 1.0, size=n)
+  y = rng.gamma(2.0, 1.0, size=m)
+  x[: n // 4] = np.round(x[: n // 4])  # ties within x, within y and across
+  y[: m // 3] = np.round(y[: m // 3])
+  with jax.enable_x64(True):
+    w1 = float(jit_w1_samples(x, y))
+    same = float(jit_w1_samples(x, rng.permutation(x)))
+    # The [n, 1] form for equal sizes only, the swap for unequal: each new
+    # pair of shapes costs a compilation.
+    other = float(jit_w1_samples(x[:, None], y[:, None]) if n == m else
+                  jit_w1_samples(y, x))
+  want = scipy_stats.wasserstein_distance(x, y)
+  np.testing.assert_allclose([w1, other], want, rtol=1e-10)
+  # Not exactly 0 under jit: XLA:CPU may contract a/n - b/n into an FMA.
+  assert abs(same) < 1e-15 and want > 0.1
+  if n == m:
+    np.testing.assert_allclose(w1, np.mean(np.abs(np.sort(x) - np.sort(y))),
+                               rtol=1e-10)
+
+
+# ----------------------------------------------------------------------------
+# 14. Bad input.
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call", [
+    lambda name: divergences.f_divergence(P_FULL, Q_FULL, name),
+    lambda name: divergences.f_function(2.0, name),
+    lambda name: divergences.f_derivative(2.0, name),
+    lambda name: divergences.optimal_critic(P_FULL, Q_FULL, name),
+    lambda name: divergences.f_divergence_mc(lambda x: x[:, 0],
+                                             lambda x: x[:, 0],
+                                             np.zeros((3, 1)), name),
+], ids=["f_divergence", "f_function", "f_derivative", "optimal_critic",
+        "f_divergence_mc"])
+def test_unknown_f_divergence_is_rejected_with_the_valid_names(call):
+  """Unknown names (incl. Nowozin's 'jensen-shannon'): ValueError naming the argument, listing F_DIVERGENCES."""
+  for name in ("hellinger", "jensen-shannon", "KL"):
+    with pytest.raises(ValueError, match="divergence must be one of") as error:
+      call(name)
+    assert all(repr(valid) in str(error.value) for valid in F_DIVS)
+    assert repr(name) in str(error.value)
+
+
+@pytest.mark.parametrize("x,y,match", [
+    (np.zeros(0), np.ones(3), "x must hold at least one sample"),
+    (np.ones(3), np.zeros((0, 1)), "y must hold at least one sample"),
+    (np.ones((4, 2)), np.ones(3), r"x must have shape \[n\] or \[n, 1\]"),
+    (np.ones(4), np.ones((3, 1, 1)), r"y must have shape .*\(3, 1, 1\)"),
+    (np.float64(1.0), np.ones(3), r"x must have shape"),
+])
+def test_wasserstein_1d_samples_rejects_bad_shapes(x, y, match):
+  """Empty or not one-dimensional sample arrays: ValueError naming the argument and its shape."""
+  with pytest.raises(ValueError, match=match):
+    divergences.wasserstein_1d_samples(x, y)
