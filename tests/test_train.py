@@ -83,12 +83,22 @@ def test_one_step_of_every_config(path, idx_dir, tmp_path):
     assert samples.min() >= 0.0 and samples.max() <= 1.0
 
 
-def resume_config():
+# Resumed runs carry every kind of state: BatchNorm statistics (G) or the
+# power iteration of spectral normalisation (D), and each penalty.
+RESUME_GAMES = {
+    "ns_r1_batch_norm": {"model.generator_batch_norm": True},
+    "rpgan_spectral_norm_gp": {"loss.name": "relativistic",
+                               "loss.r2_gamma": 0.1, "loss.gp_weight": 1.0,
+                               "model.discriminator_spectral_norm": True},
+}
+
+
+def resume_config(game="ns_r1_batch_norm"):
   config = shrink(config_lib.from_file(
       os.path.join(ROOT, "experiments", "configs", "ring.py")))
   config.loss.r1_gamma = 0.1
   config.train.ema_decay = 0.9
-  config.model.generator_batch_norm = True
+  config.update_from_flattened_dict(RESUME_GAMES[game])
   config.train.steps_per_call = 2
   config.train.log_every = 2
   config.train.checkpoint_every = 2
@@ -100,10 +110,11 @@ def latest_state(workdir):
 
 
 @pytest.mark.slow
-def test_resume_equals_straight_run(tmp_path):
+@pytest.mark.parametrize("game", sorted(RESUME_GAMES))
+def test_resume_equals_straight_run(tmp_path, game):
   """N steps, a crash, then resume to N+M == N+M steps straight."""
   straight_dir = str(tmp_path / "straight")
-  config = resume_config()
+  config = resume_config(game)
   config.train.steps = 6
   train.train_and_evaluate(config, straight_dir, compiler_options=FAST_COMPILE)
 

@@ -10,6 +10,11 @@ Sweeps (`sweep(arg)`, as in ring.py):
   # The shipped config over 10 seeds (the README's headline numbers):
   python launch.py --config experiments/configs/grid.py --sweep \
       --workdir runs/grid_seeds
+  # Other games (RpGAN + R1 + R2, WGAN-GP), one run or all over 10 seeds:
+  python launch.py --config experiments/configs/grid.py:rpgan \
+      --workdir runs/grid_rpgan
+  python launch.py --config experiments/configs/grid.py:objectives --sweep \
+      --workdir runs/grid_objectives
   # The mode-collapse table: losses x k x pi (see experiments/figures/):
   python launch.py --config experiments/configs/grid.py:table --sweep \
       --workdir runs/grid_table
@@ -21,7 +26,7 @@ from gan_jax import sweep as sweep_lib
 
 
 def get_config(arg=None):
-  del arg
+  """The shipped config; arg = a name of `sweep_lib.TOY_OBJECTIVES` changes its game."""
   config = config_lib.default_config()
   config.data = data.default_data_config("grid")
   config.model.name = "mlp"
@@ -47,11 +52,11 @@ def get_config(arg=None):
   # points lower in high-quality samples). A cosine learning-rate decay to
   # 5% did worse (73% at 30k steps vs 85% for a constant rate).
   config.train.ema_decay = 0.9995
-  return config
+  return sweep_lib.toy_objective(config, arg)
 
 
 def sweep(arg=None):
-  """Seeds of the shipped config (None/"seeds"), the table ("table") or "quick".
+  """Seeds (None/"seeds", or of a game), "objectives", "table" or "quick".
 
   See `gan_jax.sweep.mode_collapse_sweep`; ring.py and grid.py share it.
   """

@@ -11,6 +11,11 @@ Sweeps (`sweep(arg)` below):
   # The shipped config over 10 seeds (the README's headline numbers):
   python launch.py --config experiments/configs/ring.py --sweep \
       --workdir runs/ring_seeds
+  # Other games (RpGAN + R1 + R2, WGAN-GP), one run or all over 10 seeds:
+  python launch.py --config experiments/configs/ring.py:rpgan \
+      --workdir runs/ring_rpgan
+  python launch.py --config experiments/configs/ring.py:objectives --sweep \
+      --workdir runs/ring_objectives
   # The mode-collapse table: losses x k x pi (see experiments/figures/):
   python launch.py --config experiments/configs/ring.py:table --sweep \
       --workdir runs/ring_table
@@ -22,7 +27,7 @@ from gan_jax import sweep as sweep_lib
 
 
 def get_config(arg=None):
-  del arg
+  """The shipped config; arg = a name of `sweep_lib.TOY_OBJECTIVES` changes its game."""
   config = config_lib.default_config()
   config.data = data.default_data_config("ring")
   config.model.name = "mlp"
@@ -48,11 +53,11 @@ def get_config(arg=None):
   # Samples and evaluation use an EMA of G's weights: the raw G keeps
   # oscillating around the modes (40-65% high quality), its average does not.
   config.train.ema_decay = 0.9995
-  return config
+  return sweep_lib.toy_objective(config, arg)
 
 
 def sweep(arg=None):
-  """Seeds of the shipped config (None/"seeds"), the table ("table") or "quick".
+  """Seeds (None/"seeds", or of a game), "objectives", "table" or "quick".
 
   See `gan_jax.sweep.mode_collapse_sweep`; ring.py and grid.py share it.
   """

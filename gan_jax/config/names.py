@@ -13,8 +13,14 @@ MODEL_NAMES = ("mlp", "dcgan")  # gan_jax.models.MODEL_NAMES
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu", "gelu", "maxout")
 # gan_jax.losses.NAMES, and those whose LossPair.uses_cross_entropy.
 LOSS_NAMES = ("saturating", "non_saturating", "maximum_likelihood",
-              "least_squares", "hinge", "wasserstein")
+              "least_squares", "hinge", "wasserstein", "f_gan", "relativistic")
 CROSS_ENTROPY_LOSSES = ("saturating", "non_saturating", "maximum_likelihood")
+# Those whose discriminator takes fake_fraction (LossPair.discriminator_options).
+FAKE_FRACTION_LOSSES = ("saturating", "non_saturating", "maximum_likelihood",
+                        "least_squares", "hinge", "wasserstein")
+# gan_jax.losses.F_GAN_DIVERGENCES (= gan_jax.divergences.F_DIVERGENCES).
+F_DIVERGENCES = ("kl", "reverse_kl", "pearson", "neyman", "squared_hellinger",
+                 "jensen_shannon", "gan", "total_variation")
 PRECISION_RECALL_K = 3  # gan_jax.evaluation.PRECISION_RECALL_K
 
 OPTIMIZERS = ("adam", "sgd")

@@ -21,6 +21,8 @@ from gan_jax.config.checks import ConfigError
 from gan_jax.config.names import ACTIVATIONS
 from gan_jax.config.names import CROSS_ENTROPY_LOSSES
 from gan_jax.config.names import DATA_SOURCES
+from gan_jax.config.names import F_DIVERGENCES
+from gan_jax.config.names import FAKE_FRACTION_LOSSES
 from gan_jax.config.names import IDX_DATA
 from gan_jax.config.names import LOSS_NAMES
 from gan_jax.config.names import MODEL_NAMES
@@ -126,6 +128,13 @@ def _check_dropout_without_batch_norm(config, unused_context: _Context
         "needs a discriminator without BatchNorm (dropout masks are drawn per "
         "example, one example at a time); set them to 0, or use "
         "config.model.name = 'mlp' with discriminator_batch_norm = False")
+  if dropout and config.model.discriminator_spectral_norm:
+    # One example at a time, the power iteration's state would never update.
+    raise ConfigError(
+        "config.model.discriminator_spectral_norm = True needs a "
+        "discriminator without dropout (dropout masks are drawn per example, "
+        "one example at a time); set discriminator_dropout and "
+        "discriminator_input_dropout to 0")
 
 
 _MODEL = (
@@ -141,6 +150,7 @@ _MODEL = (
     _Field("model.generator_batch_norm", "bool"),
     _Field("model.generator_batch_norm_first_layer", "bool"),
     _Field("model.discriminator_batch_norm", "bool"),
+    _Field("model.discriminator_spectral_norm", "bool"),
     _Field("model.discriminator_dropout", "range", _UNIT),
     _Field("model.discriminator_input_dropout", "range", _UNIT),
     _Field("model.batch_norm_momentum", "range", _UNIT),
@@ -163,12 +173,34 @@ def _check_label_smoothing_loss(config, unused_context: _Context) -> None:
         f"not to config.loss.name = {config.loss.name!r}; set it to 0")
 
 
+def _check_fake_fraction_loss(config, unused_context: _Context) -> None:
+  if (config.loss.fake_fraction != 0.5 and
+      config.loss.name not in FAKE_FRACTION_LOSSES):
+    raise ConfigError(
+        f"config.loss.fake_fraction = {config.loss.fake_fraction} applies "
+        f"only to {_choices(FAKE_FRACTION_LOSSES)}, not to config.loss.name = "
+        f"{config.loss.name!r}; set it to 0.5")
+
+
+def _check_divergence_loss(config, unused_context: _Context) -> None:
+  if config.loss.divergence != "gan" and config.loss.name != "f_gan":
+    raise ConfigError(
+        f"config.loss.divergence = {config.loss.divergence!r} applies only to "
+        f"config.loss.name = 'f_gan', not to {config.loss.name!r}; set "
+        "loss.name='f_gan' or leave loss.divergence='gan'")
+
+
 _LOSS = (
     _Field("loss.name", "choice", LOSS_NAMES),
     _Field("loss.fake_fraction", "range", _OPEN_UNIT),
+    _check_fake_fraction_loss,
     _Field("loss.label_smoothing", "range", _UNIT),
     _check_label_smoothing_loss,
+    _Field("loss.divergence", "choice", F_DIVERGENCES),
+    _check_divergence_loss,
     _Field("loss.r1_gamma", "range", _NON_NEGATIVE),
+    _Field("loss.r2_gamma", "range", _NON_NEGATIVE),
+    _Field("loss.gp_weight", "range", _NON_NEGATIVE),
 )
 
 _OPTIMIZER = tuple(

@@ -21,7 +21,14 @@ Schema (defaults in brackets):
   loss.name                  one of `gan_jax.losses.NAMES`
   loss.fake_fraction         [0.5] pi, share of fakes D is trained on, in (0,1)
   loss.label_smoothing       [0.0] one-sided, cross-entropy losses only
-  loss.r1_gamma              [0.0] R1 penalty gamma/2 E|grad_x D(x)|^2; 0 = off
+  loss.divergence            ['gan'] loss.name 'f_gan' only: the f-divergence
+                             (one of `gan_jax.losses.F_GAN_DIVERGENCES`)
+  loss.r1_gamma              [0.0] R1 penalty gamma/2 E_data|grad_x D(x)|^2;
+                             0 = off
+  loss.r2_gamma              [0.0] R2 penalty gamma/2 E_g|grad_x D(x)|^2 on
+                             fakes (R3GAN); 0 = off
+  loss.gp_weight             [0.0] WGAN-GP lambda E(|grad_x D(x^)| - 1)^2 at
+                             x^ between real and fake; 0 = off
   optimizer.generator/discriminator.{name adam|sgd, learning_rate, b1, b2,
                              momentum, schedule constant|linear|cosine,
                              decay_steps (train steps; 0 = train.steps),
@@ -100,7 +107,7 @@ def default_config() -> ml_collections.ConfigDict:
   config.model = models.default_model_config("mlp")
   config.loss = ml_collections.ConfigDict(
       dict(name="non_saturating", fake_fraction=0.5, label_smoothing=0.0,
-           r1_gamma=0.0))
+           divergence="gan", r1_gamma=0.0, r2_gamma=0.0, gp_weight=0.0))
   config.optimizer = ml_collections.ConfigDict(
       dict(generator=_optimizer_config(1e-3),
            discriminator=_optimizer_config(1e-3)))

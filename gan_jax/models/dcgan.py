@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from gan_jax.models import conv_transpose
 from gan_jax.models import defaults
 from gan_jax.models import fields as fields_lib
+from gan_jax.models.mlp import apply_layer
 
 Array = jax.Array
 
@@ -81,7 +82,9 @@ class DCGANDiscriminator(nn.Module):
   32x32: Conv 16x16xb -> 8x8x2b -> 4x4x4b -> Dense(1).
   28x28: Conv 14x14xb -> 7x7x2b -> Dense(1).
   Conv: 4x4 kernel, stride 2, LeakyReLU(slope); BatchNorm on every conv
-  layer but the first. b = `base_features`.
+  layer but the first (unless `batch_norm` is False). b = `base_features`.
+  With `spectral_norm`, every conv and the Dense layer are spectrally
+  normalised (Miyato et al. 2018; see `gan_jax.models.mlp.apply_layer`).
   """
   data_shape: tuple[int, int, int]
   base_features: int = 64
@@ -89,16 +92,20 @@ class DCGANDiscriminator(nn.Module):
   batch_norm_momentum: float = 0.9
   batch_norm_epsilon: float = 1e-5
   axis_name: str | None = None
+  batch_norm: bool = True
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x: Array, train: bool = True) -> Array:
     num_down = 3 if self.data_shape[0] == 32 else 2
     x = jnp.asarray(x, jnp.float32)
     for i in range(num_down):
-      x = nn.Conv(self.base_features * 2**i, (4, 4), strides=(2, 2),
-                  padding="SAME", kernel_init=conv_transpose.DCGAN_INIT,
-                  use_bias=i == 0)(x)
-      if i > 0:
+      use_bn = self.batch_norm and i > 0
+      conv = nn.Conv(self.base_features * 2**i, (4, 4), strides=(2, 2),
+                     padding="SAME", kernel_init=conv_transpose.DCGAN_INIT,
+                     use_bias=not use_bn, name=f"Conv_{i}")
+      x = apply_layer(conv, x, train=train, spectral_norm=self.spectral_norm)
+      if use_bn:
         x = nn.BatchNorm(use_running_average=not train,
                          momentum=self.batch_norm_momentum,
                          epsilon=self.batch_norm_epsilon,
@@ -106,7 +113,9 @@ class DCGANDiscriminator(nn.Module):
                          scale_init=_dcgan_bn_scale_init)(x)
       x = nn.leaky_relu(x, negative_slope=self.leaky_relu_slope)
     x = x.reshape(x.shape[0], -1)
-    x = nn.Dense(1, kernel_init=conv_transpose.DCGAN_INIT)(x)
+    x = apply_layer(nn.Dense(1, kernel_init=conv_transpose.DCGAN_INIT,
+                             name="Dense_0"),
+                    x, train=train, spectral_norm=self.spectral_norm)
     return x[:, 0].astype(jnp.float32)
 
 
@@ -136,9 +145,13 @@ def build_dcgan(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
       data_shape=data_shape,
       base_features=fields.positive_int("generator_base_features"),
       **common)
+  spectral_norm = bool(fields.get("discriminator_spectral_norm"))
   discriminator = DCGANDiscriminator(
       data_shape=data_shape,
       base_features=fields.positive_int("discriminator_base_features"),
       leaky_relu_slope=slope,
+      # SN-DCGAN (Miyato et al. 2018) normalises D by SN alone.
+      batch_norm=not spectral_norm,
+      spectral_norm=spectral_norm,
       **common)
   return generator, discriminator

@@ -77,6 +77,10 @@ def default_model_config(name: str = "mlp") -> ml_collections.ConfigDict:
       discriminator_dropout: dropout rate after each hidden layer of D.
       discriminator_input_dropout: dropout rate on D's (flattened) input.
     Both:
+      discriminator_spectral_norm: spectral normalisation of every weight
+        of D (Miyato et al. 2018; flax `nn.SpectralNorm`, one power
+        iteration per training call, its state in 'batch_stats'); the
+        DCGAN D then has no BatchNorm (SN-DCGAN).
       leaky_relu_slope: negative slope of LeakyReLU (DCGAN D always uses it).
       batch_norm_momentum: running-average decay (0.9 = PyTorch's 0.1).
       batch_norm_epsilon: BatchNorm epsilon.
@@ -104,6 +108,7 @@ def default_model_config(name: str = "mlp") -> ml_collections.ConfigDict:
   config.generator_batch_norm = False
   config.generator_batch_norm_first_layer = True
   config.discriminator_batch_norm = False
+  config.discriminator_spectral_norm = False
   config.discriminator_dropout = 0.0
   config.discriminator_input_dropout = 0.0
   config.batch_norm_momentum = 0.9

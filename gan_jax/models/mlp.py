@@ -50,6 +50,23 @@ def _dense_init(activation: str) -> Callable[..., Array]:
   return nn.initializers.lecun_normal()
 
 
+def apply_layer(layer: nn.Module, x: Array, *, train: bool,
+                spectral_norm: bool) -> Array:
+  """layer(x), with the layer's weights spectrally normalised if asked.
+
+  Spectral normalisation (Miyato et al. 2018) divides each weight matrix
+  (a convolution kernel reshaped to one) by its largest singular value,
+  estimated by one power iteration per training call (flax
+  `nn.SpectralNorm`; its vector u and sigma live in 'batch_stats', carried
+  and checkpointed like BatchNorm's, and are updated only when `train`).
+  Call it inside an `nn.compact` method.
+  """
+  if not spectral_norm:
+    return layer(x)
+  return nn.SpectralNorm(layer, name=f"{layer.name}_sn")(
+      x, update_stats=train)
+
+
 class _HiddenDense(nn.Module):
   """Dense -> [BatchNorm] -> activation (or a maxout layer of `features`)."""
   features: int
@@ -60,13 +77,16 @@ class _HiddenDense(nn.Module):
   batch_norm_momentum: float = 0.9
   batch_norm_epsilon: float = 1e-5
   axis_name: str | None = None
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x: Array, train: bool) -> Array:
     maxout = self.activation == "maxout"
     width = self.features * (self.maxout_pieces if maxout else 1)
-    x = nn.Dense(width, kernel_init=_dense_init(self.activation),
-                 use_bias=not self.batch_norm, name="dense")(x)
+    x = apply_layer(
+        nn.Dense(width, kernel_init=_dense_init(self.activation),
+                 use_bias=not self.batch_norm, name="dense"),
+        x, train=train, spectral_norm=self.spectral_norm)
     if self.batch_norm:
       x = nn.BatchNorm(use_running_average=not train,
                        momentum=self.batch_norm_momentum,
@@ -119,7 +139,8 @@ class MLPDiscriminator(nn.Module):
 
   Flattens x; optional input dropout; hidden layers Dense(w) [-> BatchNorm
   (not on the first layer)] -> activation [-> dropout]; Dense(1) gives one
-  logit per example (the sigmoid lives in the loss).
+  logit per example (the sigmoid lives in the loss). With `spectral_norm`
+  every Dense layer is spectrally normalised (see `apply_layer`).
   """
   widths: Sequence[int] = (128, 128)
   activation: str = "relu"
@@ -131,6 +152,7 @@ class MLPDiscriminator(nn.Module):
   batch_norm_momentum: float = 0.9
   batch_norm_epsilon: float = 1e-5
   axis_name: str | None = None
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x: Array, train: bool = True) -> Array:
@@ -141,10 +163,13 @@ class MLPDiscriminator(nn.Module):
       x = _HiddenDense(width, self.activation, self.leaky_relu_slope,
                        self.maxout_pieces, self.batch_norm and i > 0,
                        self.batch_norm_momentum, self.batch_norm_epsilon,
-                       self.axis_name, name=f"hidden_{i}")(x, train)
+                       self.axis_name, self.spectral_norm,
+                       name=f"hidden_{i}")(x, train)
       if self.dropout > 0:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
-    x = nn.Dense(1, kernel_init=nn.initializers.lecun_normal(), name="out")(x)
+    x = apply_layer(
+        nn.Dense(1, kernel_init=nn.initializers.lecun_normal(), name="out"),
+        x, train=train, spectral_norm=self.spectral_norm)
     return x[:, 0].astype(jnp.float32)
 
 
@@ -185,5 +210,6 @@ def build_mlp(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
       dropout=fields.fraction("discriminator_dropout"),
       input_dropout=fields.fraction("discriminator_input_dropout"),
       batch_norm=bool(fields.get("discriminator_batch_norm")),
+      spectral_norm=bool(fields.get("discriminator_spectral_norm")),
       **common)
   return generator, discriminator

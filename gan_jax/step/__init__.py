@@ -61,6 +61,8 @@ from gan_jax.step.sampling import sample_noise
 from gan_jax.step.state import AXIS
 from gan_jax.step.state import init_state
 from gan_jax.step.state import METRIC_NAMES
+from gan_jax.step.state import metric_names
+from gan_jax.step.state import OPTIONAL_METRIC_NAMES
 from gan_jax.step.state import Models
 from gan_jax.step.state import PyTree
 from gan_jax.step.state import TrainState
@@ -72,6 +74,8 @@ __all__ = [
     "AXIS",
     "DataParallel",
     "METRIC_NAMES",
+    "metric_names",
+    "OPTIONAL_METRIC_NAMES",
     "Models",
     "PyTree",
     "RealSampler",

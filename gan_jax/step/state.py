@@ -5,7 +5,7 @@ See `gan_jax.step` for the iteration the state is carried through.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional, Sequence
+from typing import Any, Iterable, NamedTuple, Optional, Sequence
 
 import flax
 import flax.linen as nn
@@ -24,6 +24,18 @@ PyTree = Any
 # update; G's are those of the generator step.
 METRIC_NAMES = ("d_loss", "g_loss", "value", "d_real", "d_fake", "g_grad_norm",
                 "d_grad_norm", "r1_penalty")
+# Logged only by runs that switch them on (config.loss.r2_gamma, gp_weight).
+OPTIONAL_METRIC_NAMES = ("r2_penalty", "gradient_penalty")
+
+
+def metric_names(names: Iterable[str] = ()) -> tuple[str, ...]:
+  """METRIC_NAMES, then those of `names` in OPTIONAL_METRIC_NAMES, in order.
+
+  The metrics of a run are `metric_names(its penalties)`; of a dict of them,
+  `metric_names(the dict)`, so that the order is the same everywhere.
+  """
+  names = set(names)
+  return METRIC_NAMES + tuple(n for n in OPTIONAL_METRIC_NAMES if n in names)
 
 
 @flax.struct.dataclass

@@ -19,11 +19,12 @@ import ml_collections
 import optax
 
 from gan_jax import losses
+from gan_jax.step import objective as objective_lib
 from gan_jax.step.optimizers import make_optimizers
 from gan_jax.step.sampling import RealSampler
 from gan_jax.step.sampling import sample_noise
 from gan_jax.step.state import AXIS
-from gan_jax.step.state import METRIC_NAMES
+from gan_jax.step.state import metric_names
 from gan_jax.step.state import Models
 from gan_jax.step.state import PyTree
 from gan_jax.step.state import TrainState
@@ -53,9 +54,8 @@ class _UpdateSetup:
 
   Attributes:
     generator, discriminator: the models.
-    loss_pair: the losses (`config.loss.name`).
-    d_loss_kwargs: D loss keyword arguments (fake_fraction, label_smoothing).
-    r1_gamma: R1 penalty weight; 0 = off.
+    objective: the game's D and G losses (`config.loss`).
+    penalties: D's penalties (R1, R2, gradient penalty) that are on.
     discriminator_steps: k, D sub-steps per iteration.
     ema_decay: decay of the EMA of G's weights (used when the state has one).
     latent_dim: size of z.
@@ -68,9 +68,8 @@ class _UpdateSetup:
   """
   generator: nn.Module
   discriminator: nn.Module
-  loss_pair: losses.LossPair
-  d_loss_kwargs: dict[str, float]
-  r1_gamma: float
+  objective: objective_lib.Objective
+  penalties: tuple[objective_lib.Penalty, ...]
   discriminator_steps: int
   ema_decay: float
   latent_dim: int
@@ -87,10 +86,6 @@ def _update_setup(config: ml_collections.ConfigDict, models: Models,
                   sample_real: RealSampler, num_devices: int,
                   axis_name: str) -> _UpdateSetup:
   """Reads everything `_update` needs from the config."""
-  loss_pair = losses.get(config.loss.name)
-  d_loss_kwargs = dict(fake_fraction=config.loss.fake_fraction)
-  if loss_pair.uses_cross_entropy:
-    d_loss_kwargs["label_smoothing"] = config.loss.label_smoothing
   g_opt, d_opt = make_optimizers(config)
   if num_devices > 1:
     pmean = functools.partial(lax.pmean, axis_name=axis_name)
@@ -101,9 +96,8 @@ def _update_setup(config: ml_collections.ConfigDict, models: Models,
   return _UpdateSetup(
       generator=models.generator,
       discriminator=models.discriminator,
-      loss_pair=loss_pair,
-      d_loss_kwargs=d_loss_kwargs,
-      r1_gamma=float(config.loss.r1_gamma),
+      objective=objective_lib.make_objective(config.loss),
+      penalties=objective_lib.penalties(config.loss),
       discriminator_steps=int(config.train.discriminator_steps),
       ema_decay=float(config.train.ema_decay),
       latent_dim=int(config.model.latent_dim),
@@ -133,36 +127,61 @@ def _discriminate(setup: _UpdateSetup, d_params, d_batch_stats, x, key,
   return jax.vmap(one)(x, example_ids), d_batch_stats
 
 
-def _r1_penalty(setup: _UpdateSetup, d_params, d_batch_stats, real,
-                dropout_key, example_ids) -> jax.Array:
-  """E_x |grad_x D(x)|^2 on real data, D(x) the logit (Mescheder et al. 2018).
+def _input_gradients(setup: _UpdateSetup, d_params, d_batch_stats, x,
+                     dropout_key, example_ids) -> jax.Array:
+  """grad_x D(x) per example, flattened: [n, prod(data_shape)].
 
-  Examples are independent in D, so the gradient of the sum is the
-  per-example gradient.
+  Examples are independent in D, so the gradient of the summed outputs is
+  the per-example gradient.
   """
-  def summed_logits(x):
+  def summed_outputs(x):
     return jnp.sum(_discriminate(setup, d_params, d_batch_stats, x,
                                  dropout_key, example_ids)[0])
-  grad_x = jax.grad(summed_logits)(real)
-  return jnp.mean(
-      jnp.sum(jnp.square(grad_x).reshape(setup.per_device, -1), axis=-1))
+  return jax.grad(summed_outputs)(x).reshape(setup.per_device, -1)
+
+
+def _interpolate(real, fake, key, example_ids) -> jax.Array:
+  """x^ = x + a (G(z) - x), one a ~ U(0, 1) per example, keyed by its id."""
+  alpha = jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(key, i))
+                   )(example_ids)
+  alpha = alpha.reshape(-1, *([1] * (real.ndim - 1)))
+  return real + alpha * (fake - real)
+
+
+def _penalty(setup: _UpdateSetup, penalty: objective_lib.Penalty, d_params,
+             d_batch_stats, real, fake, key, example_ids) -> jax.Array:
+  """The unweighted penalty: E|grad D|^2 (R1, R2) or E(|grad D| - 1)^2 (GP)."""
+  dropout_key = jax.random.fold_in(key, 2)
+  if penalty.inputs == "interpolated":
+    x = _interpolate(real, fake, jax.random.fold_in(key, 3), example_ids)
+    grads = _input_gradients(setup, d_params, d_batch_stats, x, dropout_key,
+                             example_ids)
+    return losses.gradient_norm_penalty(grads)
+  x = real if penalty.inputs == "real" else fake
+  grads = _input_gradients(setup, d_params, d_batch_stats, x, dropout_key,
+                           example_ids)
+  return jnp.mean(jnp.sum(jnp.square(grads), axis=-1))
 
 
 def _discriminator_loss(d_params, setup: _UpdateSetup, d_batch_stats, real,
-                        fake, dropout_key, example_ids):
-  """D's loss (+ gamma/2 R1); returns (loss, (logits, batch_stats, R1))."""
+                        fake, key, example_ids):
+  """D's loss + its weighted penalties.
+
+  Returns:
+    (loss, (real outputs, fake outputs, new batch_stats, {penalty: value})).
+  """
+  dropout_key = jax.random.fold_in(key, 2)
   real_logits, bs = _discriminate(setup, d_params, d_batch_stats, real,
                                   dropout_key, example_ids)
   fake_logits, bs = _discriminate(setup, d_params, bs, fake, dropout_key,
                                   example_ids)
-  loss = setup.loss_pair.discriminator(real_logits, fake_logits,
-                                       **setup.d_loss_kwargs)
-  penalty = jnp.zeros((), jnp.float32)
-  if setup.r1_gamma > 0:
-    penalty = _r1_penalty(setup, d_params, d_batch_stats, real, dropout_key,
-                          example_ids)
-    loss = loss + 0.5 * setup.r1_gamma * penalty
-  return loss, (real_logits, fake_logits, bs, penalty)
+  loss = setup.objective.discriminator(real_logits, fake_logits)
+  values = {}
+  for penalty in setup.penalties:
+    values[penalty.name] = _penalty(setup, penalty, d_params, d_batch_stats,
+                                    real, fake, key, example_ids)
+    loss = loss + penalty.weight * values[penalty.name]
+  return loss, (real_logits, fake_logits, bs, values)
 
 
 def _discriminator_substep(setup: _UpdateSetup, g_params, carry, key,
@@ -175,14 +194,13 @@ def _discriminator_substep(setup: _UpdateSetup, g_params, carry, key,
   d_params, d_opt_state, d_batch_stats, g_batch_stats = carry
   real = setup.sample_real(jax.random.fold_in(key, 0), example_ids, dataset)
   z = sample_noise(jax.random.fold_in(key, 1), example_ids, setup.latent_dim)
-  dropout_key = jax.random.fold_in(key, 2)
   fake, g_batch_stats = _apply(setup.generator, g_params, g_batch_stats, z,
                                train=True)
   fake = lax.stop_gradient(fake)
   loss_fn = functools.partial(
       _discriminator_loss, setup=setup, d_batch_stats=d_batch_stats,
-      real=real, fake=fake, dropout_key=dropout_key, example_ids=example_ids)
-  (loss, (real_logits, fake_logits, d_batch_stats, penalty)), grads = (
+      real=real, fake=fake, key=key, example_ids=example_ids)
+  (loss, (real_logits, fake_logits, d_batch_stats, penalties)), grads = (
       jax.value_and_grad(loss_fn, has_aux=True)(d_params))
   grads = setup.pmean(grads)
   updates, d_opt_state = setup.d_opt.update(grads, d_opt_state, d_params)
@@ -192,8 +210,11 @@ def _discriminator_substep(setup: _UpdateSetup, g_params, carry, key,
       value=losses.value_function(real_logits, fake_logits),
       d_real=jnp.mean(jax.nn.sigmoid(real_logits)),
       d_fake=jnp.mean(jax.nn.sigmoid(fake_logits)),
-      r1_penalty=penalty,
+      # Logged whether on or not (0 when off); the other penalties only
+      # when on.
+      r1_penalty=jnp.zeros((), jnp.float32),
   )
+  metrics.update(penalties)
   metrics = setup.pmean(metrics)
   metrics["d_grad_norm"] = optax.tree_utils.tree_norm(grads)
   return (d_params, d_opt_state, d_batch_stats, g_batch_stats), metrics
@@ -214,18 +235,29 @@ def _discriminator_steps(setup: _UpdateSetup, state: TrainState, d_key,
 
 
 def _generator_loss(g_params, setup: _UpdateSetup, g_batch_stats, d_params,
-                    d_batch_stats, z, dropout_key, example_ids):
+                    d_batch_stats, z, real_logits, dropout_key, example_ids):
   """G's loss against the updated D; returns (loss, G's new batch_stats)."""
   fake, bs = _apply(setup.generator, g_params, g_batch_stats, z, train=True)
   # D's running statistics are not updated by G's step.
   fake_logits, _ = _discriminate(setup, d_params, d_batch_stats, fake,
                                  dropout_key, example_ids)
-  return setup.loss_pair.generator(fake_logits), bs
+  return setup.objective.generator(fake_logits, real_logits), bs
+
+
+def _real_logits_for_generator(setup: _UpdateSetup, d_params, d_batch_stats,
+                               g_key, dropout_key, example_ids, dataset):
+  """D(x) on a fresh real batch if G's loss compares fakes with reals."""
+  if not setup.objective.generator_needs_real:
+    return None
+  real = setup.sample_real(jax.random.fold_in(g_key, 1), example_ids, dataset)
+  return _discriminate(setup, d_params, d_batch_stats, real, dropout_key,
+                       example_ids)[0]
 
 
 def _generator_step(setup: _UpdateSetup, state: TrainState, g_batch_stats,
-                    d_params, d_batch_stats, g_key, example_ids) -> tuple:
-  """One G update on fresh noise.
+                    d_params, d_batch_stats, g_key, example_ids,
+                    dataset) -> tuple:
+  """One G update on fresh noise (and fresh reals if its loss needs them).
 
   Returns:
     (g_params, g_opt_state, g_batch_stats, g_loss, mean gradients).
@@ -233,10 +265,13 @@ def _generator_step(setup: _UpdateSetup, state: TrainState, g_batch_stats,
   z = sample_noise(jax.random.fold_in(g_key, 0), example_ids,
                    setup.latent_dim)
   dropout_key = jax.random.fold_in(g_key, 2)
+  real_logits = _real_logits_for_generator(
+      setup, d_params, d_batch_stats, g_key, dropout_key, example_ids, dataset)
   loss_fn = functools.partial(
       _generator_loss, setup=setup, g_batch_stats=g_batch_stats,
       d_params=d_params, d_batch_stats=d_batch_stats, z=z,
-      dropout_key=dropout_key, example_ids=example_ids)
+      real_logits=real_logits, dropout_key=dropout_key,
+      example_ids=example_ids)
   (g_loss, g_batch_stats), grads = jax.value_and_grad(
       loss_fn, has_aux=True)(state.g_params)
   grads = setup.pmean(grads)
@@ -282,7 +317,7 @@ def _update(setup: _UpdateSetup, state: TrainState, dataset
       _discriminator_steps(setup, state, d_key, example_ids, dataset))
   g_params, g_opt_state, g_batch_stats, g_loss, g_grads = _generator_step(
       setup, state, g_batch_stats, d_params, d_batch_stats, g_key,
-      example_ids)
+      example_ids, dataset)
   ema = _update_ema(state.ema_g_params, g_params,
                     ema_decay_at(state.step, setup.ema_decay))
 
@@ -300,7 +335,8 @@ def _update(setup: _UpdateSetup, state: TrainState, dataset
       ema_g_params=ema,
       rng=state.rng,
   )
-  return new_state, {name: metrics[name] for name in METRIC_NAMES}
+  names = metric_names(penalty.name for penalty in setup.penalties)
+  return new_state, {name: metrics[name] for name in names}
 
 
 def make_update(config: ml_collections.ConfigDict, models: Models,
@@ -310,7 +346,7 @@ def make_update(config: ml_collections.ConfigDict, models: Models,
 
   It must run inside a mapping over `axis_name` with `num_devices` members
   (shard_map or pmap); each member computes batch_size / num_devices of the
-  global batch. metrics: dict of float32 scalars (`METRIC_NAMES`), identical
+  global batch. metrics: dict of float32 scalars (`metric_names`), identical
   on every device.
   """
   setup = _update_setup(config, models, sample_real, num_devices, axis_name)

@@ -85,6 +85,8 @@ MODE_COLLAPSE_DISCRIMINATOR_STEPS = presets.MODE_COLLAPSE_DISCRIMINATOR_STEPS
 MODE_COLLAPSE_FAKE_FRACTIONS = presets.MODE_COLLAPSE_FAKE_FRACTIONS
 MODE_COLLAPSE_SEEDS = presets.MODE_COLLAPSE_SEEDS
 mode_collapse_sweep = presets.mode_collapse_sweep
+TOY_OBJECTIVES = presets.TOY_OBJECTIVES
+toy_objective = presets.toy_objective
 loss_comparison_sweep = presets.loss_comparison_sweep
 
 # Files.

@@ -55,6 +55,9 @@ def progress_line(step: int, total: int, metrics: dict, rate: float,
            f"D(G(z)) {metrics['d_fake']:.2f}")
   if r1:
     parts += f" R1 {metrics['r1_penalty']:.3g}"
+  for name, label in (("r2_penalty", "R2"), ("gradient_penalty", "GP")):
+    if name in metrics:
+      parts += f" {label} {metrics[name]:.3g}"
   return (f"step {step}/{total} | {parts} | {rate:.4g} steps/s | "
           f"ETA {format_duration(eta)}")
 
@@ -88,7 +91,7 @@ class MetricsLogger(Periodic):
   def __call__(self, run: Run) -> None:
     means = {name: float(np.mean(np.concatenate(
         [np.reshape(v[name], -1) for _, v in run.pending])))
-             for name in step_lib.METRIC_NAMES}
+             for name in step_lib.metric_names(run.pending[0][1])}
     run.pending = []
     now = time.time()
     elapsed = max(now - self.interval_start - self.excluded, 1e-9)

@@ -49,12 +49,13 @@ def first_nonfinite(pending: list[tuple[int, dict]]
                     ) -> Optional[tuple[int, str, float]]:
   """(step, metric, value) of the earliest non-finite logged metric."""
   for first_step, values in pending:
-    columns = [np.reshape(values[name], -1) for name in step_lib.METRIC_NAMES]
+    names = step_lib.metric_names(values)
+    columns = [np.reshape(values[name], -1) for name in names]
     bad = ~np.isfinite(np.stack(columns))  # [metric, step]
     if bad.any():
       index = int(np.flatnonzero(bad.any(axis=0))[0])
       metric = int(np.flatnonzero(bad[:, index])[0])
-      return (first_step + index + 1, step_lib.METRIC_NAMES[metric],
+      return (first_step + index + 1, names[metric],
               float(columns[metric][index]))
   return None
 
@@ -98,7 +99,8 @@ class DivergenceGuard:
 
   def _describe(self, run: Run, problem) -> str:
     bad_step, metric, value = problem
-    where = (f"{metric} = {value}" if metric in step_lib.METRIC_NAMES else
+    where = (f"{metric} = {value}" if metric in
+             step_lib.metric_names([metric]) else
              f"non-finite values in {metric}")
     return (f"training diverged: {where} at step {bad_step} (checked at "
             f"step {run.step}); ")

@@ -36,7 +36,7 @@ def pending_to_extra(pending: list[tuple[int, dict]]) -> dict:
     return {}
   values = {name: [float(v) for v in np.concatenate(
       [np.reshape(p[1][name], -1) for p in pending])]
-            for name in step_lib.METRIC_NAMES}
+            for name in step_lib.metric_names(pending[0][1])}
   return dict(pending_first_step=int(pending[0][0]), pending_metrics=values)
 
 
@@ -45,7 +45,7 @@ def pending_from_extra(extra: dict, step: int) -> list[tuple[int, dict]]:
   if not values:
     return []
   arrays = {name: np.asarray(values[name], np.float32)
-            for name in step_lib.METRIC_NAMES}
+            for name in step_lib.metric_names(values)}
   first = int(extra["pending_first_step"])
   if first + arrays[step_lib.METRIC_NAMES[0]].shape[0] != step:
     logging.warning("Checkpoint at step %d holds unlogged metrics that do not "
