@@ -139,9 +139,11 @@ def counting_sampler(config):
   return sample, calls
 
 
-@pytest.mark.parametrize("name,k,expected_calls",
-                         [("non_saturating", 1, 1), ("non_saturating", 2, 2),
-                          ("relativistic", 1, 2), ("relativistic", 2, 3)])
+@pytest.mark.parametrize("name,k,expected_calls", [
+    ("non_saturating", 1, 1), ("relativistic", 1, 2),
+    # Each case compiles a step; k = 2 runs with the end-to-end tests.
+    pytest.param("non_saturating", 2, 2, marks=pytest.mark.slow),
+    pytest.param("relativistic", 2, 3, marks=pytest.mark.slow)])
 def test_generator_step_draws_reals_only_when_its_loss_needs_them(
     name, k, expected_calls):
   config = tiny_config(**{"loss.name": name,
@@ -162,6 +164,9 @@ def modern_run(num_devices, calls=(6,)):
   return run(tiny_config(**MODERN), num_devices, calls=calls)
 
 
+# The next three compile the full modern step (k = 2, three penalties,
+# spectral norm) or a DCGAN: they run in the slow pass (.ci/run).
+@pytest.mark.slow
 def test_modern_objective_does_not_depend_on_the_device_count():
   reference, ref_metrics = modern_run(1)
   state, metrics = modern_run(4)
@@ -175,6 +180,7 @@ def test_modern_objective_does_not_depend_on_the_device_count():
   assert np.all(metrics["r2_penalty"] > 0)
 
 
+@pytest.mark.slow
 def test_spectral_norm_state_is_carried_between_calls():
   config = tiny_config(**MODERN)
   straight, _ = modern_run(1)
@@ -192,7 +198,8 @@ def test_spectral_norm_state_is_carried_between_calls():
     assert not np.allclose(a, b)
 
 
-@pytest.mark.parametrize("model,shape", [("mlp", (2,)), ("dcgan", (28, 28, 1))])
+@pytest.mark.parametrize("model,shape", [
+    ("mlp", (2,)), pytest.param("dcgan", (28, 28, 1), marks=pytest.mark.slow)])
 def test_spectral_norm_divides_by_the_largest_singular_value(model, shape):
   """After enough power iterations sigma is the kernel's top singular value."""
   model_config = model_lib.default_model_config(model)

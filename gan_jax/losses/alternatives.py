@@ -82,8 +82,7 @@ def hinge_generator_loss(
     fake_weights: Optional[ArrayLike] = None,
 ) -> Array:
   """Hinge generator loss: -E D(G(z)) (Miyato et al. 2018, Eq. 17)."""
-  return _term(jnp.negative, fake_logits, fake_weights, "fake_logits",
-               "fake_weights")
+  return _minus_mean_fake(fake_logits, fake_weights)
 
 
 def wasserstein_discriminator_loss(
@@ -114,5 +113,11 @@ def wasserstein_generator_loss(
     fake_weights: Optional[ArrayLike] = None,
 ) -> Array:
   """Wasserstein generator loss: -E f(G(z)) (Arjovsky et al. 2017)."""
+  return _minus_mean_fake(fake_logits, fake_weights)
+
+
+def _minus_mean_fake(fake_logits: ArrayLike,
+                     fake_weights: Optional[ArrayLike]) -> Array:
+  """-E D(G(z)): the hinge and the Wasserstein generator loss alike."""
   return _term(jnp.negative, fake_logits, fake_weights, "fake_logits",
                "fake_weights")
