@@ -40,6 +40,8 @@ FIGURES = [
     "goodfellow2014_figure1",
     "theory_vs_practice",
     "arjovsky_bottou2017",
+    "nowozin2016_gaussian_fit",
+    "f_gan_theory",
     # These two train through `launch.py --sweep` into runs/ (hours of CPU
     # at full size; finished runs are reused, see their docstrings).
     "fashion_mnist_curves",
