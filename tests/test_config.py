@@ -149,6 +149,10 @@ def _module_names():
       LOSS_NAMES=losses.NAMES,
       CROSS_ENTROPY_LOSSES=tuple(n for n in losses.NAMES
                                  if losses.get(n).uses_cross_entropy),
+      FAKE_FRACTION_LOSSES=tuple(
+          n for n in losses.NAMES
+          if "fake_fraction" in losses.get(n).discriminator_options),
+      F_DIVERGENCES=losses.F_GAN_DIVERGENCES,
       PRECISION_RECALL_K=evaluation.PRECISION_RECALL_K,
   )
 
@@ -193,6 +197,42 @@ def test_label_smoothing_only_for_cross_entropy():
   with pytest.raises(config_lib.ConfigError,
                      match="config.loss.label_smoothing.*non_saturating"):
     config_lib.validate(config, 1)
+
+
+@pytest.mark.parametrize("overrides, words", [
+    ({"loss.divergence": "kl"}, ["config.loss.divergence", "'f_gan'"]),
+    ({"loss.name": "f_gan", "loss.divergence": "chi2"},
+     ["config.loss.divergence", "'pearson'"]),
+    ({"loss.name": "relativistic", "loss.fake_fraction": 0.3},
+     ["config.loss.fake_fraction", "relativistic"]),
+    ({"loss.name": "f_gan", "loss.fake_fraction": 0.3},
+     ["config.loss.fake_fraction", "f_gan"]),
+    ({"loss.r2_gamma": -0.1}, ["config.loss.r2_gamma"]),
+    ({"loss.gp_weight": float("nan")}, ["config.loss.gp_weight"]),
+    ({"model.discriminator_spectral_norm": True,
+      "model.discriminator_dropout": 0.5},
+     ["config.model.discriminator_spectral_norm", "dropout"]),
+])
+def test_game_fields_only_where_they_apply(overrides, words):
+  config = config_lib.default_config()
+  config.update_from_flattened_dict(overrides)
+  with pytest.raises(config_lib.ConfigError) as error:
+    config_lib.validate(config, 1)
+  for word in words:
+    assert word in str(error.value)
+
+
+@pytest.mark.parametrize("overrides", [
+    {"loss.name": "f_gan", "loss.divergence": "kl"},
+    {"loss.name": "relativistic", "loss.r1_gamma": 0.1, "loss.r2_gamma": 0.1},
+    {"loss.name": "wasserstein", "loss.gp_weight": 10.0},
+    {"loss.name": "hinge", "loss.fake_fraction": 0.25,
+     "model.discriminator_spectral_norm": True},
+])
+def test_game_fields_where_they_apply(overrides):
+  config = config_lib.default_config()
+  config.update_from_flattened_dict(overrides)
+  config_lib.validate(config, 1)
 
 
 def test_dcgan_needs_images():

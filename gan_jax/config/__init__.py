@@ -20,6 +20,8 @@ from gan_jax.config.checks import ConfigError
 from gan_jax.config.names import ACTIVATIONS
 from gan_jax.config.names import CROSS_ENTROPY_LOSSES
 from gan_jax.config.names import DATA_SOURCES
+from gan_jax.config.names import F_DIVERGENCES
+from gan_jax.config.names import FAKE_FRACTION_LOSSES
 from gan_jax.config.names import IDX_DATA
 from gan_jax.config.names import INT_MAX
 from gan_jax.config.names import LOSS_NAMES
@@ -42,6 +44,8 @@ from gan_jax.config.validation import validate
 __all__ = [
     "ACTIVATIONS",
     "CROSS_ENTROPY_LOSSES",
+    "F_DIVERGENCES",
+    "FAKE_FRACTION_LOSSES",
     "ConfigError",
     "DATA_SOURCES",
     "IDX_DATA",
