@@ -959,6 +959,7 @@ def _assert_float32_close(got, want, rtol=1e-6, atol=1e-6):
   np.testing.assert_allclose(got[finite], want[finite], rtol=rtol, atol=atol)
 
 
+@pytest.mark.slow  # 64 cases, each compiling value and gradient.
 @pytest.mark.parametrize("case", sorted(EXTREMES))
 @pytest.mark.parametrize("divergence", F_GAN_DIVERGENCES)
 def test_f_gan_discriminator_loss_at_outputs_1e4(divergence, case):

@@ -57,6 +57,8 @@ WEIGHTS = {"r1_penalty": lambda c: c.loss.r1_gamma / 2,
            "gradient_penalty": lambda c: c.loss.gp_weight}
 
 
+# Compiling the penalised D loss dominates: the slow pass (.ci/run) runs it.
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(PENALTY_CASES))
 def test_penalties_of_a_linear_critic(case):
   overrides, expected = PENALTY_CASES[case]
@@ -139,11 +141,11 @@ def counting_sampler(config):
   return sample, calls
 
 
+# Each case compiles a step: they run with the end-to-end tests.
+@pytest.mark.slow
 @pytest.mark.parametrize("name,k,expected_calls", [
     ("non_saturating", 1, 1), ("relativistic", 1, 2),
-    # Each case compiles a step; k = 2 runs with the end-to-end tests.
-    pytest.param("non_saturating", 2, 2, marks=pytest.mark.slow),
-    pytest.param("relativistic", 2, 3, marks=pytest.mark.slow)])
+    ("non_saturating", 2, 2), ("relativistic", 2, 3)])
 def test_generator_step_draws_reals_only_when_its_loss_needs_them(
     name, k, expected_calls):
   config = tiny_config(**{"loss.name": name,
@@ -198,8 +200,8 @@ def test_spectral_norm_state_is_carried_between_calls():
     assert not np.allclose(a, b)
 
 
-@pytest.mark.parametrize("model,shape", [
-    ("mlp", (2,)), pytest.param("dcgan", (28, 28, 1), marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("model,shape", [("mlp", (2,)), ("dcgan", (28, 28, 1))])
 def test_spectral_norm_divides_by_the_largest_singular_value(model, shape):
   """After enough power iterations sigma is the kernel's top singular value."""
   model_config = model_lib.default_model_config(model)
