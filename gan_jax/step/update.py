@@ -149,17 +149,17 @@ def _interpolate(real, fake, key, example_ids) -> jax.Array:
 
 
 def _penalty(setup: _UpdateSetup, penalty: objective_lib.Penalty, d_params,
-             d_batch_stats, real, fake, key, example_ids) -> jax.Array:
+             d_batch_stats, real, fake, key, dropout_key,
+             example_ids) -> jax.Array:
   """The unweighted penalty: E|grad D|^2 (R1, R2) or E(|grad D| - 1)^2 (GP)."""
-  dropout_key = jax.random.fold_in(key, 2)
   if penalty.inputs == "interpolated":
     x = _interpolate(real, fake, jax.random.fold_in(key, 3), example_ids)
-    grads = _input_gradients(setup, d_params, d_batch_stats, x, dropout_key,
-                             example_ids)
-    return losses.gradient_norm_penalty(grads)
-  x = real if penalty.inputs == "real" else fake
+  else:
+    x = real if penalty.inputs == "real" else fake
   grads = _input_gradients(setup, d_params, d_batch_stats, x, dropout_key,
                            example_ids)
+  if penalty.inputs == "interpolated":
+    return losses.gradient_norm_penalty(grads)
   return jnp.mean(jnp.sum(jnp.square(grads), axis=-1))
 
 
@@ -179,7 +179,7 @@ def _discriminator_loss(d_params, setup: _UpdateSetup, d_batch_stats, real,
   values = {}
   for penalty in setup.penalties:
     values[penalty.name] = _penalty(setup, penalty, d_params, d_batch_stats,
-                                    real, fake, key, example_ids)
+                                    real, fake, key, dropout_key, example_ids)
     loss = loss + penalty.weight * values[penalty.name]
   return loss, (real_logits, fake_logits, bs, values)
 

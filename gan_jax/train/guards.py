@@ -99,8 +99,9 @@ class DivergenceGuard:
 
   def _describe(self, run: Run, problem) -> str:
     bad_step, metric, value = problem
-    where = (f"{metric} = {value}" if metric in
-             step_lib.metric_names([metric]) else
+    is_metric = metric in (step_lib.METRIC_NAMES +
+                           step_lib.OPTIONAL_METRIC_NAMES)
+    where = (f"{metric} = {value}" if is_metric else
              f"non-finite values in {metric}")
     return (f"training diverged: {where} at step {bad_step} (checked at "
             f"step {run.step}); ")
