@@ -34,9 +34,12 @@ Exit status (an error is one line on stderr: launch.py: <kind>: <message>):
           not a folder, not writable, disk full, another run's), training
           diverged, a failed sweep variant, or another runtime error
   2       config error: a bad flag, field or value, a config file that cannot
-          be loaded, an invalid sweep (stops before any training)
+          be loaded, an invalid sweep, launcher flags that cannot work (an
+          unknown --launcher, --slurm_* without --launcher=slurm, a
+          partition SLURM does not know, no sbatch): stops before any
+          training or submission
   128+N   stopped by signal N after saving a checkpoint (143 = SIGTERM,
-          130 = SIGINT); the same command resumes
+          130 = SIGINT, 140 = SIGUSR2); the same command resumes
 """
 
 from __future__ import annotations
@@ -67,8 +70,39 @@ _SWEEP = flags.DEFINE_bool(
     "sweep", False, "Run every variant of the config file's sweep(arg), each "
     "in a sub-workdir of --workdir, and write results.csv / results.md.")
 _PARALLEL = flags.DEFINE_integer(
-    "parallel", 1, "With --sweep: how many variants run at once.",
-    lower_bound=1)
+    "parallel", 1, "With --sweep --launcher=local: how many variants run at "
+    "once.", lower_bound=1)
+_COLLECT = flags.DEFINE_bool(
+    "collect", False, "With --sweep: submit nothing; write results.csv / "
+    "results.md from the runs on disk now.")
+_LAUNCHER = flags.DEFINE_string(
+    "launcher", "local", "Where the run (or the sweep's variants) runs: "
+    "'local' (this machine) or 'slurm' (sbatch; a job array for a sweep).")
+_SLURM_PARTITION = flags.DEFINE_string(
+    "slurm_partition", "", "--launcher=slurm: the partition (default: "
+    "SLURM's default partition).")
+_SLURM_TIME = flags.DEFINE_string(
+    "slurm_time", "", "--launcher=slurm: the time limit per job, as sbatch "
+    "--time takes it (minutes, HH:MM:SS, D-HH:MM:SS); jobs that reach it "
+    "checkpoint and are requeued.")
+_SLURM_GPUS = flags.DEFINE_integer(
+    "slurm_gpus_per_node", 0, "--launcher=slurm: GPUs per node.",
+    lower_bound=0)
+_SLURM_CPUS = flags.DEFINE_integer(
+    "slurm_cpus_per_task", 0, "--launcher=slurm: CPUs per task.",
+    lower_bound=0)
+_SLURM_ARRAY_PARALLELISM = flags.DEFINE_integer(
+    "slurm_array_parallelism", 0, "--launcher=slurm --sweep: at most this "
+    "many of the array's jobs run at once (0: no limit).", lower_bound=0)
+_SLURM_ADDITIONAL = flags.DEFINE_string(
+    "slurm_additional", "", "--launcher=slurm: more sbatch options as "
+    "key=value,key=value (without the '--'), e.g. qos=high,account=me.")
+_NODES = flags.DEFINE_integer(
+    "nodes", 1, "--launcher=slurm: nodes of one multi-process run "
+    "(jax.distributed, set up from SLURM's environment).", lower_bound=1)
+_TASKS_PER_NODE = flags.DEFINE_integer(
+    "tasks_per_node", 1, "--launcher=slurm: processes per node of one "
+    "multi-process run.", lower_bound=1)
 _COORDINATOR = flags.DEFINE_string(
     "coordinator_address", "", "Multi-process: host:port of process 0 "
     "(with --num_processes and --process_id).")
@@ -266,9 +300,52 @@ def _check_workdir_path(workdir: str) -> None:
                    "folder path")
 
 
-def _run_sweep(config, sweep_dir: str) -> None:
+_SLURM_ONLY = ("slurm_partition", "slurm_time", "slurm_gpus_per_node",
+               "slurm_cpus_per_task", "slurm_array_parallelism",
+               "slurm_additional", "nodes", "tasks_per_node")
+
+
+def _launcher():
+  """The --launcher / --slurm_* flags, checked before anything is submitted."""
+  from gan_jax.sweep import launchers  # pylint: disable=g-import-not-at-top
+  name = _LAUNCHER.value
+  if name not in launchers.LAUNCHERS:
+    _config_error(f"--launcher={name!r} is not known; choose one of "
+                  f"{', '.join(launchers.LAUNCHERS)}")
+  given = [f"--{n}" for n in _SLURM_ONLY if flags.FLAGS[n].present]
+  if name != "slurm" and given:
+    _config_error(f"{', '.join(given)} apply only with --launcher=slurm "
+                  f"(got --launcher={name})")
+  if name == "slurm" and flags.FLAGS["parallel"].present:
+    _config_error("--parallel applies to --launcher=local; with "
+                  "--launcher=slurm use --slurm_array_parallelism")
+  launcher = launchers.Launcher(
+      name=name, parallel=_PARALLEL.value, partition=_SLURM_PARTITION.value,
+      time=_SLURM_TIME.value, gpus_per_node=_SLURM_GPUS.value,
+      cpus_per_task=_SLURM_CPUS.value,
+      array_parallelism=_SLURM_ARRAY_PARALLELISM.value,
+      additional=_SLURM_ADDITIONAL.value, nodes=_NODES.value,
+      tasks_per_node=_TASKS_PER_NODE.value)
+  if _SWEEP.value and launcher.multi_process:
+    _config_error("--nodes / --tasks_per_node make one multi-process run; a "
+                  "sweep's variants are one-process runs (drop --sweep)")
+  try:
+    launcher.check()
+  except launchers.LaunchError as e:
+    _config_error(str(e))
+  return launcher
+
+
+def _run_sweep(config, sweep_dir: str, launcher) -> None:
   """--sweep: the logic is in gan_jax.sweep; here only the exits."""
   from gan_jax import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
+  if _COLLECT.value:
+    try:
+      paths = sweep_lib.write_results(sweep_dir)
+    except sweep_lib.SweepError as e:
+      _workdir_error(str(e))
+    print(f"Results of {sweep_dir}: {paths[0]}, {paths[1]}")
+    return
   spec = config_flags.get_config_filename(flags.FLAGS["config"])
   try:
     overrides = sweep_lib.load_sweep(spec)
@@ -284,8 +361,7 @@ def _run_sweep(config, sweep_dir: str) -> None:
   except sweep_lib.SweepError as e:
     _config_error(f"invalid sweep: {e}")
   try:
-    outcome = sweep_lib.run_sweep(variants, sweep_dir,
-                                  parallel=_PARALLEL.value)
+    outcome = sweep_lib.run_sweep(variants, sweep_dir, launcher=launcher)
   except OSError as e:
     _workdir_error(f"cannot write in sweep folder {sweep_dir}: "
                    f"{e.strerror or e}")
@@ -295,6 +371,34 @@ def _run_sweep(config, sweep_dir: str) -> None:
           f"{len(outcome.unfinished)} unfinished; errors in "
           f"{outcome.results_md}; re-run the same command to retry them",
           EXIT_ERROR)
+
+
+def _submit_run(config, workdir: str, launcher) -> dict:
+  """--launcher=slurm without --sweep: one job (multi-process with --nodes /
+  --tasks_per_node); waits for it and returns its summary."""
+  from gan_jax.sweep import jobs  # pylint: disable=g-import-not-at-top
+  from gan_jax.sweep import runner  # pylint: disable=g-import-not-at-top
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    executor = launcher.executor(os.path.join(workdir, "submitit", "%j"))
+  except OSError as e:
+    _workdir_error(f"cannot write in workdir {workdir}: {e.strerror or e}")
+  job = executor.submit(jobs.TrainJob(config.to_dict(),
+                                      multi_process=launcher.multi_process),
+                        workdir)
+  print(f"Submitted SLURM job {job.job_id} ({launcher.nodes} node(s) x "
+        f"{launcher.tasks_per_node} task(s)); log: {job.paths.stdout}",
+        flush=True)
+  result = runner.wait_for_job(job, launcher)
+  if isinstance(result, dict) and result.get("status") == "finished":
+    return result["summary"]
+  if isinstance(result, dict):
+    error = result.get("error") or result
+  else:
+    error = result or ("the job ended without a result (cancelled, killed "
+                       "or out of memory?)")
+  _fail("error", f"SLURM job {job.job_id}: {error}; log: {job.paths.stdout}",
+        EXIT_ERROR)
 
 
 def _validate(config, num_devices, num_processes: int) -> None:
@@ -325,6 +429,9 @@ def main(argv: list[str]) -> None:
                   "the form --name=value; see --helpshort)")
   if _PARALLEL.value != 1 and not _SWEEP.value:
     _config_error("--parallel applies only with --sweep")
+  if _COLLECT.value and not _SWEEP.value:
+    _config_error("--collect applies only with --sweep")
+  launcher = _launcher()
 
   config = _CONFIG.value
   workdir = _WORKDIR.value
@@ -333,7 +440,9 @@ def main(argv: list[str]) -> None:
     # Before anything starts a JAX backend (and before gan_jax.distributed,
     # which imports jax): all but the device-count rule. A sweep validates
     # each variant instead.
-    _validate(config, None, num_processes=max(1, _NUM_PROCESSES.value))
+    _validate(config, None, num_processes=(
+        launcher.nodes * launcher.tasks_per_node if launcher.is_slurm else
+        max(1, _NUM_PROCESSES.value)))
 
   from gan_jax import distributed  # pylint: disable=g-import-not-at-top
   try:
@@ -347,10 +456,17 @@ def main(argv: list[str]) -> None:
   if _SWEEP.value and multi:
     _config_error("--sweep runs its variants as separate one-process runs; "
                   "launch multi-process runs one at a time, without --sweep")
+  if launcher.is_slurm and multi:
+    _config_error("--launcher=slurm sets up the processes itself: use "
+                  "--nodes / --tasks_per_node, not --distributed or "
+                  "--coordinator_address")
   _check_workdir_path(workdir)
   if _SWEEP.value:
     # This process starts no JAX backend.
-    _run_sweep(config, workdir)
+    _run_sweep(config, workdir, launcher)
+    return
+  if launcher.is_slurm:
+    _print_done(_submit_run(config, workdir, launcher), workdir)
     return
 
   import jax  # pylint: disable=g-import-not-at-top
@@ -392,7 +508,11 @@ def main(argv: list[str]) -> None:
     # 128 + signal number, as a shell reports a process the signal killed.
     sys.stderr.write(f"launch.py: {e}\n")
     sys.exit(128 + e.signum)
+  _print_done(summary, workdir)
 
+
+def _print_done(summary: dict, workdir: str) -> None:
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
   if summary.get("already_finished"):
     print(f"Done: {workdir} already finished at step "
           f"{summary['step']}; nothing changed (raise --config.train.steps to "

@@ -20,3 +20,39 @@ def idx_dir(tmp_path_factory):
   folder = str(tmp_path_factory.mktemp("idx"))
   helpers.write_idx_images(folder)
   return folder
+
+
+def _find_slurm():
+  """(a partition with a live node, None) or (None, why there is none)."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  if shutil.which("sbatch") is None:
+    return None, "SLURM is not installed (no sbatch on the PATH)"
+  try:
+    result = subprocess.run(["sinfo", "-h", "-o", "%P %t"],
+                            capture_output=True, text=True, timeout=30,
+                            check=False)
+  except subprocess.TimeoutExpired:
+    return None, "SLURM does not answer (sinfo timed out)"
+  if result.returncode != 0:
+    return None, ("SLURM does not answer (sinfo: "
+                  + " ".join(result.stderr.split()) + ")")
+  usable = [line.split()[0].rstrip("*") for line in result.stdout.splitlines()
+            if line.split()[1].rstrip("*~#$@") in ("idle", "mix", "alloc")]
+  if not usable:
+    return None, (f"no SLURM node is up (sinfo: "
+                  f"{result.stdout.strip() or 'none'})")
+  return usable[0], None
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+  """The partition of a SLURM that takes jobs; skips (fails with CI=true)."""
+  partition, problem = _find_slurm()
+  if partition is not None:
+    return partition
+  message = (f"{problem}; start a one-node SLURM on this machine with "
+             f"`tools/local_slurm.sh` (as root)")
+  if os.environ.get("CI", "").lower() == "true":
+    pytest.fail("CI=true and " + message)
+  pytest.skip(message)

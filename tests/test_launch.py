@@ -116,11 +116,27 @@ def test_tiny_ring_run_writes_everything(tmp_path):
      ["--distributed (auto-detect)", "exclude each other"]),
     (["--config", GAUSSIAN_1D, "--sweep", "--distributed"], 2,
      ["--sweep runs its variants as separate one-process runs"]),
+    (["--config", RING, "--launcher=pbs"], 2,
+     ["--launcher='pbs' is not known", "local, slurm"]),
+    (["--config", RING, "--slurm_time=5", "--nodes=2"], 2,
+     ["--slurm_time, --nodes apply only with --launcher=slurm"]),
+    (["--config", RING, "--launcher=slurm", "--slurm_time=soon"], 2,
+     ["--slurm_time='soon' is not a SLURM time"]),
+    (["--config", RING, "--launcher=slurm", "--slurm_additional=qos"], 2,
+     ["--slurm_additional='qos'", "key=value"]),
+    (["--config", GAUSSIAN_1D, "--sweep", "--launcher=slurm",
+      "--parallel=2"], 2, ["--slurm_array_parallelism"]),
+    (["--config", GAUSSIAN_1D, "--sweep", "--launcher=slurm",
+      "--tasks_per_node=2"], 2, ["one multi-process run", "drop --sweep"]),
+    (["--config", GAUSSIAN_1D, "--collect"], 2,
+     ["--collect applies only with --sweep"]),
 ], ids=["unknown_field", "bad_loss", "batch_vs_devices", "wrong_type",
         "missing_data", "missing_config_file", "positional_argument",
         "unknown_flag", "parallel_without_sweep",
         "partial_multi_process_flags", "distributed_and_explicit",
-        "sweep_multi_process"])
+        "sweep_multi_process", "unknown_launcher", "slurm_flags_locally",
+        "bad_slurm_time", "bad_slurm_additional", "parallel_on_slurm",
+        "multi_process_sweep_on_slurm", "collect_without_sweep"])
 def test_bad_config_exits_with_message(tmp_path, args, code, words):
   result = launch(*args, "--workdir", str(tmp_path / "run"))
   assert result.returncode == code, result.stderr
@@ -129,6 +145,18 @@ def test_bad_config_exits_with_message(tmp_path, args, code, words):
   for word in words:
     assert word in result.stderr, result.stderr
   assert "Traceback" not in result.stderr
+  assert not os.path.exists(tmp_path / "run")
+
+
+@pytest.mark.slow
+def test_slurm_launcher_without_sbatch_names_it(tmp_path):
+  result = launch("--config", RING, "--workdir", str(tmp_path / "run"),
+                  "--launcher=slurm", env={"PATH": str(tmp_path)})
+  assert result.returncode == 2, result.stderr
+  assert result.stderr == (
+      CONFIG_ERROR + "--launcher=slurm needs SLURM's sbatch, which is not on "
+      "the PATH (tools/local_slurm.sh starts a one-node SLURM on this "
+      "machine)\n")
   assert not os.path.exists(tmp_path / "run")
 
 

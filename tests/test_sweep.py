@@ -20,10 +20,13 @@ import time
 import numpy as np
 import pytest
 
+import cloudpickle
+
 from gan_jax import config as config_lib
 from gan_jax import data
 from gan_jax import sweep
 
+import sweep_stub
 from helpers import CONFIG_FILES, ROOT, write_fake_sweep
 
 GAUSSIAN_1D = os.path.join(ROOT, "experiments", "configs", "gaussian_1d.py")
@@ -295,7 +298,7 @@ def test_aggregate_groups_seeds_and_matches_numpy(tmp_path):
     text = f.read()
   assert "7 runs: 4 finished, 2 failed, 1 unfinished" in text
   mean, std = values.mean(), values.std(ddof=1)
-  assert f"| a | 3/3 | 0 | {mean:.4g} ± {std:.4g} |" in text
+  assert f"| a | 3/3 | 0 | {mean:.4g} ± {std / np.sqrt(3):.4g} |" in text
   assert "- `loss.name=b,seed=1`: DataError: boom" in text
   with open(csv_path) as f:
     assert next(csv.reader(f))[:5] == ["loss.name", "runs", "finished",
@@ -311,54 +314,27 @@ def test_results_without_any_finished_run(tmp_path):
 
 
 # ----------------------------------------------------------------------------
-# Scheduling, with a stub worker that does not train.
+# Scheduling, with a stub job that does not train (tests/sweep_stub.py).
 # ----------------------------------------------------------------------------
 
-STUB_WORKER = """
-import json, os, signal, sys, time
-workdir = sys.argv[-1]
-with open(os.path.join(workdir, "variant.json")) as f:
-  record = json.load(f)
-config = record["config"]
-def note(what):
-  with open(os.environ["STUB_RUNS"], "a") as f:
-    f.write(f"{record['name']} {what} {time.time()!r} {os.getppid()}\\n")
-note("start")
-time.sleep(float(os.environ.get("STUB_SLEEP", "0.3")))
-note("end")
-if config["loss"]["name"] == "hinge":
-  os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
-if config["loss"]["name"] == "least_squares":
-  print("about to fail")
-  sys.exit(3)
-steps = config["train"]["steps"]
-with open(os.path.join(workdir, "config.json"), "w") as f:
-  json.dump(config, f)
-with open(os.path.join(workdir, "summary.json"), "w") as f:
-  json.dump(dict(step=steps, steps=steps,
-                 evaluation=dict(score=config["seed"] + 0.5)), f)
-"""
+cloudpickle.register_pickle_by_value(sweep_stub)  # the jobs need not import it
 
 
 @pytest.fixture
-def stub(tmp_path, monkeypatch):
-  """(worker command, runs log path); the stub notes each start and end."""
-  path = tmp_path / "stub_worker.py"
-  path.write_text(STUB_WORKER)
-  runs = tmp_path / "runs.txt"
-  runs.touch()
-  monkeypatch.setenv("STUB_RUNS", str(runs))
-  return [sys.executable, str(path)], str(runs)
+def runs_path(tmp_path):
+  path = tmp_path / "runs.txt"
+  path.touch()
+  return str(path)
 
 
 def read_runs(path):
-  """name -> [(start time, end time or None, launch pid)], one per run."""
+  """name -> [(start time, end time or None)], one per run."""
   runs = {}
   with open(path) as f:
     for line in f:
-      name, what, when, launch = line.split()
+      name, what, when, _ = line.split()
       if what == "start":
-        runs.setdefault(name, []).append([float(when), None, int(launch)])
+        runs.setdefault(name, []).append([float(when), None])
       else:
         runs[name][-1][1] = float(when)
   return runs
@@ -380,76 +356,113 @@ def stub_variants(losses=("saturating", "non_saturating"), seeds=(0, 1, 2)):
                       num_devices=1)
 
 
-def test_parallel_runs_that_many_at_once_and_survives_crashes(tmp_path, stub):
-  worker, runs_path = stub
+def local(parallel=1):
+  return sweep.Launcher(name="local", parallel=parallel)
+
+
+def test_parallel_runs_that_many_at_once_and_survives_crashes(tmp_path,
+                                                               runs_path):
   variants = stub_variants(("saturating", "hinge", "least_squares"), (0, 1))
   lines = []
-  outcome = sweep.run_sweep(variants, str(tmp_path / "sweep"), parallel=2,
-                            worker=worker, poll_interval=0.02,
-                            log=lines.append)
+  outcome = sweep.run_sweep(variants, str(tmp_path / "sweep"),
+                            launcher=local(2),
+                            job=sweep_stub.StubJob(runs_path),
+                            poll_interval=0.05, log=lines.append)
   assert sorted(outcome.finished) == sorted(v.name for v in variants[:2])
   assert len(outcome.failed) == 4 and not outcome.unfinished
   runs = read_runs(runs_path)
   assert sorted(runs) == sorted(v.name for v in variants)
   assert all(len(r) == 1 for r in runs.values())  # each ran once
   assert most_at_once(runs) == 2
-  assert any("(0 failed, 2 running)" in line for line in lines)
-  assert lines[-2].startswith("[sweep] 6/6 done (4 failed, 0 running)")
+  assert any("2 running here" in line for line in lines)
+  assert lines[-2].startswith("[sweep] 6/6 done (4 failed, 0 running here")
 
-  for loss, words in (("hinge", ["killed by SIGKILL", "out of memory"]),
-                      ("least_squares", ["exited with status 3",
-                                         "about to fail"])):
-    with open(tmp_path / "sweep" / f"loss.name={loss},seed=0" /
-              "failed.json") as f:
-      record = json.load(f)
-    for word in words:
-      assert word in record["error"]
-    assert record["attempt"] == 1
-  assert "about to fail" in record["log_tail"]  # the last one's
+  killed = read_json(tmp_path / "sweep" / "loss.name=hinge,seed=0" /
+                     "failed.json")
+  assert "ended without a result" in killed["error"]
+  assert "out of memory" in killed["error"]
+  assert os.path.isfile(killed["log"])  # submitit's log of that job
+  failed = read_json(tmp_path / "sweep" / "loss.name=least_squares,seed=0" /
+                     "failed.json")
+  assert failed["error"] == "ValueError: stub failure"
+  job = read_json(tmp_path / "sweep" / "loss.name=least_squares,seed=0" /
+                  "job.json")
+  with open(job["stdout"]) as f:
+    assert "about to fail" in f.read()
   rows = sweep.load_results(str(tmp_path / "sweep"))
   assert [(r["loss.name"], r["finished"], r["failed"]) for r in rows] == [
       ("saturating", 2, 0), ("hinge", 0, 2), ("least_squares", 0, 2)]
   assert rows[0]["evaluation.score:mean"] == pytest.approx(1.0)
 
 
-def test_two_launches_share_a_sweep_and_run_each_variant_once(tmp_path, stub):
-  worker, runs_path = stub
+def test_rerun_skips_finished_and_retries_failed(tmp_path, runs_path):
+  variants = stub_variants(("saturating", "least_squares"), (0,))
   sweep_dir = str(tmp_path / "sweep")
-  script = textwrap.dedent(f"""
-      import os, sys, time
-      from gan_jax import config as config_lib
-      from gan_jax import sweep
-      variants = sweep.expand(
-          config_lib.from_file({GAUSSIAN_1D!r}),
-          [{{"loss.name": loss, "seed": seed}}
-           for loss in ("saturating", "non_saturating")
-           for seed in range(4)], num_devices=1)
-      # Start together, so that the two launches overlap.
-      open(sys.argv[1] + ".ready", "w").close()
-      while not (os.path.exists({str(tmp_path)!r} + "/a.ready") and
-                 os.path.exists({str(tmp_path)!r} + "/b.ready")):
-        time.sleep(0.01)
-      outcome = sweep.run_sweep(variants, {sweep_dir!r},
-                                worker={worker!r}, poll_interval=0.02)
-      sys.exit(len(outcome.finished) != 8)
-      """)
-  env = dict(os.environ, STUB_SLEEP="0.2")
+  job = sweep_stub.StubJob(runs_path, sleep=0)
+  sweep.run_sweep(variants, sweep_dir, launcher=local(), job=job,
+                  poll_interval=0.05, log=lambda _: None)
+  finished = os.path.join(sweep_dir, variants[0].name, "summary.json")
+  before = os.stat(finished).st_mtime_ns
+  outcome = sweep.run_sweep(variants, sweep_dir, launcher=local(), job=job,
+                            poll_interval=0.05, log=lambda _: None)
+  assert os.stat(finished).st_mtime_ns == before
+  runs = read_runs(runs_path)
+  assert len(runs[variants[0].name]) == 1  # skipped
+  assert len(runs[variants[1].name]) == 2  # retried
+  assert outcome.failed == [variants[1].name]
+
+
+LAUNCH_SCRIPT = """
+import os, sys, time
+import cloudpickle
+sys.path.insert(0, {tests!r})
+import sweep_stub
+cloudpickle.register_pickle_by_value(sweep_stub)
+from gan_jax import config as config_lib
+from gan_jax import sweep
+variants = sweep.expand(
+    config_lib.from_file({gaussian!r}),
+    [{{"loss.name": loss, "seed": seed}}
+     for loss in ("saturating", "non_saturating") for seed in range(4)],
+    num_devices=1)
+# Start together, so that the two launches overlap.
+open(sys.argv[1] + ".ready", "w").close()
+while not (os.path.exists({root!r} + "/a.ready") and
+           os.path.exists({root!r} + "/b.ready")):
+  time.sleep(0.01)
+outcome = sweep.run_sweep(variants, {sweep_dir!r},
+                          launcher=sweep.Launcher(parallel=2),
+                          job=sweep_stub.StubJob({runs!r}, sleep=0.5),
+                          poll_interval=0.05)
+sys.exit(len(outcome.finished) != 8)
+"""
+
+
+@pytest.mark.slow
+def test_two_launches_share_a_sweep_and_run_each_variant_once(tmp_path,
+                                                               runs_path):
+  sweep_dir = str(tmp_path / "sweep")
+  script = LAUNCH_SCRIPT.format(tests=os.path.join(ROOT, "tests"),
+                                gaussian=GAUSSIAN_1D, root=str(tmp_path),
+                                sweep_dir=sweep_dir, runs=runs_path)
   launches = [subprocess.Popen([sys.executable, "-c", script,
-                                str(tmp_path / who)], env=env, cwd=ROOT,
+                                str(tmp_path / who)], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
               for who in ("a", "b")]
-  outputs = [p.communicate(timeout=120) for p in launches]
+  outputs = [p.communicate(timeout=180) for p in launches]
   for process, (out, err) in zip(launches, outputs):
     assert process.returncode == 0, out + err
   runs = read_runs(runs_path)
   assert len(runs) == 8
   assert all(len(r) == 1 and r[0][1] is not None for r in runs.values())
   # Both launches ran some of the variants, and waited for the other's.
-  assert len({r[0][2] for r in runs.values()}) == 2
+  launch_pids = {read_json(os.path.join(sweep_dir, name, "job.json"))[
+      "launch_pid"] for name in runs}
+  assert launch_pids == {p.pid for p in launches}
   assert any("in another launch" in out for out, _ in outputs)
   for out, _ in outputs:
-    assert "[sweep] 8/8 done (0 failed, 0 running)" in out
+    assert "[sweep] 8/8 finished, 0 failed, 0 unfinished" in out
   rows = sweep.load_results(sweep_dir)
   assert [(r["loss.name"], r["finished"]) for r in rows] == [
       ("saturating", 4), ("non_saturating", 4)]
@@ -458,32 +471,41 @@ def test_two_launches_share_a_sweep_and_run_each_variant_once(tmp_path, stub):
   assert not leftovers
 
 
-def test_waits_for_a_held_lock_and_a_dead_holder_leaves_none(tmp_path, stub):
-  worker, runs_path = stub
+@pytest.mark.parametrize("holder", ["run_lock", "live_claim"])
+def test_waits_for_a_variant_held_elsewhere_then_takes_it_over(
+    tmp_path, runs_path, holder):
+  """A held run.lock (a run trains) or a live launch's claim is waited for;
+  once its holder dies without finishing, this launch runs the variant."""
   sweep_dir = tmp_path / "sweep"
   variants = stub_variants(("saturating",), (0,))
-  lock = sweep_dir / ".locks" / f"{variants[0].name}.lock"
-  lock.parent.mkdir(parents=True)
-  holder = subprocess.Popen(
-      [sys.executable, "-c",
-       "import fcntl, os, sys, time\n"
-       f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
-       "fcntl.flock(fd, fcntl.LOCK_EX)\n"
-       "print('locked', flush=True)\n"
-       "time.sleep(600)\n"], stdout=subprocess.PIPE, text=True)
+  workdir = sweep_dir / variants[0].name
+  workdir.mkdir(parents=True)
+  if holder == "run_lock":
+    code = ("import fcntl, os, time\n"
+            f"fd = os.open({str(workdir / 'run.lock')!r}, os.O_RDWR | "
+            "os.O_CREAT)\nfcntl.flock(fd, fcntl.LOCK_EX)\n")
+  else:
+    code = ("import json, os, socket\n"
+            f"json.dump(dict(launcher='local', host=socket.gethostname(), "
+            f"launch_pid=os.getpid(), state='queued'), "
+            f"open({str(workdir / 'job.json')!r}, 'w'))\n")
+  holder_process = subprocess.Popen(
+      [sys.executable, "-c", code + "print('held', flush=True)\n"
+       "import time; time.sleep(600)\n"], stdout=subprocess.PIPE, text=True)
   try:
-    assert holder.stdout.readline().strip() == "locked"
+    assert holder_process.stdout.readline().strip() == "held"
     lines, outcomes = [], []
     thread = threading.Thread(target=lambda: outcomes.append(sweep.run_sweep(
-        variants, str(sweep_dir), worker=worker, poll_interval=0.02,
+        variants, str(sweep_dir), launcher=local(),
+        job=sweep_stub.StubJob(runs_path, sleep=0), poll_interval=0.05,
         log=lines.append)))
     thread.start()
-    time.sleep(1.0)
+    time.sleep(1.5)
     assert not read_runs(runs_path)  # waited instead of running it twice
-    assert any("running in another launch" in line for line in lines)
+    assert any("1 in other launches" in line for line in lines), lines
   finally:
-    holder.send_signal(signal.SIGKILL)  # a crashed launch
-    holder.wait()
+    holder_process.send_signal(signal.SIGKILL)  # a crashed launch
+    holder_process.wait()
   thread.join(timeout=60)
   assert not thread.is_alive()
   assert outcomes[0].finished == [variants[0].name]

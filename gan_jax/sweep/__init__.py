@@ -1,7 +1,7 @@
 r"""Sweeps: runs of one config file, each in its own sub-workdir; one table.
 
   python launch.py --config experiments/configs/gaussian_1d.py --sweep \
-      --workdir runs/gaussian_1d_sweep [--parallel 2]
+      --workdir runs/gaussian_1d_sweep [--parallel 2 | --launcher=slurm]
 
 Writing a sweep. A config file may define, beside `get_config(arg=None)`, a
 function `sweep(arg=None)` that returns (or yields) dicts of overrides: dotted
@@ -29,25 +29,24 @@ On disk, `<sweep_dir>/` holds
   sweep.json            the variants (name, overrides, train.steps)
   <name>/               one run's workdir (see `gan_jax.train`), plus
     variant.json        the variant's overrides and full config
-    sweep.log           the worker's stdout and stderr, every attempt
-    failed.json         after a failed attempt: error, exit status, log tail
-  .locks/<name>.lock    held while a launch runs the variant
+    job.json            who runs it: the launch, then the job's id and logs
+    failed.json         after a failed attempt: the error, the job's log
+  .submitit/<job id>/   submitit's pickles and each job's stdout / stderr
   results.csv           one row per group of variants differing only in seed
-  results.md            the same as a table: mean ± std over seeds
+  results.md            the headline numbers: mean ± s.e. over seeds
 
 A variant's name is its overrides, sorted by key, as `key=value` joined by
 commas (`loss.name=saturating,seed=3`), `default` for no overrides; a name
 that had to be cut short or have characters replaced ends in an 8-digit hash
 of the overrides, so names stay distinct.
 
-Each variant runs in its own Python process (`python -m gan_jax.sweep
-<sub-workdir>`), so a crash or out-of-memory kill ends that variant only.
-Rerunning a sweep skips finished variants without touching their files,
-resumes unfinished ones from their checkpoints, and retries failed ones. Two
-launches on one sweep directory share the work: a variant runs only while
-its lock is held (`fcntl.flock`, which the kernel releases when the holding
-processes die, so a crashed launch leaves no stale lock), and results files
-are replaced atomically.
+Each variant runs as a submitit job (`--launcher=local`: a process on this
+machine, `--parallel` at a time; `--launcher=slurm`: one SLURM job array), so
+a crash or out-of-memory kill ends that variant only. Rerunning a sweep skips
+finished variants without touching their files, resumes unfinished ones from
+their checkpoints, and retries failed ones. Two launches on one sweep
+directory share the work: a launch claims a variant under a short lock, and
+a claim counts while its launch or job lives (see `runner`).
 
 Figure scripts read the table with `aggregate(sweep_dir)` (computed from the
 runs) or `load_results(sweep_dir)` (parsed back from results.csv), and the
@@ -55,17 +54,18 @@ individual runs with `load_runs(sweep_dir)`.
 
 The package's modules: `variants` (expanding, naming and checking a sweep),
 `presets` (the shipped configs' `sweep(arg)` functions), `files` (the layout
-on disk), `processes` (a variant's lock and worker process), `runner` (the
-run loop, `run_sweep`), `results` (results.csv and results.md) and `worker`
-(the worker's own side, run by `__main__`).
+on disk), `launchers` (submitit executors: local or SLURM), `jobs` (what a
+job runs), `runner` (claiming, submitting and settling: `run_sweep`) and
+`results` (results.csv and results.md).
 """
 
 from gan_jax.sweep import files
+from gan_jax.sweep import jobs
+from gan_jax.sweep import launchers
 from gan_jax.sweep import presets
 from gan_jax.sweep import results
 from gan_jax.sweep import runner
 from gan_jax.sweep import variants
-from gan_jax.sweep import worker
 
 # Expanding a sweep.
 SEED_FIELD = variants.SEED_FIELD
@@ -92,19 +92,21 @@ loss_comparison_sweep = presets.loss_comparison_sweep
 # Files.
 SWEEP_FILE = files.SWEEP_FILE
 VARIANT_FILE = files.VARIANT_FILE
-LOG_FILE = files.LOG_FILE
+JOB_FILE = files.JOB_FILE
 FAILED_FILE = files.FAILED_FILE
 SUMMARY_FILE = files.SUMMARY_FILE
 CONFIG_FILE = files.CONFIG_FILE
-LOCK_DIR = files.LOCK_DIR
 RESULTS_CSV = files.RESULTS_CSV
 RESULTS_MD = files.RESULTS_MD
 variant_status = files.variant_status
 
 # Running.
+LAUNCHERS = launchers.LAUNCHERS
+Launcher = launchers.Launcher
+LaunchError = launchers.LaunchError
+TrainJob = jobs.TrainJob
 Outcome = runner.Outcome
 run_sweep = runner.run_sweep
-config_from_dict = worker.config_from_dict
 
 # Results.
 COUNT_COLUMNS = results.COUNT_COLUMNS

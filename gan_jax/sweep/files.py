@@ -17,11 +17,10 @@ from gan_jax.sweep import variants as variants_lib
 
 SWEEP_FILE = "sweep.json"
 VARIANT_FILE = "variant.json"
-LOG_FILE = "sweep.log"
+JOB_FILE = "job.json"
 FAILED_FILE = "failed.json"
 SUMMARY_FILE = "summary.json"  # written by gan_jax.train
 CONFIG_FILE = "config.json"  # written by gan_jax.train
-LOCK_DIR = ".locks"
 RESULTS_CSV = "results.csv"
 RESULTS_MD = "results.md"
 
@@ -44,6 +43,19 @@ def read_json(path: str) -> Optional[Any]:
 
 def jsonable(value: Any) -> Any:
   return list(value) if isinstance(value, tuple) else value
+
+
+def write_json(path: str, record: Any) -> None:
+  write_atomic(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def write_variant_file(workdir: str, variant: variants_lib.Variant) -> None:
+  """variant.json: what the job trains (its full config) and why (overrides)."""
+  write_json(os.path.join(workdir, VARIANT_FILE),
+             dict(name=variant.name,
+                  overrides={k: jsonable(v) for k, v in
+                             variant.overrides.items()},
+                  config=variant.config.to_dict()))
 
 
 def write_sweep_file(sweep_dir: str,

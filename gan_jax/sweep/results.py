@@ -2,7 +2,9 @@
 
 Rows group the variants that differ only in `seed`; each holds the group's
 overrides, run counts, and mean / std / stderr / n of every numeric field of
-the finished runs' summary.json.
+the finished runs' summary.json. results.csv has all of them, for figure
+scripts; results.md, for people, shows only the headline metrics
+(`HEADLINE_METRICS`) as mean ± standard error, then each run's values.
 """
 
 from __future__ import annotations
@@ -51,8 +53,10 @@ def load_runs(sweep_dir: str) -> list[dict[str, Any]]:
   Returns:
     Dicts with name, overrides, status ('finished' | 'failed' |
     'unfinished'), metrics (dotted name -> float, from summary.json; {} unless
-    finished), summary (the dict of summary.json or None) and error (the
-    failed attempt's message or None).
+    finished), summary (the dict of summary.json or None), error (the
+    failed attempt's message or None) and log (the failed attempt's log as
+    failed.json names it, relative to the run's folder or absolute; None if
+    it names none).
   """
   runs = []
   for record in files.read_sweep_file(sweep_dir):
@@ -61,14 +65,15 @@ def load_runs(sweep_dir: str) -> list[dict[str, Any]]:
     status = files.variant_status(sweep_dir, name, record["steps"])
     summary = files.read_json(os.path.join(workdir, files.SUMMARY_FILE))
     failed = files.read_json(os.path.join(workdir, files.FAILED_FILE))
+    if status != "failed" or not isinstance(failed, dict):
+      failed = {}
     runs.append(dict(
         name=name,
         overrides=record["overrides"],
         status=status,
         metrics=(dict(_flatten(summary)) if status == "finished" else {}),
         summary=summary if isinstance(summary, dict) else None,
-        error=(failed.get("error") if status == "failed" and
-               isinstance(failed, dict) else None)))
+        error=failed.get("error"), log=failed.get("log")))
   return runs
 
 
@@ -138,57 +143,188 @@ def _csv_cell(value: Any) -> str:
   return json.dumps(files.jsonable(value))
 
 
+# The numbers results.md shows, in column order, with their labels: what
+# each kind of experiment is judged by (toy: gan_jax.evaluation.toy's
+# evaluate_modes; 1D: its JSD; images: gan_jax.evaluation.images'
+# ImageEvaluator). Only those some finished run reports become columns, so a
+# toy sweep shows no FID column; results.csv has everything else.
+HEADLINE_METRICS = (
+    ("evaluation.modes", "modes"),
+    ("evaluation.high_quality_pct", "high quality %"),
+    ("evaluation.reverse_kl", "reverse KL"),
+    ("evaluation.jsd", "JSD"),
+    ("evaluation.parzen_ll", "Parzen log-lik."),
+    ("evaluation.fid", "FID"),
+    ("evaluation.kid", "KID"),
+    ("evaluation.precision", "precision"),
+    ("evaluation.recall", "recall"),
+)
+_EVALUATION = "evaluation."
+_ERROR_LENGTH = 80  # characters of a failed run's error in the per-run table
+
+
 def _md_number(value: Optional[float]) -> str:
   return "—" if value is None else f"{value:.4g}"
 
 
-def _markdown_row(row: dict[str, Any], keys: list[str],
-                  metrics: list[str]) -> str:
-  """One line of results.md's table: overrides, counts, mean ± std."""
-  cells = [_csv_cell(row[k]) if row[k] is not None else "(base)"
-           for k in keys]
-  cells += [f"{row['finished']}/{row['runs']}", str(row["failed"])]
-  for name in metrics:
-    mean, std, n = (row[f"{name}:mean"], row[f"{name}:std"],
-                    row[f"{name}:n"])
-    cell = _md_number(mean)
-    if std is not None:
-      cell += f" ± {_md_number(std)}"
-    if 0 < n < row["finished"]:
-      cell += f" (n={n})"
-    cells.append(cell)
-  return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |\n"
+def _md_cell(text: str) -> str:
+  """A table cell: one line, and `|` escaped so it does not end the cell."""
+  return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _md_line(cells: list[str]) -> str:
+  return "| " + " | ".join(_md_cell(c) for c in cells) + " |\n"
+
+
+def _md_header(labels: list[str]) -> str:
+  return _md_line(labels) + "|" + "---|" * len(labels) + "\n"
+
+
+def _headline(runs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+  """(metric, label) of the columns: the headline metrics the runs report.
+
+  A summary with none of them (another kind of evaluation) falls back to
+  every `evaluation.*` number, so that the table still shows results.
+  """
+  reported = []
+  for run in runs:
+    reported += [name for name in run["metrics"] if name not in reported]
+  columns = [(name, label) for name, label in HEADLINE_METRICS
+             if name in reported]
+  if not columns:
+    columns = [(name, name[len(_EVALUATION):]) for name in reported
+               if name.startswith(_EVALUATION)]
+  num_modes = {run["metrics"].get("evaluation.num_modes") for run in runs
+               if run["status"] == "finished"}
+  if len(num_modes) == 1 and None not in num_modes:
+    # "modes (of 8)": a count means little without the total.
+    columns = [(name, f"{label} (of {num_modes.pop():.0f})")
+               if name == "evaluation.modes" else (name, label)
+               for name, label in columns]
+  return columns
+
+
+def _varying_keys(rows: list[dict[str, Any]],
+                  keys: list[str]) -> list[str]:
+  """The override fields whose value (or absence) differs between rows."""
+  return [k for k in keys
+          if len({_csv_cell(row[k]) if row[k] is not None else None
+                  for row in rows}) > 1]
+
+
+def _overrides_text(overrides: dict[str, Any]) -> str:
+  return ", ".join(f"{k}={_csv_cell(v)}" for k, v in overrides.items()
+                   if v is not None) or "(base)"
+
+
+def _mean_stderr(row: dict[str, Any], name: str) -> str:
+  """'mean ± s.e.' over the row's seeds; the mean alone below two seeds."""
+  mean, stderr, n = (row[f"{name}:mean"], row[f"{name}:stderr"],
+                     row[f"{name}:n"])
+  cell = _md_number(mean)
+  if stderr is not None:
+    cell += f" ± {_md_number(stderr)}"
+  if 0 < n < row["finished"]:
+    cell += f" (n={n})"
+  return cell
+
+
+def _main_table(rows: list[dict[str, Any]], keys: list[str],
+                headline: list[tuple[str, str]]) -> str:
+  """One line per group of seeds: its overrides, counts, headline numbers."""
+  varying = _varying_keys(rows, keys)
+  show_failed = any(row["failed"] for row in rows)
+  labels = ([f"`{k}`" for k in varying] or ["overrides"]) + ["n"]
+  labels += ["failed"] * show_failed + [label for _, label in headline]
+  text = _md_header(labels)
+  for row in rows:
+    if varying:
+      cells = [_csv_cell(row[k]) if row[k] is not None else "(base)"
+               for k in varying]
+    else:
+      cells = [_overrides_text({k: row[k] for k in keys})]
+    cells.append(f"{row['finished']}/{row['runs']}")
+    cells += [str(row["failed"])] * show_failed
+    cells += [_mean_stderr(row, name) for name, _ in headline]
+    text += _md_line(cells)
+  return text
+
+
+def _run_status(run: dict[str, Any]) -> str:
+  if run["status"] != "failed" or not run["error"]:
+    return run["status"]
+  error = " ".join(str(run["error"]).split())
+  if len(error) > _ERROR_LENGTH:
+    error = error[:_ERROR_LENGTH - 1] + "…"
+  return f"failed: {error}"
+
+
+def _per_run_table(runs: list[dict[str, Any]],
+                   headline: list[tuple[str, str]]) -> str:
+  """One line per run (seed included), so outliers among seeds show."""
+  text = _md_header(["run", "status"] + [label for _, label in headline])
+  for run in runs:
+    cells = [f"`{run['name']}`", _run_status(run)]
+    cells += [_md_number(run["metrics"].get(name)) for name, _ in headline]
+    text += _md_line(cells)
+  return text
+
+
+def _common_overrides(rows: list[dict[str, Any]], keys: list[str]) -> str:
+  """The overrides every row shares, which the table does not repeat."""
+  if len(rows) < 2:
+    return ""
+  common = [k for k in keys if k not in _varying_keys(rows, keys)
+            and rows[0][k] is not None]
+  if not common:
+    return ""
+  shared = ", ".join(f"`{k}={_csv_cell(rows[0][k])}`" for k in common)
+  return f"Every run overrides {shared}.\n\n"
+
+
+def _log_note(run: dict[str, Any]) -> str:
+  """' (log: path)' from failed.json, which says where the launch kept it."""
+  if not run["log"]:
+    return ""
+  path = str(run["log"])
+  if not os.path.isabs(path):
+    path = f"{run['name']}/{path}"
+  return f" (log: {path})"
 
 
 def _markdown(sweep_dir: str, rows: list[dict[str, Any]],
               runs: list[dict[str, Any]]) -> str:
-  """results.md: mean ± std of every metric, one row per group."""
+  """results.md: the headline numbers of each group of seeds, then each run.
+
+  Only the metrics a person compares variants by (`HEADLINE_METRICS`), as
+  mean ± standard error, because a table of every number in summary.json is
+  too wide to read; results.csv keeps them all.
+  """
   columns = list(rows[0]) if rows else []
-  metrics = [c[:-len(":mean")] for c in columns if c.endswith(":mean")]
-  keys = [c for c in columns
-          if c not in COUNT_COLUMNS and ":" not in c]
+  keys = [c for c in columns if c not in COUNT_COLUMNS and ":" not in c]
+  headline = _headline(runs)
   counts = collections.Counter(run["status"] for run in runs)
   out = io.StringIO()
   out.write(f"# Sweep results: {os.path.basename(os.path.abspath(sweep_dir))}"
             f"\n\n")
   out.write(f"{len(runs)} runs: {counts['finished']} finished, "
             f"{counts['failed']} failed, {counts['unfinished']} unfinished. "
-            f"Each cell: mean ± std (sample std) over the finished runs of "
-            f"the row, which differ only in `{variants_lib.SEED_FIELD}`; "
-            f"n = finished / all runs of the row. results.csv also has the "
-            f"standard error (std / √n).\n\n")
-  header = keys + ["n", "failed"] + metrics
-  out.write("| " + " | ".join(f"`{h}`" if h in keys or h in metrics else h
-                               for h in header) + " |\n")
-  out.write("|" + "---|" * len(header) + "\n")
-  for row in rows:
-    out.write(_markdown_row(row, keys, metrics))
+            f"Each cell: mean ± standard error over the seeds of the row "
+            f"(the finished runs that differ only in "
+            f"`{variants_lib.SEED_FIELD}`; standard error = sample std / √n, "
+            f"the mean alone for one seed); n = finished / all runs of the "
+            f"row.\n\n")
+  out.write(_common_overrides(rows, keys))
+  out.write(_main_table(rows, keys, headline))
+  out.write("\n## Runs\n\n")
+  out.write(_per_run_table(runs, headline))
   failed = [run for run in runs if run["status"] == "failed"]
   if failed:
     out.write("\n## Failed runs\n\n")
     for run in failed:
-      out.write(f"- `{run['name']}`: {run['error']} "
-                f"(log: {run['name']}/{files.LOG_FILE})\n")
+      out.write(f"- `{run['name']}`: {run['error']}{_log_note(run)}\n")
+  out.write(f"\n{files.RESULTS_CSV} has every metric of summary.json for "
+            f"each row: mean, std, stderr and n.\n")
   return out.getvalue()
 
 

@@ -1,22 +1,44 @@
-"""The run loop: `run_sweep` runs a sweep's unfinished variants in workers.
+"""`run_sweep`: a sweep's unfinished variants as submitit jobs, then the table.
 
-Each pass of the loop starts queued variants whose locks are free (up to
-`parallel` at once), then records the workers that have exited; results are
-rewritten after every variant that ends.
+submitit runs the jobs (local processes or a SLURM job array) and keeps their
+logs; what is ours is deciding which variants to submit and recording it:
+
+  * a variant is submitted only by the launch that *claims* it, under a short
+    lock on the sweep folder (`.submit.lock`), by writing its `job.json`
+    (the launch's pid and host, then the job's id and logs);
+  * a claim counts while its holder lives: the launch's pid (a variant queued
+    for a local slot), the local job's pid, or a SLURM job `squeue` still
+    lists; and a run that trains holds its workdir's `run.lock`. So two
+    launches on one sweep never run a variant twice, and a crashed launch
+    leaves nothing stale;
+  * a job that ends is settled from the files it left: complete summary.json
+    (finished), failed.json (the job's own error), or neither (killed,
+    cancelled: failed, with its log's last lines).
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
+import errno
+import fcntl
 import os
+import socket
 import time
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from gan_jax.sweep import files
-from gan_jax.sweep import processes
+from gan_jax.sweep import jobs as jobs_lib
+from gan_jax.sweep import launchers
 from gan_jax.sweep import results
 from gan_jax.sweep import variants as variants_lib
+
+JOB_FILE = files.JOB_FILE
+SUBMIT_LOCK = ".submit.lock"
+JOBS_DIR = ".submitit"  # submitit's pickles and the jobs' logs
+_RUN_LOCK = "run.lock"  # gan_jax.train's workdir lock
+_LOG_TAIL_LINES = 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,140 +55,294 @@ class Outcome:
     return len(self.finished) + len(self.failed) + len(self.unfinished)
 
 
-class _Launch:
-  """This launch's view of a sweep while `run_sweep` runs it.
+@contextlib.contextmanager
+def _submit_lock(sweep_dir: str) -> Iterator[None]:
+  """Serialises the claiming of variants between launches (held briefly)."""
+  fd = os.open(os.path.join(sweep_dir, SUBMIT_LOCK), os.O_RDWR | os.O_CREAT,
+               0o644)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    yield
+  finally:
+    os.close(fd)
+
+
+def _pid_alive(pid: Any) -> bool:
+  try:
+    os.kill(int(pid), 0)
+  except (OSError, ValueError, TypeError) as e:
+    return getattr(e, "errno", None) == errno.EPERM
+  return True
+
+
+def _training(workdir: str) -> bool:
+  """Whether some process holds the run's workdir lock (it trains there)."""
+  try:
+    fd = os.open(os.path.join(workdir, _RUN_LOCK), os.O_RDONLY)
+  except OSError:
+    return False
+  try:
+    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    return False
+  except OSError:
+    return True
+  finally:
+    os.close(fd)
+
+
+def _claim_alive(record: Any) -> bool:
+  """Whether the launch or job a job.json names may still run the variant."""
+  if not isinstance(record, dict):
+    return False
+  if record.get("launcher") == "slurm" and record.get("job_id"):
+    queued = launchers.queued_jobs([record["job_id"]])
+    return queued is None or bool(queued)  # unknown: assume it runs
+  if record.get("host") != socket.gethostname():
+    return True  # a local claim on another machine: cannot tell; keep it
+  # The launch settles its job when it ends: alive while either lives.
+  return _pid_alive(record.get("job_pid")) or _pid_alive(
+      record.get("launch_pid"))
+
+
+class _Sweep:
+  """One launch's view of a sweep while `run_sweep` runs it.
 
   Attributes:
-    state: variant name -> 'finished' | 'failed' | 'here' (its worker runs in
-      this launch) | 'elsewhere' (another launch holds its lock) | 'pending'.
-    queue: the variants still to start or settle, in sweep order.
-    running: variant name -> the worker this launch runs it in.
+    state: name -> 'finished' | 'failed' | 'mine' (this launch's job, or
+      queued for a local slot) | 'elsewhere' (another launch's).
+    queue: this launch's variants waiting for a local slot.
+    running: name -> this launch's submitit job.
   """
 
-  def __init__(self, sweep_dir: str, *, total: int, parallel: int,
-               worker: list[str], env: dict[str, str],
-               log: Callable[[str], None]):
+  def __init__(self, sweep_dir: str, variants, launcher: launchers.Launcher,
+               job: Callable, log: Callable[[str], None]):
     self.sweep_dir = sweep_dir
-    self.total = total
-    self.parallel = parallel
-    self.worker = worker
-    self.env = env
+    self.variants = {v.name: v for v in variants}
+    self.launcher = launcher
+    self.job = job
     self.log = log
     self.start_time = time.time()
     self.state: dict[str, str] = {}
     self.queue: list[variants_lib.Variant] = []
-    self.running: dict[str, processes.Running] = {}
+    self.running: dict[str, Any] = {}
+    self._executor = None
 
-  def plan(self, variants: Sequence[variants_lib.Variant]) -> None:
-    """Queues the variants not finished yet and logs how many there are."""
-    previously_failed = 0
-    for variant in variants:
-      if files.is_finished(self.sweep_dir, variant):
-        self.state[variant.name] = "finished"
-      else:
-        self.state[variant.name] = "pending"
-        self.queue.append(variant)
-        previously_failed += os.path.exists(
-            os.path.join(self.sweep_dir, variant.name, files.FAILED_FILE))
-    skipped = self.total - len(self.queue)
-    self.log(f"[sweep] {self.total} variants in {self.sweep_dir}: {skipped} "
-             f"finished (skipped), {len(self.queue)} to run"
-             + (f" ({previously_failed} failed before, retried)"
-                if previously_failed else "")
-             + (f", {self.parallel} at a time" if self.parallel > 1 else ""))
+  def workdir(self, name: str) -> str:
+    return os.path.join(self.sweep_dir, name)
+
+  @property
+  def executor(self):
+    if self._executor is None:
+      self._executor = self.launcher.executor(
+          os.path.join(self.sweep_dir, JOBS_DIR, "%j"))
+    return self._executor
 
   def progress(self, message: str) -> None:
     counts = collections.Counter(self.state.values())
     done = counts["finished"] + counts["failed"]
-    running = counts["here"] + counts["elsewhere"]
-    self.log(f"[sweep] {done}/{self.total} done ({counts['failed']} failed, "
-             f"{running} running): {message}")
+    self.log(f"[sweep] {done}/{len(self.variants)} done ({counts['failed']} "
+             f"failed, {len(self.running)} running here, "
+             f"{counts['elsewhere']} in other launches): {message}")
 
-  def start_ready(self) -> bool:
-    """Takes the queued variants whose locks are free, up to `parallel`.
+  # ---- claiming (under the submit lock) -----------------------------------
 
-    Returns:
-      Whether any variant left the queue.
-    """
+  def plan(self, names: Sequence[str]) -> list[variants_lib.Variant]:
+    """Sorts `names` into finished / elsewhere / claimed; returns the claimed."""
+    claimed = []
+    for name in names:
+      variant = self.variants[name]
+      record = files.read_json(os.path.join(self.workdir(name), JOB_FILE))
+      if files.is_finished(self.sweep_dir, variant):
+        self.state[name] = "finished"
+      elif _training(self.workdir(name)) or (
+          isinstance(record, dict) and record.get("launch_pid") != os.getpid()
+          and _claim_alive(record)):
+        self.state[name] = "elsewhere"
+      else:
+        self.state[name] = "mine"
+        self._write_claim(variant)
+        claimed.append(variant)
+    return claimed
+
+  def _write_claim(self, variant: variants_lib.Variant) -> None:
+    workdir = self.workdir(variant.name)
+    os.makedirs(workdir, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+      os.remove(os.path.join(workdir, files.FAILED_FILE))  # decided anew
+    files.write_variant_file(workdir, variant)
+    self._write_job(variant.name, state="queued")
+
+  def _write_job(self, name: str, **fields: Any) -> None:
+    record = dict(launcher=self.launcher.name, host=socket.gethostname(),
+                  launch_pid=os.getpid(), time=time.time(), **fields)
+    files.write_json(os.path.join(self.workdir(name), JOB_FILE), record)
+
+  # ---- submitting -----------------------------------------------------------
+
+  def submit(self, variants: Sequence[variants_lib.Variant]) -> None:
+    """Submits the variants as one job array (SLURM) or one job each."""
+    if not variants:
+      return
+    workdirs = [self.workdir(v.name) for v in variants]
+    if len(variants) > 1:
+      submitted = self.executor.map_array(self.job, workdirs)
+    else:
+      submitted = [self.executor.submit(self.job, workdirs[0])]
+    for variant, job in zip(variants, submitted):
+      self.running[variant.name] = job
+      local_pid = None if self.launcher.is_slurm else job.job_id
+      self._write_job(variant.name, state="submitted", job_id=job.job_id,
+                      job_pid=local_pid, stdout=str(job.paths.stdout),
+                      stderr=str(job.paths.stderr))
+      self.progress(f"submitted {variant.name} as job {job.job_id} "
+                    f"(log: {job.paths.stdout})")
+
+  def start_local(self) -> None:
+    """Local: submits queued variants while fewer than `parallel` run."""
+    while self.queue and len(self.running) < self.launcher.parallel:
+      self.submit([self.queue.pop(0)])
+
+  # ---- settling -------------------------------------------------------------
+
+  def _ended(self, jobs: dict[str, Any]) -> list[str]:
+    """Of this launch's jobs, those that have ended."""
+    if not self.launcher.is_slurm:
+      return [name for name, job in jobs.items() if job.done()]
+    ids = [job.job_id for job in jobs.values()]
+    queued = launchers.queued_jobs(ids) if ids else set()
+    return [name for name, job in jobs.items()
+            if job.paths.result_pickle.exists() or
+            (queued is not None and job.job_id not in queued)]
+
+  def settle_mine(self) -> bool:
+    ended = self._ended(self.running)
+    for name in ended:
+      job = self.running.pop(name)
+      self.state[name], message = self._settle(name, job)
+      self.progress(message)
+      if self.state[name] != "elsewhere":
+        results.write_results(self.sweep_dir)
+    return bool(ended)
+
+  def _settle(self, name: str, job) -> tuple[str, str]:
+    """How `job` ended ('finished', 'failed' or 'elsewhere': it was busy),
+    and a line saying so."""
+    result = _job_result(job)
+    record = files.read_json(os.path.join(self.workdir(name), JOB_FILE))
+    if not isinstance(record, dict) or record.get("job_id") != job.job_id:
+      return "elsewhere", f"{name} was claimed again by another launch"
+    if isinstance(result, dict) and result.get("status") == "busy":
+      return "elsewhere", f"{name} is training in another job; waiting"
+    seconds = time.time() - record.get("time", time.time())
+    if files.is_finished(self.sweep_dir, self.variants[name]):
+      return "finished", f"{name} finished (job {job.job_id}, {seconds:.0f} s)"
+    failed = files.read_json(os.path.join(self.workdir(name),
+                                          files.FAILED_FILE))
+    if not isinstance(failed, dict):
+      if isinstance(result, str):
+        error = result
+      elif isinstance(result, dict):  # it trained, but not this variant
+        error = (f"job {job.job_id} ended ({result.get('status')}) but the "
+                 f"workdir's summary.json / config.json do not match the "
+                 f"variant (did the config file change meanwhile?)")
+      else:
+        error = (f"job {job.job_id} ended without a result (killed, "
+                 f"cancelled or out of memory?)")
+      jobs_lib.record_failure(self.workdir(name), error, job_id=job.job_id,
+                              log=str(job.paths.stdout),
+                              log_tail=_log_tail(job))
+      failed = dict(error=error)
+    return "failed", (f"{name} FAILED (job {job.job_id}): {failed['error']} "
+                      f"(log: {job.paths.stdout})")
+
+  def settle_elsewhere(self) -> bool:
+    """Settles the variants other launches ran; claims any they abandoned."""
     changed = False
-    i = 0
-    while i < len(self.queue) and len(self.running) < self.parallel:
-      variant = self.queue[i]
-      lock = processes.Lock(self.sweep_dir, variant.name)
-      if not lock.acquire():
-        if self.state[variant.name] != "elsewhere":
-          self.state[variant.name] = "elsewhere"
-          self.progress(f"{variant.name} is running in another launch")
-        i += 1
+    for name in [n for n, s in self.state.items() if s == "elsewhere"]:
+      record = files.read_json(os.path.join(self.workdir(name), JOB_FILE))
+      if _training(self.workdir(name)) or (
+          isinstance(record, dict) and record.get("launch_pid") != os.getpid()
+          and _claim_alive(record)):
         continue
-      self.queue.pop(i)
       changed = True
-      self._claim(variant, lock)
+      status = files.variant_status(
+          self.sweep_dir, name, int(self.variants[name].config.train.steps))
+      if status == "unfinished":
+        with _submit_lock(self.sweep_dir):
+          claimed = self.plan([name])
+        self._take(claimed)
+        continue
+      self.state[name] = status
+      self.progress(f"{name} {status} in another launch")
     return changed
 
-  def _claim(self, variant: variants_lib.Variant,
-             lock: processes.Lock) -> None:
-    """Runs `variant`, whose lock is held, unless another launch settled it."""
-    name = variant.name
-    # Another launch may have finished it since we looked.
-    if files.is_finished(self.sweep_dir, variant):
-      lock.release()
-      self.state[name] = "finished"
-      self.progress(f"{name} finished in another launch")
-    elif processes.failed_since(self.sweep_dir, name, self.start_time):
-      lock.release()
-      self.state[name] = "failed"
-      self.progress(f"{name} failed in another launch")
+  def _take(self, claimed: Sequence[variants_lib.Variant]) -> None:
+    if self.launcher.is_slurm:
+      self.submit(claimed)
     else:
-      self.running[name] = processes.start(self.sweep_dir, variant, lock,
-                                           self.worker, self.env)
-      self.state[name] = "here"
-      self.progress(f"started {name}")
-
-  def reap(self) -> bool:
-    """Records the workers that have exited; returns whether any had."""
-    changed = False
-    for name, run in list(self.running.items()):
-      returncode = run.process.poll()
-      if returncode is None:
-        continue
-      del self.running[name]
-      changed = True
-      self.state[name] = processes.finish(self.sweep_dir, run, returncode)
-      self._report(name, run)
-      results.write_results(self.sweep_dir)
-    return changed
-
-  def _report(self, name: str, run: processes.Running) -> None:
-    seconds = time.time() - run.start
-    log_path = os.path.join(self.sweep_dir, name, files.LOG_FILE)
-    if self.state[name] == "finished":
-      self.progress(f"{name} finished in {seconds:.1f} s")
-    else:
-      error = files.read_json(
-          os.path.join(self.sweep_dir, name, files.FAILED_FILE))
-      self.progress(f"{name} FAILED after {seconds:.1f} s: "
-                    f"{error['error']} (log: {log_path})")
+      self.queue.extend(claimed)
 
   def stop(self) -> None:
-    """Stops this launch's workers (when interrupted: the loop did not end).
+    """Interrupted: local jobs checkpoint (SIGINT) and stop; SLURM's go on."""
+    if self.launcher.is_slurm:
+      if self.running:
+        self.log(f"[sweep] {len(self.running)} SLURM jobs keep running "
+                 f"({', '.join(j.job_id for j in self.running.values())}); "
+                 f"re-run the same command to follow them")
+      return
+    for job in self.running.values():
+      job.cancel(check=False)
+    deadline = time.time() + 60
+    while time.time() < deadline and not all(
+        job.done() for job in self.running.values()):
+      time.sleep(0.2)
 
-    Their variants stay unfinished (and resumable), not failed.
-    """
-    processes.stop(list(self.running.values()))
+
+def _job_result(job) -> Any:
+  """The job's return value, its error text, or None (no result written)."""
+  if not job.paths.result_pickle.exists():
+    return None
+  try:
+    outcome = job.results()
+    return outcome[0] if outcome else None
+  except Exception as e:  # pylint: disable=broad-except
+    # submitit's FailedJobError holds the job's traceback: its last line.
+    lines = [line for line in str(e).splitlines() if line.strip()]
+    return lines[-1].strip() if lines else repr(e)
 
 
-def _worker_env(env: Optional[dict[str, str]],
-                parallel: int) -> dict[str, str]:
-  env = dict(os.environ if env is None else env)
-  env.setdefault("PYTHONUNBUFFERED", "1")  # the log keeps up with the run
-  if parallel > 1:
-    env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-  return env
+def _log_tail(job) -> list[str]:
+  lines = []
+  for path in (job.paths.stdout, job.paths.stderr):
+    try:
+      with open(path, errors="replace") as f:
+        lines += f.read().splitlines()[-_LOG_TAIL_LINES:]
+    except OSError:
+      pass
+  return lines
 
 
-def _outcome(variants: Sequence[variants_lib.Variant], sweep_dir: str,
-             log: Callable[[str], None]) -> Outcome:
+def wait_for_job(job, launcher: launchers.Launcher,
+                 poll_interval: float = 2.0) -> Any:
+  """Waits until `job` ends; returns its first task's result (see _job_result).
+
+  SLURM: ended once it has a result or `squeue` no longer lists it (a
+  requeued job is listed while it waits to run again).
+  """
+  while True:
+    if job.paths.result_pickle.exists() and job.done():
+      return _job_result(job)
+    if launcher.is_slurm:
+      queued = launchers.queued_jobs([job.job_id])
+      if queued is not None and not queued:
+        time.sleep(poll_interval)  # a result written as the job left
+        return _job_result(job)
+    elif job.done():
+      return _job_result(job)
+    time.sleep(poll_interval)
+
+
+def _outcome(variants, sweep_dir: str, log: Callable[[str], None]) -> Outcome:
   """Writes the results files; logs and returns the variants by status."""
   csv_path, md_path = results.write_results(sweep_dir)
   by_status = collections.defaultdict(list)
@@ -183,51 +359,49 @@ def _outcome(variants: Sequence[variants_lib.Variant], sweep_dir: str,
 
 
 def run_sweep(variants: Sequence[variants_lib.Variant], sweep_dir: str, *,
-              parallel: int = 1,
-              worker: Optional[Sequence[str]] = None,
-              env: Optional[dict[str, str]] = None,
-              poll_interval: float = 0.5,
+              launcher: Optional[launchers.Launcher] = None,
+              job: Optional[Callable] = None,
+              poll_interval: float = 1.0,
               log: Callable[[str], None] = lambda s: print(s, flush=True)
               ) -> Outcome:
-  """Runs every unfinished variant; writes results.csv and results.md.
+  """Runs every unfinished variant as a submitit job; writes the results.
 
   Finished variants are skipped without touching their files; failed and
-  unfinished ones are (re)run, resuming from their checkpoints. A variant that
-  another launch is running is waited for, not run twice; one that another
-  launch saw fail during this launch is not retried. Results are rewritten
-  after every variant that ends, so they can be read while a sweep runs.
+  unfinished ones are (re)submitted and resume from their checkpoints. A
+  variant another launch runs is waited for, not run twice. Results are
+  rewritten after every variant that ends.
 
   Args:
     variants: from `expand`.
     sweep_dir: the sweep's folder; variant `v` runs in `sweep_dir/v.name`.
-    parallel: how many variants run at once.
-    worker: the command that runs one variant, given its sub-workdir as the
-      last argument; default `python -m gan_jax.sweep`. Exit status 0 and a
-      complete summary.json mean finished.
-    env: the workers' environment (default: this process's). With
-      parallel > 1 it gets XLA_PYTHON_CLIENT_PREALLOCATE=false unless set, so
-      that workers sharing a GPU do not each claim most of its memory.
-    poll_interval: seconds between checks on workers and locks.
+    launcher: where the jobs run (default: local, one at a time).
+    job: the callable each job runs with its workdir (default
+      `jobs.TrainJob()`); tests pass a stub.
+    poll_interval: seconds between looks at the jobs.
     log: receives the progress lines.
-
-  Returns:
-    The variants by status after the sweep.
   """
-  if parallel < 1:
-    raise ValueError(f"parallel must be >= 1, got {parallel}")
-  worker = list(worker or processes.default_worker())
-  env = _worker_env(env, parallel)
+  launcher = launcher or launchers.Launcher()
+  sweep = _Sweep(sweep_dir, variants, launcher, job or jobs_lib.TrainJob(),
+                 log)
   os.makedirs(sweep_dir, exist_ok=True)
-  files.write_sweep_file(sweep_dir, variants)
-  launch = _Launch(sweep_dir, total=len(variants), parallel=parallel,
-                   worker=worker, env=env, log=log)
-  launch.plan(variants)
+  with _submit_lock(sweep_dir):
+    files.write_sweep_file(sweep_dir, variants)
+    claimed = sweep.plan([v.name for v in variants])
+    sweep.progress(f"{len(claimed)} to run with the {launcher.name} launcher"
+                   + (f", {launcher.parallel} at a time"
+                      if not launcher.is_slurm and launcher.parallel > 1
+                      else ""))
+    if launcher.is_slurm:
+      sweep.submit(claimed)  # under the lock: the job ids are the claims
+  if not launcher.is_slurm:
+    sweep.queue.extend(claimed)
   try:
-    while launch.queue or launch.running:
-      started = launch.start_ready()
-      ended = launch.reap()
-      if not (started or ended):
+    while sweep.queue or sweep.running or "elsewhere" in sweep.state.values():
+      if not launcher.is_slurm:
+        sweep.start_local()
+      if not (sweep.settle_mine() | sweep.settle_elsewhere()):
         time.sleep(poll_interval)
-  finally:
-    launch.stop()
+  except BaseException:
+    sweep.stop()
+    raise
   return _outcome(variants, sweep_dir, log)
