@@ -54,6 +54,10 @@ BAD_FIELDS = [
     ("data.source", "http", ["config.data.source", "idx", "tfds"]),
     ("train.discriminator_steps", 0, ["config.train.discriminator_steps",
                                       ">= 1"]),
+    ("train.discriminator_steps", 101, ["config.train.discriminator_steps",
+                                        "[1, 100]", "unrolled"]),
+    ("train.max_call_seconds", 0.0, ["config.train.max_call_seconds",
+                                     "(0.0, inf)"]),
     ("loss.fake_fraction", 0.0, ["config.loss.fake_fraction", "(0.0, 1.0)"]),
     ("loss.fake_fraction", 1.0, ["config.loss.fake_fraction", "(0.0, 1.0)"]),
     ("loss.label_smoothing", 1.0, ["config.loss.label_smoothing", "[0.0"]),
@@ -187,6 +191,20 @@ def test_huge_width_is_named():
                      match=r"config\.model\.discriminator_widths = \(8, "
                      r"2147483648\): every width must be at most 2147483647"):
     config_lib.validate(config, num_devices=1)
+
+
+def test_discriminator_steps_up_to_the_bound_validate():
+  from gan_jax.config import rules  # pylint: disable=g-import-not-at-top
+  config = config_lib.default_config()
+  config.train.discriminator_steps = rules.MAX_DISCRIMINATOR_STEPS
+  config_lib.validate(config, num_devices=1)
+  config.train.discriminator_steps = 100_000
+  with pytest.raises(config_lib.ConfigError) as error:
+    config_lib.validate(config, num_devices=1)
+  assert "\n" not in str(error.value)
+  assert str(error.value).startswith(
+      "config.train.discriminator_steps = 100000 must be an integer in "
+      "[1, 100]")
 
 
 def test_label_smoothing_only_for_cross_entropy():

@@ -11,6 +11,7 @@ import ml_collections
 RESUMABLE_FIELDS = (
     "train.steps",
     "train.steps_per_call",
+    "train.max_call_seconds",
     "train.log_every",
     "train.checkpoint_every",
     "train.sample_every",

@@ -35,8 +35,14 @@ Schema (defaults in brackets):
                              end_factor (final lr / learning_rate)}
   train.steps                number of generator steps (Algorithm 1 iterations)
   train.batch_size           m, global (all devices) batch size
-  train.discriminator_steps  k, D steps per G step
-  train.steps_per_call       iterations per device dispatch (lax.scan)
+  train.discriminator_steps  k, D steps per G step, at most 100 (unrolled in
+                             the compiled step: compile time grows with k)
+  train.steps_per_call       iterations per device dispatch (lax.scan), at
+                             most; see max_call_seconds
+  train.max_call_seconds     [10.0] > 0; a dispatch runs at most about this
+                             long (fewer iterations when they are slow), as
+                             SIGTERM is answered between dispatches: a
+                             checkpoint within SLURM's 30 s KillWait
   train.log_every, checkpoint_every, sample_every   (0 = only at the end for
                              checkpoint_every / sample_every)
   train.ema_decay            [0.0] EMA of G's weights; 0 = off; warmed up:
@@ -117,6 +123,7 @@ def default_config() -> ml_collections.ConfigDict:
           batch_size=256,
           discriminator_steps=1,
           steps_per_call=100,
+          max_call_seconds=10.0,
           log_every=100,
           checkpoint_every=1000,
           sample_every=1000,

@@ -8,7 +8,7 @@ One job per module:
   run_state.py   a run between compiled calls; what checkpoints carry
   actions.py     side jobs with their own schedule: metrics logging,
                  checkpoints, sample grids, evaluation
-  guards.py      divergence (stop or restore) and preemption (SIGTERM/INT)
+  guards.py      divergence (stop or restore) and preemption (SIGTERM/INT/USR2)
   workdir.py     the workdir's lock and files
   inference.py   latest_state, sample, evaluate_workdir
   plots.py       sample figures
@@ -30,7 +30,8 @@ Reliability (README, "Reliability"):
                 any train.steps_per_call (random draws are keyed by the step;
                 the metrics not yet logged at a checkpoint are saved with it).
   Divergence    see `gan_jax.train.guards`.
-  Preemption    SIGTERM or SIGINT ends the current compiled call, saves a
+  Preemption    SIGTERM, SIGINT or SIGUSR2 ends the current compiled call
+                (at most about train.max_call_seconds long), saves a
                 checkpoint, waits for it and raises `Preempted` (launch.py
                 exits 128 + the signal number).
   Checkpoints   atomic and verified (`gan_jax.checkpointing`).

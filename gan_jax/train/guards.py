@@ -141,13 +141,18 @@ class DivergenceGuard:
 
 
 class Preemption:
-  """Turns SIGTERM / SIGINT into a flag the training loop polls.
+  """Turns SIGTERM / SIGINT / SIGUSR2 into a flag the training loop polls.
 
-  A context manager: installs its handlers in the main thread (Python
-  delivers signals there) and puts the previous ones back on exit.
+  SIGUSR2 is what SLURM sends a submitit job before its time limit
+  (`gan_jax.sweep.jobs` then requeues it). The loop polls the flag between
+  compiled calls, which it keeps to about config.train.max_call_seconds each
+  (`gan_jax.train.loop.call_length`), so that the checkpoint is written
+  before a cluster's SIGKILL. A context manager: installs its handlers in the
+  main thread (Python delivers signals there) and puts the previous ones
+  back on exit.
   """
 
-  SIGNALS = (signal.SIGTERM, signal.SIGINT)
+  SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)
 
   def __init__(self):
     self.received: Optional[int] = None

@@ -13,13 +13,15 @@ discriminator sub-step; see `gan_jax.step`).
 
 from __future__ import annotations
 
+import collections
 import os
 import time
-from typing import Any, NamedTuple, Optional, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 from absl import logging
 import jax
 import ml_collections
+import numpy as np
 
 from gan_jax import checkpointing
 from gan_jax import config as config_lib
@@ -58,14 +60,142 @@ def _side_jobs(config, folder: workdir_lib.Workdir,
       actions_lib.Evaluator(config.eval.every, total, folder))
 
 
+# Until a call has been timed, calls run at most this many iterations: the
+# shortest lax.scan, so that its time predicts that of longer scans (a
+# 1-iteration call compiles without the loop; on CPU convolutions run several
+# times faster outside one, so its time would not).
+FIRST_CALL_STEPS = 2
+
+
+def call_length(steps_per_call: int, to_event: int,
+                seconds_per_iteration: Optional[float],
+                max_call_seconds: float) -> int:
+  """Iterations in the next compiled call: a signal waits for at most one.
+
+  A signal is answered between compiled calls only (`guards.Preemption`), and
+  a cluster sends SIGKILL soon after SIGTERM (SLURM's KillWait: 30 s), so a
+  call runs at most about max_call_seconds: at most the largest power of two
+  n with n * seconds_per_iteration <= max_call_seconds (at least 1), besides
+  train.steps_per_call and the next event. Each distinct length compiles its
+  own scan, so: a power of two, which a wavering time moves by factors of two
+  only; and the iterations up to the event split into equal calls (1000 in
+  4 x 250, not 3 x 256 + 232: one length, not two). Before any call is timed
+  (seconds_per_iteration None) the call runs FIRST_CALL_STEPS iterations: one
+  more compile in a run whose calls are longer, the price of a first call
+  that cannot run for minutes. Results do not depend on the lengths: random
+  draws are keyed by the step.
+
+  Args:
+    steps_per_call: config.train.steps_per_call, the most per call.
+    to_event: iterations up to the next step a side job is due at.
+    seconds_per_iteration: the measured time of one iteration in a call of
+      FIRST_CALL_STEPS or more (`CallTimer`), or None.
+    max_call_seconds: config.train.max_call_seconds.
+  """
+  longest = max(1, min(int(steps_per_call), int(to_event)))
+  if seconds_per_iteration is None:
+    return min(longest, FIRST_CALL_STEPS)
+  if seconds_per_iteration <= 0:
+    return longest
+  allowed = max_call_seconds / seconds_per_iteration
+  if allowed >= longest:
+    return longest
+  cap = 1 if allowed < 2 else 1 << (int(allowed).bit_length() - 1)
+  calls = -(-int(to_event) // cap)
+  return -(-int(to_event) // calls)
+
+
+class CallTimer:
+  """Times the compiled calls; a pessimistic time per iteration.
+
+  Each call is waited for, so that at most one is in flight when a signal
+  comes (without waiting, the loop would queue calls up to the next step that
+  reads a result). The estimate is the slowest time per iteration of any
+  timed call of FIRST_CALL_STEPS or more iterations (1-iteration calls are
+  another program): calls only get shorter, each time by half or more, so a
+  noisy time costs few compiles, and the time of a short call (its fixed cost
+  per call spread over few iterations) errs on the safe side. A call that
+  compiled is not timed: a new executable's first run also allocates and
+  transfers (a first call of 2 ring iterations on CPU took 4x their later
+  time), except that until a call is timed its time may shorten the next
+  call (2 DCGAN iterations on CPU took 28 s: the next runs 1, not 2 more).
+  """
+
+  def __init__(self, max_call_seconds: float,
+               clock: Callable[[], float] = time.perf_counter):
+    self.max_call_seconds = float(max_call_seconds)
+    self.clock = clock  # tests pass a simulated one
+    self.seconds_per_iteration: Optional[float] = None  # of timed calls
+    self.untimed: Optional[float] = None  # of calls that compiled
+    self.lengths: set[int] = set()  # distinct call lengths (one compile each)
+    self.cap: Optional[tuple[int, bool]] = None  # the last one logged
+    self.warned = False
+
+  def next_length(self, steps_per_call: int, to_event: int) -> int:
+    """The next call's iterations; logs the longest allowed when it changes."""
+    cap = self._length(steps_per_call, steps_per_call)
+    timed = self.seconds_per_iteration is not None
+    estimate = self.seconds_per_iteration if timed else self.untimed
+    if estimate is not None and (cap, timed) != self.cap:
+      self.cap = (cap, timed)
+      logging.info("Timed %.3g s per iteration%s: compiled calls of at most %d "
+                   "iteration(s) (config.train.max_call_seconds = %g, "
+                   "steps_per_call = %d)", estimate,
+                   "" if timed else " (in a call that compiled)", cap,
+                   self.max_call_seconds, steps_per_call)
+    return self._length(steps_per_call, to_event)
+
+  def _length(self, steps_per_call: int, to_event: int) -> int:
+    timed, bound = self.seconds_per_iteration, self.max_call_seconds
+    length = call_length(steps_per_call, to_event, timed, bound)
+    if timed is None and self.untimed is not None:
+      length = min(length, call_length(steps_per_call, to_event,
+                                       self.untimed, bound))
+    return length
+
+  def advance(self, run: Run, num_steps: int) -> float:
+    """`run.advance(num_steps)`, waited for and timed; the compile seconds."""
+    start = self.clock()
+    compiled = run.advance(num_steps, wait=True)
+    per_iteration = (self.clock() - start - compiled) / num_steps
+    self.lengths.add(num_steps)
+    if num_steps >= FIRST_CALL_STEPS:
+      if compiled:
+        self.untimed = max(self.untimed or 0.0, per_iteration)
+      else:
+        self.seconds_per_iteration = max(self.seconds_per_iteration or 0.0,
+                                         per_iteration)
+    elif (not compiled and per_iteration > self.max_call_seconds and
+          not self.warned):
+      # The shortest call there is: nothing answers a signal sooner.
+      self.warned = True
+      logging.warning(
+          "One training iteration takes %.1f s, more than "
+          "config.train.max_call_seconds = %g: a SIGTERM may wait up to "
+          "~%.0f s (plus saving the checkpoint) for the call in flight",
+          per_iteration, self.max_call_seconds, per_iteration)
+    return compiled
+
+
+def _agreed(num_steps: int) -> int:
+  """Process 0's call length: every process must run the same call."""
+  if jax.process_count() == 1:
+    return num_steps
+  # pylint: disable-next=g-import-not-at-top
+  from jax.experimental import multihost_utils
+  return int(multihost_utils.broadcast_one_to_all(np.int32(num_steps)))
+
+
 def _train(run: Run, jobs: SideJobs, guard: guards.DivergenceGuard,
-           folder: workdir_lib.Workdir, preemption: guards.Preemption) -> None:
+           folder: workdir_lib.Workdir, preemption: guards.Preemption,
+           timer: CallTimer) -> None:
   """Algorithm 1 in compiled chunks until the last step or a signal."""
   steps_per_call = int(run.experiment.config.train.steps_per_call)
   jobs.logger.restart(run.step)
   while run.step < run.total:
-    chunk = min(steps_per_call, jobs.next_event(run.step, run.total) - run.step)
-    jobs.logger.exclude(run.advance(chunk, wait=not folder.started))
+    chunk = _agreed(timer.next_length(
+        steps_per_call, jobs.next_event(run.step, run.total) - run.step))
+    jobs.logger.exclude(timer.advance(run, chunk))
     if not folder.started:  # the step compiled, fits and ran: write files
       folder.start(run.experiment.config, run.start_step)
     stop = preemption.requested
@@ -213,8 +343,12 @@ def _train_and_finish(run: Run, folder: workdir_lib.Workdir,
                  "k=%d", folder.path, run.total - run.step, len(run.devices),
                  run.devices[0].platform, config.parallelism,
                  config.train.batch_size, config.train.discriminator_steps)
+  timer = CallTimer(config.train.max_call_seconds)
   with guards.Preemption() as preemption:
-    _train(run, jobs, guard, folder, preemption)
+    _train(run, jobs, guard, folder, preemption, timer)
+    if timer.lengths:
+      logging.info("Compiled calls of %s iteration(s) (each length compiles "
+                   "once)", ", ".join(str(n) for n in sorted(timer.lengths)))
     if not folder.started:  # resumed at the last step: nothing to run
       folder.start(config, run.start_step)
     if preemption.requested:
