@@ -12,13 +12,11 @@ import os
 import signal
 import time
 
-from gan_jax.sweep import jobs
-
 
 class StubJob:
   """Callable with a variant's workdir, like TrainJob."""
 
-  def __init__(self, runs_path: str, sleep: float = 0.3):
+  def __init__(self, runs_path: str, sleep: float = 1.0):
     self.runs_path = runs_path
     self.sleep = sleep
 
@@ -38,7 +36,10 @@ class StubJob:
       os.kill(os.getpid(), signal.SIGKILL)
     if loss == "least_squares":
       print("about to fail", flush=True)
-      jobs.record_failure(workdir, "ValueError: stub failure")
+      # As jobs.record_failure writes it (not imported: that imports jax,
+      # seconds per job).
+      with open(os.path.join(workdir, "failed.json"), "w") as f:
+        json.dump(dict(error="ValueError: stub failure", time=time.time()), f)
       return dict(status="failed", error="ValueError: stub failure")
     steps = config["train"]["steps"]
     with open(os.path.join(workdir, "config.json"), "w") as f:
