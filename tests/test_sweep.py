@@ -621,14 +621,15 @@ def test_real_sweep_runs_every_variant_and_keeps_going(real_sweep):
   assert "Traceback" not in result.stdout + result.stderr
   out = result.stdout
   assert "[sweep] 5 variants in" in out
-  assert "(0 failed, 2 running)" not in out
-  assert "[sweep] 5/5 done (1 failed, 0 running)" in out
+  assert "2 running here" not in out
+  assert "[sweep] 5/5 done (1 failed, 0 running here" in out
   expected = [f"loss.name={loss},seed={seed}"
               for loss in ("non_saturating", "saturating") for seed in (0, 1)]
   assert sorted(real_sweep["summaries"]) == expected
   others = [n for n in real_sweep["names"] if n not in expected]
-  assert len(others) == 5 and is_failing(others[1])
-  assert others[:1] + others[2:] == [".locks", "results.csv", "results.md",
+  assert len(others) == 6 and is_failing(others[2])
+  assert others[:2] + others[3:] == [".submit.lock", ".submitit",
+                                     "results.csv", "results.md",
                                      "sweep.json"]
   for name, summary in real_sweep["summaries"].items():
     assert summary["step"] == summary["steps"] == 4, name
@@ -636,10 +637,10 @@ def test_real_sweep_runs_every_variant_and_keeps_going(real_sweep):
                                     "config.json"))
     assert f"loss.name={config['loss']['name']}" in name
     assert name.endswith(f"seed={config['seed']}")
-    with open(os.path.join(real_sweep["sweep_dir"], name, "sweep.log")) as f:
-      log = f.read()
-    assert log.count("==== [sweep] attempt") == 1
-    assert "step 4/4 |" in log
+    job = read_json(os.path.join(real_sweep["sweep_dir"], name, "job.json"))
+    assert job["attempt"] == 1 and job["launcher"] == "local"
+    with open(job["stderr"]) as f:  # submitit's log of the job
+      assert "step 4/4 |" in f.read()
 
 
 @pytest.mark.slow
@@ -647,7 +648,8 @@ def test_real_sweep_marks_the_failed_variant_with_its_error(real_sweep):
   (failed,) = real_sweep["failed"]
   assert failed["error"].startswith("DataError: ")
   assert "IDX body is truncated" in failed["error"]
-  assert failed["returncode"] == 1 and failed["attempt"] == 1
+  assert failed["attempt"] == 1 and failed["job_id"]
+  assert os.path.isfile(failed["log"])
   assert "FAILED" in real_sweep["result"].stdout
   assert "IDX body is truncated" in real_sweep["markdown"]
 
@@ -680,7 +682,7 @@ def test_real_sweep_table_is_mean_and_std_over_seeds(real_sweep):
       assert row[f"{metric}:std"] == pytest.approx(values.std(ddof=1)), metric
       assert row[f"{metric}:stderr"] == pytest.approx(
           values.std(ddof=1) / np.sqrt(2)), metric
-    jsd = row["evaluation.jsd:mean"], row["evaluation.jsd:std"]
+    jsd = row["evaluation.jsd:mean"], row["evaluation.jsd:stderr"]
     assert (f"| {row['loss.name']} | (base) | (base) | 2/2 | 0 | "
             f"{jsd[0]:.4g} ± {jsd[1]:.4g} |") in real_sweep["markdown"]
   assert "5 runs: 4 finished, 1 failed, 0 unfinished" in real_sweep["markdown"]
@@ -701,15 +703,15 @@ def test_real_sweep_rerun_skips_finished_resumes_and_retries(real_sweep):
   result = launch_sweep(real_sweep["config"], sweep_dir, real_sweep["cache"],
                         "--parallel", "2")
   assert result.returncode == 1, result.stdout + result.stderr
-  assert ("3 finished (skipped), 2 to run (1 failed before, retried), 2 at "
-          "a time" in result.stdout)
-  assert "(0 failed, 2 running)" in result.stdout
+  assert ("3 finished (skipped), 2 to run (1 failed before, retried); local "
+          "launcher, 2 at a time" in result.stdout)
+  assert "2 running here" in result.stdout
   for name in finished:  # not a file touched
     assert snapshot(os.path.join(sweep_dir, name)) == before[name], name
   resumed = read_json(os.path.join(sweep_dir, unfinished, "summary.json"))
   assert resumed["start_step"] == resumed["step"] == 4  # from its checkpoint
-  with open(os.path.join(sweep_dir, unfinished, "sweep.log")) as f:
-    assert f.read().count("==== [sweep] attempt") == 2
+  assert read_json(os.path.join(sweep_dir, unfinished, "job.json"))[
+      "attempt"] == 2
   failure = read_json(os.path.join(sweep_dir, failing, "failed.json"))
   assert failure["attempt"] == 2 and failure["time"] > first_failure["time"]
   assert "IDX body is truncated" in failure["error"]

@@ -125,6 +125,8 @@ class _Sweep:
     self.state: dict[str, str] = {}
     self.queue: list[variants_lib.Variant] = []
     self.running: dict[str, Any] = {}
+    self.attempts: dict[str, int] = {}  # name -> this attempt's number
+    self.failed_before = 0
     self._executor = None
 
   def workdir(self, name: str) -> str:
@@ -146,9 +148,15 @@ class _Sweep:
 
   # ---- claiming (under the submit lock) -----------------------------------
 
-  def plan(self, names: Sequence[str]) -> list[variants_lib.Variant]:
-    """Sorts `names` into finished / elsewhere / claimed; returns the claimed."""
-    claimed = []
+  def plan(self, names: Sequence[str], *, claim: bool = True
+           ) -> list[variants_lib.Variant]:
+    """Sorts `names` into finished / elsewhere / to run; returns the latter.
+
+    With `claim`, the returned variants are claimed (call under the submit
+    lock); without, they are only queued, and claimed one by one when a
+    local slot frees (so that two local launches share a sweep).
+    """
+    to_run = []
     for name in names:
       variant = self.variants[name]
       record = files.read_json(os.path.join(self.workdir(name), JOB_FILE))
@@ -160,21 +168,27 @@ class _Sweep:
         self.state[name] = "elsewhere"
       else:
         self.state[name] = "mine"
-        self._write_claim(variant)
-        claimed.append(variant)
-    return claimed
+        self.failed_before += os.path.exists(
+            os.path.join(self.workdir(name), files.FAILED_FILE))
+        if claim:
+          self._write_claim(variant, record)
+        to_run.append(variant)
+    return to_run
 
-  def _write_claim(self, variant: variants_lib.Variant) -> None:
+  def _write_claim(self, variant: variants_lib.Variant, previous: Any) -> None:
     workdir = self.workdir(variant.name)
     os.makedirs(workdir, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
       os.remove(os.path.join(workdir, files.FAILED_FILE))  # decided anew
     files.write_variant_file(workdir, variant)
+    self.attempts[variant.name] = 1 + (
+        previous.get("attempt", 0) if isinstance(previous, dict) else 0)
     self._write_job(variant.name, state="queued")
 
   def _write_job(self, name: str, **fields: Any) -> None:
     record = dict(launcher=self.launcher.name, host=socket.gethostname(),
-                  launch_pid=os.getpid(), time=time.time(), **fields)
+                  launch_pid=os.getpid(), time=time.time(),
+                  attempt=self.attempts[name], **fields)
     files.write_json(os.path.join(self.workdir(name), JOB_FILE), record)
 
   # ---- submitting -----------------------------------------------------------
@@ -198,9 +212,16 @@ class _Sweep:
                     f"(log: {job.paths.stdout})")
 
   def start_local(self) -> None:
-    """Local: submits queued variants while fewer than `parallel` run."""
+    """Local: claims and submits queued variants while fewer than `parallel`
+    run; skips those another launch finished or took meanwhile."""
     while self.queue and len(self.running) < self.launcher.parallel:
-      self.submit([self.queue.pop(0)])
+      name = self.queue.pop(0).name
+      with _submit_lock(self.sweep_dir):
+        self.failed_before = 0
+        claimed = self.plan([name])
+        self.submit(claimed)
+      if not claimed:
+        self.progress(f"{name} is {self.state[name]} in another launch")
 
   # ---- settling -------------------------------------------------------------
 
@@ -252,35 +273,41 @@ class _Sweep:
                               log=str(job.paths.stdout),
                               log_tail=_log_tail(job))
       failed = dict(error=error)
+    path = os.path.join(self.workdir(name), files.FAILED_FILE)
+    files.write_json(path, dict(files.read_json(path) or failed,
+                                attempt=record.get("attempt")))
     return "failed", (f"{name} FAILED (job {job.job_id}): {failed['error']} "
                       f"(log: {job.paths.stdout})")
 
   def settle_elsewhere(self) -> bool:
-    """Settles the variants other launches ran; claims any they abandoned."""
+    """Settles the variants other launches ran; takes over any they left.
+
+    What is on disk decides first: two launches each waiting for the other
+    to exit would wait forever.
+    """
     changed = False
     for name in [n for n, s in self.state.items() if s == "elsewhere"]:
-      record = files.read_json(os.path.join(self.workdir(name), JOB_FILE))
-      if _training(self.workdir(name)) or (
-          isinstance(record, dict) and record.get("launch_pid") != os.getpid()
-          and _claim_alive(record)):
-        continue
-      changed = True
+      workdir = self.workdir(name)
       status = files.variant_status(
           self.sweep_dir, name, int(self.variants[name].config.train.steps))
       if status == "unfinished":
-        with _submit_lock(self.sweep_dir):
-          claimed = self.plan([name])
-        self._take(claimed)
-        continue
-      self.state[name] = status
-      self.progress(f"{name} {status} in another launch")
+        record = files.read_json(os.path.join(workdir, JOB_FILE))
+        if _training(workdir) or (
+            isinstance(record, dict) and
+            record.get("launch_pid") != os.getpid() and _claim_alive(record)):
+          continue
+        self.progress(f"{name} was left unfinished by another launch")
+        if self.launcher.is_slurm:
+          with _submit_lock(self.sweep_dir):
+            self.submit(self.plan([name]))
+        else:
+          self.state[name] = "mine"
+          self.queue.append(self.variants[name])
+      else:
+        self.state[name] = status
+        self.progress(f"{name} {status} in another launch")
+      changed = True
     return changed
-
-  def _take(self, claimed: Sequence[variants_lib.Variant]) -> None:
-    if self.launcher.is_slurm:
-      self.submit(claimed)
-    else:
-      self.queue.extend(claimed)
 
   def stop(self) -> None:
     """Interrupted: local jobs checkpoint (SIGINT) and stop; SLURM's go on."""
@@ -296,6 +323,20 @@ class _Sweep:
     while time.time() < deadline and not all(
         job.done() for job in self.running.values()):
       time.sleep(0.2)
+
+
+def _log_plan(sweep: _Sweep, to_run: int, log: Callable[[str], None]) -> None:
+  counts = collections.Counter(sweep.state.values())
+  log(f"[sweep] {len(sweep.variants)} variants in {sweep.sweep_dir}: "
+      f"{counts['finished']} finished (skipped), {to_run} to run"
+      + (f" ({sweep.failed_before} failed before, retried)"
+         if sweep.failed_before else "")
+      + (f", {counts['elsewhere']} in other launches"
+         if counts["elsewhere"] else "")
+      + f"; {sweep.launcher.name} launcher"
+      + (f", {sweep.launcher.parallel} at a time"
+         if not sweep.launcher.is_slurm and sweep.launcher.parallel > 1
+         else ""))
 
 
 def _job_result(job) -> Any:
@@ -386,15 +427,12 @@ def run_sweep(variants: Sequence[variants_lib.Variant], sweep_dir: str, *,
   os.makedirs(sweep_dir, exist_ok=True)
   with _submit_lock(sweep_dir):
     files.write_sweep_file(sweep_dir, variants)
-    claimed = sweep.plan([v.name for v in variants])
-    sweep.progress(f"{len(claimed)} to run with the {launcher.name} launcher"
-                   + (f", {launcher.parallel} at a time"
-                      if not launcher.is_slurm and launcher.parallel > 1
-                      else ""))
+    to_run = sweep.plan([v.name for v in variants], claim=launcher.is_slurm)
+    _log_plan(sweep, len(to_run), log)
     if launcher.is_slurm:
-      sweep.submit(claimed)  # under the lock: the job ids are the claims
-  if not launcher.is_slurm:
-    sweep.queue.extend(claimed)
+      sweep.submit(to_run)  # under the lock: the job ids are the claims
+    else:
+      sweep.queue.extend(to_run)
   try:
     while sweep.queue or sweep.running or "elsewhere" in sweep.state.values():
       if not launcher.is_slurm:
