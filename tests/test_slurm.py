@@ -123,16 +123,31 @@ def _wait_for_checkpoint(workdir, process, timeout=300):
   pytest.fail(f"no checkpoint in {folder} after {timeout} s")
 
 
+REQUEUE_STEPS = 4000
+
+
+@pytest.fixture(scope="module")
+def requeue_run(tmp_path_factory):
+  """(config path, workdir of a straight local run of it), shared."""
+  folder = str(tmp_path_factory.mktemp("requeue"))
+  config = write_ring_config(folder, steps=REQUEUE_STEPS,
+                             checkpoint_every=500, widths=(64, 64))
+  straight = os.path.join(folder, "straight")
+  result = launch("--config", config, "--workdir", straight)
+  assert result.returncode == 0, result.stderr
+  return config, straight
+
+
 @pytest.mark.parametrize("how", ["scontrol_requeue", "timeout_signal"])
 def test_preempted_job_is_requeued_and_resumes_bitwise(tmp_path, how,
-                                                       slurm_cluster):
+                                                       slurm_cluster,
+                                                       requeue_run):
   """`scontrol requeue` (SIGTERM; SLURM requeues) or the time limit's SIGUSR2
   (`scancel --signal=USR2`, as SLURM sends it signal_delay_s before the
   limit: submitit's handler requeues): the job checkpoints, runs again and
   resumes; its final state equals a straight run's, bit for bit."""
-  steps = 4000
-  config = write_ring_config(str(tmp_path), steps=steps, checkpoint_every=500,
-                             widths=(64, 64))
+  steps = REQUEUE_STEPS
+  config, straight = requeue_run
   workdir = str(tmp_path / "requeued")
   process = subprocess.Popen(
       [sys.executable, "launch.py", "--config", config, "--workdir", workdir,
@@ -158,9 +173,6 @@ def test_preempted_job_is_requeued_and_resumes_bitwise(tmp_path, how,
   # The preempted attempt checkpointed and said so.
   assert re.search(rf"stopped by SIG(TERM|USR2) at step \d+/{steps}", log), log
 
-  straight = str(tmp_path / "straight")
-  result = launch("--config", config, "--workdir", straight)
-  assert result.returncode == 0, result.stderr
   (step_a, state_a), (step_b, state_b) = (train.latest_state(workdir),
                                           train.latest_state(straight))
   assert step_a == step_b == steps
