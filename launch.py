@@ -48,6 +48,7 @@ import difflib
 import importlib.util
 import logging as std_logging
 import os
+import signal
 import sys
 from typing import NoReturn
 
@@ -362,6 +363,9 @@ def _run_sweep(config, sweep_dir: str, launcher) -> None:
     _config_error(f"invalid sweep: {e}")
   try:
     outcome = sweep_lib.run_sweep(variants, sweep_dir, launcher=launcher)
+  except KeyboardInterrupt:
+    _fail("interrupted", f"the sweep in {sweep_dir} stopped; re-run the same "
+          f"command to resume it", 128 + signal.SIGINT)
   except OSError as e:
     _workdir_error(f"cannot write in sweep folder {sweep_dir}: "
                    f"{e.strerror or e}")

@@ -9,6 +9,7 @@ with a stub worker that writes a summary without training.
 import csv
 import json
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -718,3 +719,65 @@ def test_real_sweep_rerun_skips_finished_resumes_and_retries(real_sweep):
   rows = sweep.load_results(sweep_dir)
   assert [(r["runs"], r["finished"], r["failed"]) for r in rows] == [
       (2, 2, 0), (2, 2, 0), (1, 0, 1)]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_local_jobs_after_their_checkpoint(tmp_path):
+  """A terminal's Ctrl-C (SIGINT to the whole process group) reaches the
+  launch, submitit's local controllers and the jobs: the launch exits 130
+  with one line, each running job saves a checkpoint first, nothing is left
+  running."""
+  config = write_config(str(tmp_path), LONG_RING.format(ring=os.path.join(
+      ROOT, "experiments", "configs", "ring.py")), "long_ring.py")
+  sweep_dir = str(tmp_path / "sweep")
+  launch = subprocess.Popen(
+      [sys.executable, "launch.py", "--config", config, "--sweep",
+       "--workdir", sweep_dir], cwd=ROOT, start_new_session=True,
+      env=dict(os.environ, JAX_PLATFORMS="cpu"), stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True)
+  job_file = os.path.join(sweep_dir, "seed=0", "job.json")
+  deadline = time.time() + 240
+  while time.time() < deadline:
+    job = read_json(job_file) if os.path.exists(job_file) else {}
+    if "stderr" in job and os.path.exists(job["stderr"]):
+      with open(job["stderr"]) as f:
+        if "Timed " in f.read():  # training runs
+          break
+    assert launch.poll() is None, launch.communicate()
+    time.sleep(0.5)
+  else:
+    pytest.fail("the job did not start training")
+  os.killpg(launch.pid, signal.SIGINT)
+  out, err = launch.communicate(timeout=300)
+  assert launch.returncode == 130, out + err
+  assert err.splitlines()[-1] == (
+      f"launch.py: interrupted: the sweep in {sweep_dir} stopped; re-run the "
+      f"same command to resume it")
+  with open(job["stdout"]) as f:  # its own SIGINT, or the launch's SIGTERM
+    assert re.search(r"stopped by SIG(INT|TERM) at step \d+/20000", f.read())
+  steps = [int(n) for n in os.listdir(
+      os.path.join(sweep_dir, "seed=0", "checkpoints")) if n.isdigit()]
+  assert steps and 0 < max(steps) < 20000
+  time.sleep(1)
+  leftover = subprocess.run(["pgrep", "-f", sweep_dir], capture_output=True,
+                            text=True, check=False).stdout.split()
+  assert not leftover
+
+
+LONG_RING = """
+from gan_jax import config as config_lib
+
+
+def get_config(arg=None):
+  config = config_lib.from_file({ring!r})
+  config.model.generator_widths = (64, 64)
+  config.model.discriminator_widths = (64, 64)
+  config.train.steps = 20000
+  config.train.checkpoint_every = 0
+  config.train.sample_every = 0
+  return config
+
+
+def sweep(arg=None):
+  return [{{"seed": 0}}]
+"""

@@ -20,7 +20,7 @@ Run:
       --workdir runs/gaussian_1d
 
 Sweep (`sweep()` below: 2 generator losses x 5 seeds, 10 runs; table of
-mean +- std over seeds in runs/gaussian_1d_sweep/results.md):
+JSD, mean +- standard error over seeds, in runs/gaussian_1d_sweep/results.md):
   python launch.py --config experiments/configs/gaussian_1d.py --sweep \
       --workdir runs/gaussian_1d_sweep --parallel 2
 """

@@ -24,7 +24,9 @@ import dataclasses
 import errno
 import fcntl
 import os
+import signal
 import socket
+import threading
 import time
 from typing import Any, Callable, Iterator, Optional, Sequence
 
@@ -102,6 +104,28 @@ def _claim_alive(record: Any) -> bool:
   # The launch settles its job when it ends: alive while either lives.
   return _pid_alive(record.get("job_pid")) or _pid_alive(
       record.get("launch_pid"))
+
+
+@contextlib.contextmanager
+def _sigint_ignored_by_local_jobs(launcher: launchers.Launcher
+                                  ) -> Iterator[None]:
+  """Local jobs start with SIGINT ignored (a disposition children inherit).
+
+  A Ctrl-C in a terminal reaches the whole process group: submitit's local
+  controller would answer it by killing its task a second later, before the
+  task's checkpoint is written. Ignoring it there, the task's own training
+  handler (`train.Preemption`) still answers it, and `_Sweep.stop` ends the
+  jobs with SIGTERM.
+  """
+  if launcher.is_slurm or (threading.current_thread() is not
+                           threading.main_thread()):
+    yield
+    return
+  previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGINT, previous)
 
 
 class _Sweep:
@@ -198,10 +222,11 @@ class _Sweep:
     if not variants:
       return
     workdirs = [self.workdir(v.name) for v in variants]
-    if len(variants) > 1:
-      submitted = self.executor.map_array(self.job, workdirs)
-    else:
-      submitted = [self.executor.submit(self.job, workdirs[0])]
+    with _sigint_ignored_by_local_jobs(self.launcher):
+      if len(variants) > 1:
+        submitted = self.executor.map_array(self.job, workdirs)
+      else:
+        submitted = [self.executor.submit(self.job, workdirs[0])]
     for variant, job in zip(variants, submitted):
       self.running[variant.name] = job
       local_pid = None if self.launcher.is_slurm else job.job_id
@@ -310,19 +335,31 @@ class _Sweep:
     return changed
 
   def stop(self) -> None:
-    """Interrupted: local jobs checkpoint (SIGINT) and stop; SLURM's go on."""
+    """Interrupted: local jobs checkpoint and stop; SLURM's go on.
+
+    A local job gets SIGTERM, which submitit's local controller forwards to
+    the task, whose training saves a checkpoint and exits; repeated, because
+    a job still starting ignores it (submitit's own handler) until training
+    runs. (`job.cancel()` sends SIGINT, then SIGKILL a second later: too soon
+    for a checkpoint.)
+    """
     if self.launcher.is_slurm:
       if self.running:
         self.log(f"[sweep] {len(self.running)} SLURM jobs keep running "
                  f"({', '.join(j.job_id for j in self.running.values())}); "
                  f"re-run the same command to follow them")
       return
-    for job in self.running.values():
-      job.cancel(check=False)
-    deadline = time.time() + 60
-    while time.time() < deadline and not all(
-        job.done() for job in self.running.values()):
-      time.sleep(0.2)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+      alive = [job for job in self.running.values() if not job.done()]
+      if not alive:
+        break
+      for job in alive:
+        with contextlib.suppress(OSError, ValueError):
+          os.kill(int(job.job_id), signal.SIGTERM)  # a local job id: a pid
+      time.sleep(5.0)
+    self.log(f"[sweep] stopped {len(self.running)} local job(s), each after "
+             f"saving a checkpoint; re-run the same command to resume")
 
 
 def _log_plan(sweep: _Sweep, to_run: int, log: Callable[[str], None]) -> None:
