@@ -46,7 +46,8 @@ def _skip_without_data(name):
 
 # Their quick versions still train 27 critics / nine fits (12-20 s each):
 # they run with the end-to-end tests in the slow pass (.ci/run).
-SLOW_FIGURES = ("f_gan_theory", "nowozin2016_gaussian_fit")
+SLOW_FIGURES = ("f_gan_theory", "nowozin2016_gaussian_fit", "arjovsky_bottou2017",
+                "huszar2015")
 
 
 @pytest.mark.parametrize("name", [

@@ -364,6 +364,7 @@ def test_grad_through_generator_and_discriminator():
 # nn.ConvTranspose computes, with the same parameters.
 
 
+@pytest.mark.slow  # 11-14 s a case: the fast pass stays under 5 minutes
 @pytest.mark.parametrize("height,width,c_in,features,use_bias", [
     (4, 4, 16, 8, False),   # 32x32 G, first layer (smaller channels)
     (7, 7, 8, 4, True),     # 28x28 G: odd input size
@@ -427,6 +428,7 @@ def test_subpixel_matches_a_hand_computed_transposed_convolution():
   np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # 19 s
 def test_dcgan_generator_is_the_same_function_with_either_impl():
   z = jax.random.normal(jax.random.PRNGKey(1), (4, 100))
   outputs = {}
