@@ -3,8 +3,9 @@
 The scheduling tests of tests/test_sweep.py submit it as the sweep's job (the
 job processes receive it pickled by value): it notes when it starts and ends,
 sleeps, and then, by the variant's loss, finishes (writes config.json and
-summary.json as a run would), fails as TrainJob does on an error, or is
-killed as the kernel's out-of-memory killer would kill it.
+summary.json as a run would), fails as TrainJob does on an error, stops as
+TrainJob does after a preemption, or is killed as the kernel's out-of-memory
+killer would kill it.
 """
 
 import json
@@ -34,6 +35,10 @@ class StubJob:
     loss = config["loss"]["name"]
     if loss == "hinge":
       os.kill(os.getpid(), signal.SIGKILL)
+    if loss == "wasserstein":  # as TrainJob ends after a preemption
+      print("[sweep job] stopped by SIGTERM at step 2/4; checkpoint written",
+            flush=True)
+      raise SystemExit(143)
     if loss == "least_squares":
       print("about to fail", flush=True)
       # As jobs.record_failure writes it (not imported: that imports jax,

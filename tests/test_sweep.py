@@ -396,6 +396,21 @@ def test_parallel_runs_that_many_at_once_and_survives_crashes(tmp_path,
   assert rows[0]["evaluation.score:mean"] == pytest.approx(1.0)
 
 
+def test_a_job_stopped_by_a_signal_is_unfinished_not_failed(tmp_path,
+                                                             runs_path):
+  variants = stub_variants(("wasserstein",), (0,))
+  lines = []
+  outcome = sweep.run_sweep(variants, str(tmp_path / "sweep"),
+                            launcher=local(),
+                            job=sweep_stub.StubJob(runs_path, sleep=0),
+                            poll_interval=0.05, log=lines.append)
+  assert outcome.unfinished == [variants[0].name] and not outcome.failed
+  assert not os.path.exists(tmp_path / "sweep" / variants[0].name /
+                            "failed.json")
+  assert any("stopped by a signal after saving a checkpoint" in line
+             for line in lines)
+
+
 def test_rerun_skips_finished_and_retries_failed(tmp_path, runs_path):
   variants = stub_variants(("saturating", "least_squares"), (0,))
   sweep_dir = str(tmp_path / "sweep")
@@ -733,6 +748,9 @@ def test_ctrl_c_stops_local_jobs_after_their_checkpoint(tmp_path):
   launch = subprocess.Popen(
       [sys.executable, "launch.py", "--config", config, "--sweep",
        "--workdir", sweep_dir], cwd=ROOT, start_new_session=True,
+      # As in a terminal: SIGINT not ignored (a background CI shell ignores
+      # it, and its children inherit that).
+      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
       env=dict(os.environ, JAX_PLATFORMS="cpu"), stdout=subprocess.PIPE,
       stderr=subprocess.PIPE, text=True)
   job_file = os.path.join(sweep_dir, "seed=0", "job.json")

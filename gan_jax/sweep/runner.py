@@ -12,8 +12,9 @@ logs; what is ours is deciding which variants to submit and recording it:
     launches on one sweep never run a variant twice, and a crashed launch
     leaves nothing stale;
   * a job that ends is settled from the files it left: complete summary.json
-    (finished), failed.json (the job's own error), or neither (killed,
-    cancelled: failed, with its log's last lines).
+    (finished), failed.json (the job's own error), its log saying a signal
+    stopped it after a checkpoint (unfinished, resumable), or none of these
+    (killed: failed, with its log's last lines).
 """
 
 from __future__ import annotations
@@ -271,8 +272,9 @@ class _Sweep:
     return bool(ended)
 
   def _settle(self, name: str, job) -> tuple[str, str]:
-    """How `job` ended ('finished', 'failed' or 'elsewhere': it was busy),
-    and a line saying so."""
+    """How `job` ended ('finished', 'failed', 'unfinished': stopped by a
+    signal after its checkpoint, or 'elsewhere': it was busy), and a line
+    saying so."""
     result = _job_result(job)
     record = files.read_json(os.path.join(self.workdir(name), JOB_FILE))
     if not isinstance(record, dict) or record.get("job_id") != job.job_id:
@@ -280,6 +282,9 @@ class _Sweep:
     if isinstance(result, dict) and result.get("status") == "busy":
       return "elsewhere", f"{name} is training in another job; waiting"
     seconds = time.time() - record.get("time", time.time())
+    if result is None and _stopped_by_signal(job):
+      return "unfinished", (f"{name} stopped by a signal after saving a "
+                            f"checkpoint (job {job.job_id}); re-run to resume")
     if files.is_finished(self.sweep_dir, self.variants[name]):
       return "finished", f"{name} finished (job {job.job_id}, {seconds:.0f} s)"
     failed = files.read_json(os.path.join(self.workdir(name),
@@ -387,6 +392,15 @@ def _job_result(job) -> Any:
     # submitit's FailedJobError holds the job's traceback: its last line.
     lines = [line for line in str(e).splitlines() if line.strip()]
     return lines[-1].strip() if lines else repr(e)
+
+
+def _stopped_by_signal(job) -> bool:
+  """Whether the job's training said it stopped on a signal (`TrainJob`)."""
+  try:
+    with open(job.paths.stdout, errors="replace") as f:
+      return any(line.startswith("[sweep job] stopped by SIG") for line in f)
+  except OSError:
+    return False
 
 
 def _log_tail(job) -> list[str]:
