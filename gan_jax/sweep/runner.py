@@ -129,6 +129,13 @@ def _sigint_ignored_by_local_jobs(launcher: launchers.Launcher
     signal.signal(signal.SIGINT, previous)
 
 
+def _held_elsewhere(workdir: str, record: Any) -> bool:
+  """Whether a run trains in `workdir` or another launch's claim is alive."""
+  return _training(workdir) or (
+      isinstance(record, dict) and record.get("launch_pid") != os.getpid()
+      and _claim_alive(record))
+
+
 class _Sweep:
   """One launch's view of a sweep while `run_sweep` runs it.
 
@@ -187,9 +194,7 @@ class _Sweep:
       record = files.read_json(os.path.join(self.workdir(name), JOB_FILE))
       if files.is_finished(self.sweep_dir, variant):
         self.state[name] = "finished"
-      elif _training(self.workdir(name)) or (
-          isinstance(record, dict) and record.get("launch_pid") != os.getpid()
-          and _claim_alive(record)):
+      elif _held_elsewhere(self.workdir(name), record):
         self.state[name] = "elsewhere"
       else:
         self.state[name] = "mine"
@@ -321,10 +326,8 @@ class _Sweep:
       status = files.variant_status(
           self.sweep_dir, name, int(self.variants[name].config.train.steps))
       if status == "unfinished":
-        record = files.read_json(os.path.join(workdir, JOB_FILE))
-        if _training(workdir) or (
-            isinstance(record, dict) and
-            record.get("launch_pid") != os.getpid() and _claim_alive(record)):
+        if _held_elsewhere(workdir, files.read_json(
+            os.path.join(workdir, JOB_FILE))):
           continue
         self.progress(f"{name} was left unfinished by another launch")
         if self.launcher.is_slurm:
