@@ -1,0 +1,13 @@
+"""Native kernels for XLA:CPU (oneDNN convolutions), with XLA fallbacks.
+
+`conv_general_dilated` / `conv_transpose` compute what their `lax` namesakes
+do; on CPU, where the oneDNN extension is built, through oneDNN.
+"""
+
+from gan_jax.kernels.conv import conv_general_dilated
+from gan_jax.kernels.conv import conv_transpose
+from gan_jax.kernels.conv import onednn_available
+from gan_jax.kernels.conv import onednn_version
+
+__all__ = ["conv_general_dilated", "conv_transpose", "onednn_available",
+           "onednn_version"]
