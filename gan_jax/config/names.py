@@ -11,6 +11,7 @@ DATA_SOURCES = ("idx", "tfds")  # gan_jax.data.SOURCES
 MODEL_NAMES = ("mlp", "dcgan")  # gan_jax.models.MODEL_NAMES
 # gan_jax.models.ACTIVATIONS.
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu", "gelu", "maxout")
+COMPUTE_DTYPES = ("float32", "bfloat16")  # gan_jax.models.COMPUTE_DTYPES
 # gan_jax.losses.NAMES, and those whose LossPair.uses_cross_entropy.
 LOSS_NAMES = ("saturating", "non_saturating", "maximum_likelihood",
               "least_squares", "hinge", "wasserstein", "f_gan", "relativistic")

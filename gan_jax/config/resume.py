@@ -22,12 +22,22 @@ RESUMABLE_FIELDS = (
     "eval",
 )
 
+# Fields added to the schema after runs were saved, with the value that a run
+# saved without them had: such a run's config compares equal to one holding
+# that value (from_dict fills the default in; this covers the raw saved JSON,
+# which a sweep compares).
+ADDED_FIELDS = {
+    "model.compute_dtype": "float32",
+}
+_ABSENT = object()
+
 
 def changed_fields(old: Any, new: Any, path: str = "") -> list[str]:
   """Dotted names of the leaves whose values differ between two configs.
 
   Both may be ConfigDicts or plain dicts (e.g. one read back from JSON);
-  tuples and lists compare equal element-wise.
+  tuples and lists compare equal element-wise. A field of `ADDED_FIELDS`
+  absent from one side and at its old value on the other is no change.
   """
   if isinstance(old, ml_collections.ConfigDict):
     old = old.to_dict()
@@ -38,7 +48,9 @@ def changed_fields(old: Any, new: Any, path: str = "") -> list[str]:
     for key in sorted(set(old) | set(new)):
       name = f"{path}.{key}" if path else key
       if key not in old or key not in new:
-        changed.append(name)
+        present = old.get(key, new.get(key, _ABSENT))
+        if ADDED_FIELDS.get(name, _ABSENT) != present:
+          changed.append(name)
       else:
         changed.extend(changed_fields(old[key], new[key], name))
     return changed

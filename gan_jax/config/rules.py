@@ -19,6 +19,7 @@ from gan_jax.config.checks import _run
 from gan_jax.config.checks import _UNIT
 from gan_jax.config.checks import ConfigError
 from gan_jax.config.names import ACTIVATIONS
+from gan_jax.config.names import COMPUTE_DTYPES
 from gan_jax.config.names import CROSS_ENTROPY_LOSSES
 from gan_jax.config.names import DATA_SOURCES
 from gan_jax.config.names import F_DIVERGENCES
@@ -155,6 +156,7 @@ _MODEL = (
     _Field("model.discriminator_input_dropout", "range", _UNIT),
     _Field("model.batch_norm_momentum", "range", _UNIT),
     _Field("model.batch_norm_epsilon", "range", _POSITIVE),
+    _Field("model.compute_dtype", "choice", COMPUTE_DTYPES),
     _check_dcgan_needs_images,
     _check_model_builds,
     _check_dropout_without_batch_norm,

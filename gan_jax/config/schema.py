@@ -17,7 +17,10 @@ Schema (defaults in brackets):
                              any TFDS image set (source 'tfds'); data_dir,
                              tfds_name, image_size; toy num_modes, radius,
                              std, size, spacing, mean
-  model.*                    see `gan_jax.models.default_model_config()`
+  model.*                    see `gan_jax.models.default_model_config()`;
+                             model.compute_dtype ['float32'] | 'bfloat16'
+                             (mixed precision: bfloat16 products, float32
+                             parameters, statistics and outputs)
   loss.name                  one of `gan_jax.losses.NAMES`
   loss.fake_fraction         [0.5] pi, share of fakes D is trained on, in (0,1)
   loss.label_smoothing       [0.0] one-sided, cross-entropy losses only

@@ -28,6 +28,11 @@ Shapes: ``z: [n, latent_dim] -> x: [n, *data_shape]`` (float32) and
 ``x: [n, *data_shape] -> logits: [n]`` (float32, one logit per example,
 *not* a probability).
 
+Mixed precision: ``config.model.compute_dtype = 'bfloat16'`` runs every
+Dense layer and (transposed) convolution in bfloat16 (flax ``dtype=``);
+parameters, optimiser state and BatchNorm / spectral norm statistics stay
+float32, and G's samples and D's logits are float32 whatever the dtype.
+
 Variables: ``init_variables`` always returns ``{'params': ...,
 'batch_stats': ...}``; ``batch_stats`` is an empty dict for models without
 BatchNorm. ``apply(variables, ..., mutable=['batch_stats'])`` returns
@@ -70,6 +75,7 @@ from gan_jax.models.dcgan import build_dcgan
 from gan_jax.models.dcgan import DCGANDiscriminator
 from gan_jax.models.dcgan import DCGANGenerator
 from gan_jax.models.defaults import ACTIVATIONS
+from gan_jax.models.defaults import COMPUTE_DTYPES
 from gan_jax.models.defaults import DCGAN_IMAGE_SIZES
 from gan_jax.models.defaults import default_model_config
 from gan_jax.models.defaults import MLP_PRESETS
@@ -125,7 +131,8 @@ def make_models(model_config, data_shape: tuple[int, ...], *,
   common = dict(
       batch_norm_momentum=fields.fraction("batch_norm_momentum"),
       batch_norm_epsilon=fields.positive_float("batch_norm_epsilon"),
-      axis_name=axis_name)
+      axis_name=axis_name,
+      dtype=fields.compute_dtype("compute_dtype"))
   slope = float(fields.get("leaky_relu_slope"))
   return MODEL_BUILDERS[name](fields, data_shape, slope=slope, common=common)
 

@@ -93,6 +93,9 @@ class StridedConvTranspose(nn.Module):
   use_bias: bool = True
   impl: str = "auto"
   kernel_init: Callable[..., Array] = DCGAN_INIT
+  # Compute dtype (as flax's `dtype`): input, kernel and bias are cast to it;
+  # the parameters stay float32.
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
@@ -101,6 +104,7 @@ class StridedConvTranspose(nn.Module):
                        f"{', '.join(CONV_TRANSPOSE_IMPLS)}")
     kernel = self.param("kernel", self.kernel_init,
                         (4, 4, x.shape[-1], self.features), jnp.float32)
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
     impl = self.impl
     if impl == "auto":
       impl = ("subpixel" if jax.default_backend() == "cpu" and
@@ -112,5 +116,5 @@ class StridedConvTranspose(nn.Module):
                              dimension_numbers=("NHWC", "HWIO", "NHWC"))
     if self.use_bias:
       y = y + self.param("bias", nn.initializers.zeros, (self.features,),
-                         jnp.float32)
+                         jnp.float32).astype(self.dtype)
     return y

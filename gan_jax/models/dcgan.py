@@ -5,6 +5,11 @@ Deep Convolutional GANs", for 28x28 and 32x32 images: transposed
 convolutions with BatchNorm + ReLU in G (tanh output), strided convolutions
 with LeakyReLU 0.2 and BatchNorm on all but the first layer in D, weights
 initialised from N(0, 0.02).
+
+`dtype` (config.model.compute_dtype) is the dtype of the (transposed)
+convolutions and Dense layers and of the activations between them;
+parameters and BatchNorm statistics are float32, and G's images and D's
+logits are cast back to float32.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from gan_jax.models import conv_transpose
 from gan_jax.models import defaults
 from gan_jax.models import fields as fields_lib
 from gan_jax.models.mlp import apply_layer
+from gan_jax.models.mlp import batch_norm
 
 Array = jax.Array
 
@@ -43,13 +49,13 @@ class DCGANGenerator(nn.Module):
   batch_norm_momentum: float = 0.9
   batch_norm_epsilon: float = 1e-5
   axis_name: str | None = None
+  dtype: jnp.dtype = jnp.float32
 
   def _bn(self, train: bool) -> nn.BatchNorm:
-    return nn.BatchNorm(use_running_average=not train,
-                        momentum=self.batch_norm_momentum,
-                        epsilon=self.batch_norm_epsilon,
-                        axis_name=self.axis_name,
-                        scale_init=_dcgan_bn_scale_init)
+    return batch_norm(train=train, momentum=self.batch_norm_momentum,
+                      epsilon=self.batch_norm_epsilon,
+                      axis_name=self.axis_name, dtype=self.dtype,
+                      scale_init=_dcgan_bn_scale_init)
 
   @nn.compact
   def __call__(self, z: Array, train: bool = True) -> Array:
@@ -59,7 +65,8 @@ class DCGANGenerator(nn.Module):
     features = self.base_features * 2**(num_up - 1)
     x = jnp.asarray(z, jnp.float32)
     x = nn.Dense(start * start * features,
-                 kernel_init=conv_transpose.DCGAN_INIT, use_bias=False)(x)
+                 kernel_init=conv_transpose.DCGAN_INIT, use_bias=False,
+                 dtype=self.dtype)(x)
     x = x.reshape(x.shape[0], start, start, features)
     x = nn.relu(self._bn(train)(x))
     # Named as nn.ConvTranspose would be, so parameters (and checkpoints)
@@ -68,12 +75,13 @@ class DCGANGenerator(nn.Module):
       features //= 2
       x = conv_transpose.StridedConvTranspose(
           features, use_bias=False, impl=self.conv_transpose_impl,
-          name=f"ConvTranspose_{i}")(x)
+          dtype=self.dtype, name=f"ConvTranspose_{i}")(x)
       x = nn.relu(self._bn(train)(x))
     x = conv_transpose.StridedConvTranspose(
-        channels, impl=self.conv_transpose_impl,
+        channels, impl=self.conv_transpose_impl, dtype=self.dtype,
         name=f"ConvTranspose_{num_up - 1}")(x)
-    return jnp.tanh(x)
+    # The images (and tanh) are float32: the losses and the data are.
+    return jnp.tanh(x.astype(jnp.float32))
 
 
 class DCGANDiscriminator(nn.Module):
@@ -94,6 +102,7 @@ class DCGANDiscriminator(nn.Module):
   axis_name: str | None = None
   batch_norm: bool = True
   spectral_norm: bool = False
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x: Array, train: bool = True) -> Array:
@@ -103,19 +112,19 @@ class DCGANDiscriminator(nn.Module):
       use_bn = self.batch_norm and i > 0
       conv = nn.Conv(self.base_features * 2**i, (4, 4), strides=(2, 2),
                      padding="SAME", kernel_init=conv_transpose.DCGAN_INIT,
-                     use_bias=not use_bn, name=f"Conv_{i}")
+                     use_bias=not use_bn, dtype=self.dtype, name=f"Conv_{i}")
       x = apply_layer(conv, x, train=train, spectral_norm=self.spectral_norm)
       if use_bn:
-        x = nn.BatchNorm(use_running_average=not train,
-                         momentum=self.batch_norm_momentum,
-                         epsilon=self.batch_norm_epsilon,
-                         axis_name=self.axis_name,
-                         scale_init=_dcgan_bn_scale_init)(x)
+        x = batch_norm(train=train, momentum=self.batch_norm_momentum,
+                       epsilon=self.batch_norm_epsilon,
+                       axis_name=self.axis_name, dtype=self.dtype,
+                       scale_init=_dcgan_bn_scale_init)(x)
       x = nn.leaky_relu(x, negative_slope=self.leaky_relu_slope)
     x = x.reshape(x.shape[0], -1)
     x = apply_layer(nn.Dense(1, kernel_init=conv_transpose.DCGAN_INIT,
-                             name="Dense_0"),
+                             dtype=self.dtype, name="Dense_0"),
                     x, train=train, spectral_norm=self.spectral_norm)
+    # The losses see float32 logits whatever the compute dtype.
     return x[:, 0].astype(jnp.float32)
 
 
@@ -128,7 +137,8 @@ def build_dcgan(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
     fields: config.model's fields (absent ones at their defaults).
     data_shape: (28, 28, C) or (32, 32, C).
     slope: the discriminator's LeakyReLU slope.
-    common: BatchNorm momentum, epsilon and axis_name, for both modules.
+    common: BatchNorm momentum, epsilon, axis_name and the compute dtype,
+      for both modules.
 
   Raises:
     ValueError: a bad data shape or field value, naming the field.

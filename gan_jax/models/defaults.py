@@ -14,6 +14,8 @@ import ml_collections
 MODEL_NAMES = ("mlp", "dcgan")
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu", "gelu", "maxout")
 DCGAN_IMAGE_SIZES = ((28, 28), (32, 32))
+# config.model.compute_dtype: the dtype of matrix products and convolutions.
+COMPUTE_DTYPES = ("float32", "bfloat16")
 
 # Field values for well-known MLP sizes; apply with
 # `config.model.update(MLP_PRESETS['classic'])`.
@@ -84,6 +86,13 @@ def default_model_config(name: str = "mlp") -> ml_collections.ConfigDict:
       leaky_relu_slope: negative slope of LeakyReLU (DCGAN D always uses it).
       batch_norm_momentum: running-average decay (0.9 = PyTorch's 0.1).
       batch_norm_epsilon: BatchNorm epsilon.
+      compute_dtype: 'float32' | 'bfloat16' (one of COMPUTE_DTYPES), the
+        dtype of matrix products and convolutions (mixed precision, for
+        GPUs and TPUs). Parameters, optimiser state and BatchNorm / spectral
+        norm statistics stay float32, and so do G's output and D's logits
+        (the losses see float32); 'bfloat16' rounds the layers' inputs,
+        weights and outputs to bfloat16. A config without the field is
+        'float32'.
     DCGAN only:
       generator_base_features: channels of G's last hidden layer (doubled
         towards the input: 4b, 2b, b for 32x32; 2b, b for 28x28).
@@ -113,6 +122,7 @@ def default_model_config(name: str = "mlp") -> ml_collections.ConfigDict:
   config.discriminator_input_dropout = 0.0
   config.batch_norm_momentum = 0.9
   config.batch_norm_epsilon = 1e-5
+  config.compute_dtype = "float32"
   config.generator_base_features = 64
   config.discriminator_base_features = 64
   return config

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax.numpy as jnp
 import ml_collections
 
 from gan_jax.models import defaults
@@ -60,3 +61,11 @@ class Fields:
     if not value > 0.0:
       raise ValueError(f"config.model.{field} must be > 0, got {value}")
     return value
+
+  def compute_dtype(self, field: str) -> jnp.dtype:
+    """One of defaults.COMPUTE_DTYPES, as a jnp dtype."""
+    value = self.get(field)
+    if value not in defaults.COMPUTE_DTYPES:
+      raise ValueError(f"config.model.{field}: unknown dtype {value!r}; "
+                       f"valid: {', '.join(defaults.COMPUTE_DTYPES)}")
+    return jnp.dtype(value)

@@ -8,6 +8,10 @@ G output) and images (rank 3 ``[H, W, C]``, tanh G output in [-1, 1]).
 
 Dropout (discriminator only, off by default) draws its masks from the
 ``'dropout'`` rng of the call (see `gan_jax.models` on choosing that key).
+
+`dtype` (config.model.compute_dtype) is the dtype of the Dense layers'
+products and of the activations between them; parameters are float32, and
+G's output and D's logits are cast back to float32.
 """
 
 from __future__ import annotations
@@ -50,6 +54,26 @@ def _dense_init(activation: str) -> Callable[..., Array]:
   return nn.initializers.lecun_normal()
 
 
+def batch_norm(*, train: bool, momentum: float, epsilon: float,
+               axis_name: str | None, dtype: jnp.dtype, **kwargs
+               ) -> nn.BatchNorm:
+  """nn.BatchNorm, its statistics and normalisation float32 in any `dtype`.
+
+  flax (checked in 0.12.8) computes the batch mean and variance in at least
+  float32 (`force_float32_reductions`, on by default: a bfloat16 input is
+  cast up before the reductions, where an 8-bit mantissa would lose the
+  variance of a large batch), keeps the running averages, scale and bias
+  float32, and normalises in float32 (the float32 statistics promote the
+  subtraction); `dtype` only rounds the normalised output, which the next
+  layer's product would round to bfloat16 anyway. It is passed so that
+  activations between layers stay in the compute dtype (half the memory
+  traffic). For float32 it is the same computation as no `dtype`.
+  """
+  return nn.BatchNorm(use_running_average=not train, momentum=momentum,
+                      epsilon=epsilon, axis_name=axis_name, dtype=dtype,
+                      **kwargs)
+
+
 def apply_layer(layer: nn.Module, x: Array, *, train: bool,
                 spectral_norm: bool) -> Array:
   """layer(x), with the layer's weights spectrally normalised if asked.
@@ -78,6 +102,7 @@ class _HiddenDense(nn.Module):
   batch_norm_epsilon: float = 1e-5
   axis_name: str | None = None
   spectral_norm: bool = False
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x: Array, train: bool) -> Array:
@@ -85,13 +110,14 @@ class _HiddenDense(nn.Module):
     width = self.features * (self.maxout_pieces if maxout else 1)
     x = apply_layer(
         nn.Dense(width, kernel_init=_dense_init(self.activation),
-                 use_bias=not self.batch_norm, name="dense"),
+                 use_bias=not self.batch_norm, dtype=self.dtype,
+                 name="dense"),
         x, train=train, spectral_norm=self.spectral_norm)
     if self.batch_norm:
-      x = nn.BatchNorm(use_running_average=not train,
-                       momentum=self.batch_norm_momentum,
-                       epsilon=self.batch_norm_epsilon,
-                       axis_name=self.axis_name, name="bn")(x)
+      x = batch_norm(train=train, momentum=self.batch_norm_momentum,
+                     epsilon=self.batch_norm_epsilon,
+                     axis_name=self.axis_name, dtype=self.dtype,
+                     name="bn")(x)
     if maxout:
       x = x.reshape(*x.shape[:-1], self.features, self.maxout_pieces)
       return jnp.max(x, axis=-1)
@@ -117,6 +143,7 @@ class MLPGenerator(nn.Module):
   batch_norm_momentum: float = 0.9
   batch_norm_epsilon: float = 1e-5
   axis_name: str | None = None
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, z: Array, train: bool = True) -> Array:
@@ -126,9 +153,12 @@ class MLPGenerator(nn.Module):
       x = _HiddenDense(width, self.activation, self.leaky_relu_slope,
                        self.maxout_pieces, use_bn, self.batch_norm_momentum,
                        self.batch_norm_epsilon, self.axis_name,
-                       name=f"hidden_{i}")(x, train)
+                       dtype=self.dtype, name=f"hidden_{i}")(x, train)
     x = nn.Dense(math.prod(self.data_shape),
-                 kernel_init=nn.initializers.lecun_normal(), name="out")(x)
+                 kernel_init=nn.initializers.lecun_normal(), dtype=self.dtype,
+                 name="out")(x)
+    # The samples (and tanh) are float32: the losses and the data are.
+    x = x.astype(jnp.float32)
     if len(self.data_shape) == 3:
       x = jnp.tanh(x)
     return x.reshape(x.shape[0], *self.data_shape)
@@ -153,6 +183,7 @@ class MLPDiscriminator(nn.Module):
   batch_norm_epsilon: float = 1e-5
   axis_name: str | None = None
   spectral_norm: bool = False
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x: Array, train: bool = True) -> Array:
@@ -164,12 +195,14 @@ class MLPDiscriminator(nn.Module):
                        self.maxout_pieces, self.batch_norm and i > 0,
                        self.batch_norm_momentum, self.batch_norm_epsilon,
                        self.axis_name, self.spectral_norm,
-                       name=f"hidden_{i}")(x, train)
+                       dtype=self.dtype, name=f"hidden_{i}")(x, train)
       if self.dropout > 0:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
     x = apply_layer(
-        nn.Dense(1, kernel_init=nn.initializers.lecun_normal(), name="out"),
+        nn.Dense(1, kernel_init=nn.initializers.lecun_normal(),
+                 dtype=self.dtype, name="out"),
         x, train=train, spectral_norm=self.spectral_norm)
+    # The losses see float32 logits whatever the compute dtype.
     return x[:, 0].astype(jnp.float32)
 
 
@@ -182,7 +215,8 @@ def build_mlp(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
     fields: config.model's fields (absent ones at their defaults).
     data_shape: (d,) or (H, W, C).
     slope: the LeakyReLU slope.
-    common: BatchNorm momentum, epsilon and axis_name, for both modules.
+    common: BatchNorm momentum, epsilon, axis_name and the compute dtype,
+      for both modules.
 
   Raises:
     ValueError: a bad data shape or field value, naming the field.
