@@ -229,6 +229,7 @@ def _train_config(name, idx_dir):
   return config
 
 
+@pytest.mark.slow  # 8-10 s a case: whole training runs
 @pytest.mark.parametrize("name", ["mlp", "dcgan"])
 def test_bfloat16_training_steps(name, idx_dir, tmp_path):
   workdir = str(tmp_path / "run")

@@ -150,6 +150,8 @@ def _module_names():
       DATA_SOURCES=data.SOURCES,
       MODEL_NAMES=models.MODEL_NAMES,
       ACTIVATIONS=models.ACTIVATIONS,
+      COMPUTE_DTYPES=models.COMPUTE_DTYPES,
+      CONV_IMPLS=models.CONV_IMPLS,
       LOSS_NAMES=losses.NAMES,
       CROSS_ENTROPY_LOSSES=tuple(n for n in losses.NAMES
                                  if losses.get(n).uses_cross_entropy),

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh, PartitionSpec as P
 
+from gan_jax import kernels
 from gan_jax import models
 
 LATENT = 8
@@ -382,7 +383,10 @@ def test_strided_conv_transpose_equals_flax(height, width, c_in, features,
   if use_bias:  # a non-zero bias, so that adding it is checked too
     variables = {"params": {**variables["params"],
                             "bias": jnp.arange(features, dtype=jnp.float32)}}
-  for impl in ("subpixel", "lax", "auto"):
+  impls = ["subpixel", "lax", "xla", "auto"]
+  if kernels.onednn_available():
+    impls.append("onednn")
+  for impl in impls:
     ours = models.StridedConvTranspose(
         features, use_bias=use_bias, impl=impl,
         kernel_init=nn.initializers.normal(0.5))
@@ -443,3 +447,62 @@ def test_dcgan_generator_is_the_same_function_with_either_impl():
   with pytest.raises(ValueError, match="conv_transpose impl"):
     models.DCGANGenerator((32, 32, 1), conv_transpose_impl="fft").init(
         jax.random.PRNGKey(0), z, train=False)
+
+
+# ----------------------------------------------------------------------------
+# config.model.conv_impl: oneDNN's convolutions and XLA's compute the same
+# DCGAN, with the same parameters.
+
+
+def _dcgan(conv_impl, image_size):
+  config = models.default_model_config("dcgan")
+  config.generator_base_features = 8
+  config.discriminator_base_features = 8
+  config.conv_impl = conv_impl
+  return models.make_models(config, (image_size, image_size, 1))
+
+
+@pytest.mark.slow  # 10 s a case
+@pytest.mark.parametrize("image_size", [28, 32])
+def test_dcgan_is_the_same_with_onednn_or_xla_convolutions(image_size):
+  if not kernels.onednn_available():
+    pytest.skip("the oneDNN extension is not built")
+  z = jax.random.normal(jax.random.PRNGKey(0), (4, 100))
+  x = jax.random.uniform(jax.random.PRNGKey(1), (4, image_size, image_size,
+                                                 1), minval=-1, maxval=1)
+  results = {}
+  for impl in ("onednn", "xla", "auto"):
+    generator, discriminator = _dcgan(impl, image_size)
+    g_vars = models.init_variables(generator, jax.random.PRNGKey(2), z)
+    d_vars = models.init_variables(discriminator, jax.random.PRNGKey(3), x)
+
+    def loss(g_params, d_params):
+      fake, _ = generator.apply({**g_vars, "params": g_params}, z,
+                                mutable=["batch_stats"])
+      logits, _ = discriminator.apply(
+          {**d_vars, "params": d_params}, jnp.concatenate([x, fake]),
+          mutable=["batch_stats"])
+      return jnp.sum(jnp.tanh(logits)), fake
+
+    (value, fake), grads = jax.jit(jax.value_and_grad(
+        loss, (0, 1), has_aux=True))(g_vars["params"], d_vars["params"])
+    results[impl] = (g_vars, d_vars, value, fake, grads)
+  for impl in ("onednn", "auto"):
+    # Initialisation does not depend on how the layers are computed.
+    chex.assert_trees_all_equal(results[impl][:2], results["xla"][:2])
+    # float32 rounding of different summation orders, over 3-4 layers.
+    chex.assert_trees_all_close(results[impl][2:], results["xla"][2:],
+                                rtol=2e-4, atol=2e-5)
+
+
+def test_conv_impl_errors_name_the_field(monkeypatch):
+  with pytest.raises(ValueError, match=r"^config.model.conv_impl: unknown "
+                     r"'mkl'; valid: auto, onednn, xla$"):
+    _dcgan("mkl", 32)
+  monkeypatch.setattr(kernels.conv, "onednn_available", lambda: False)
+  monkeypatch.setattr(models.fields.kernels, "onednn_available",
+                      lambda: False)
+  with pytest.raises(ValueError, match=r"conv_impl='onednn' needs gan_jax's "
+                     r"oneDNN extension.*libdnnl-dev.*use 'auto' or 'xla'"):
+    _dcgan("onednn", 32)
+  _dcgan("auto", 32)  # falls back to XLA's own without complaint

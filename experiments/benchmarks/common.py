@@ -424,11 +424,40 @@ def cpu_model() -> str:
   return platform.processor() or platform.machine()
 
 
+# CPU features that decide which kernels XLA and oneDNN can use.
+_CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16",
+              "amx_bf16", "amx_tile")
+
+
+def cpu_flags() -> list[str]:
+  """The `_CPU_FLAGS` that /proc/cpuinfo lists (empty where it has none)."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("flags"):
+          present = set(line.split(":", 1)[1].split())
+          return [flag for flag in _CPU_FLAGS if flag in present]
+  except OSError:
+    pass
+  return []
+
+
+def cpu_label(machine: dict[str, Any]) -> str:
+  """'AMD EPYC (avx512f, avx512_bf16), 2 cores': tells machines apart."""
+  flags = [f for f in machine.get("cpu_flags", []) if f.startswith(
+      ("avx512f", "avx512_bf16", "amx_bf16"))] or machine.get(
+          "cpu_flags", [])[:1]
+  return (f"{machine['cpu']} ({', '.join(flags) or 'no AVX-512'}), "
+          f"{machine['cpu_count']} cores")
+
+
 def machine_info() -> dict[str, Any]:
   """CPU, cores, load, versions, JAX backend and devices (and torch's)."""
   import jax  # pylint: disable=g-import-not-at-top
+  from gan_jax import kernels  # pylint: disable=g-import-not-at-top
   info = dict(
-      cpu=cpu_model(), cpu_count=os.cpu_count(),
+      cpu=cpu_model(), cpu_flags=cpu_flags(), cpu_count=os.cpu_count(),
+      onednn=kernels.onednn_version(),
       sched_affinity=(len(os.sched_getaffinity(0))
                       if hasattr(os, "sched_getaffinity") else None),
       load_average_1_5_15=list(os.getloadavg()),

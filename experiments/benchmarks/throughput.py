@@ -17,6 +17,14 @@ ring toy as shipped), it times
   GEMM           jitted jnp.dot and torch.mm of float32 2048x2048; the peak
                  is the larger median.
 
+and, in the same interleaved rounds, variants of gan_jax's step (`--variants`):
+
+  bf16           config.model.compute_dtype = 'bfloat16' (matrix products and
+                 convolutions in bfloat16; parameters and Adam float32).
+  xla_conv       config.model.conv_impl = 'xla' (DCGAN only): XLA's own
+                 convolutions instead of oneDNN's (`gan_jax.kernels`), so
+                 the table shows what the oneDNN kernels bring.
+
 Protocol (`common.measure`): everything is built and warmed up first (JAX:
 compiled and run); then `--repeats` rounds, each timing every runner once
 for a calibrated number of steps (about `--target_s` seconds), in an order
@@ -25,8 +33,9 @@ alike. Reported: median steps/s with min-max and quartiles; ratio = median
 gan_jax / median torch, and the median of the per-round ratios.
 
 FLOPs per step: XLA's cost analysis of the compiled one-iteration program
-(the steps_per_call program's figure is reported too: XLA counts a while
-loop's body once). % of peak = FLOPs/step x steps/s / GEMM peak FLOP/s. The
+plus the oneDNN convolutions' (from their shapes; XLA counts a custom call
+as 0), of the float32 step (the steps_per_call program's figure is reported
+too: XLA counts a while loop's body once). % of peak = FLOPs/step x steps/s / GEMM peak FLOP/s. The
 torch fraction uses the same FLOP count (the Algorithm 1 order computes the
 same function).
 
@@ -79,6 +88,27 @@ COMPILE_TARGET_S = 20.0
 # The shipped config whose step a benchmarked model is, if unchanged.
 SHIPPED_EQUIVALENT = {"ring": "ring", "dcgan": "fashion_mnist_dcgan"}
 ORDERS = ("algorithm1", "pytorch_gan")
+# gan_jax step variants timed beside the default one: config overrides, and
+# the models they apply to (None: all).
+VARIANTS = {
+    "bf16": ({"compute_dtype": "bfloat16"}, None),
+    "xla_conv": ({"conv_impl": "xla"}, ("dcgan",)),
+}
+
+
+def _variant_configs(model: str, names: list[str], steps_per_call: int):
+  """{variant: config} of the `names` that apply to `model`."""
+  configs = {}
+  for name in names:
+    overrides, models = VARIANTS[name]
+    if models is not None and model not in models:
+      continue
+    config = common.benchmark_config(model)
+    config.model.update(overrides)
+    if steps_per_call:
+      config.train.steps_per_call = steps_per_call
+    configs[name] = config
+  return configs
 
 
 def _log(message: str) -> None:
@@ -251,6 +281,10 @@ def measure_throughput(models: list[str], args) -> dict[str, Any]:
                  in_process_compile_s=runner.compile_s)
     entry.update(runner.flops())
     groups[model] = {"gan_jax": runner}
+    for name, variant in _variant_configs(model, args.variants,
+                                          args.steps_per_call).items():
+      _log(f"{model}: building gan_jax's step, variant {name}")
+      groups[model][f"gan_jax_{name}"] = common.JaxRunner(variant)
     if with_torch:
       spec = common.torch_spec(config)
       images = runner.images
@@ -293,6 +327,10 @@ def measure_throughput(models: list[str], args) -> dict[str, Any]:
     jax_sps = timings[model]["gan_jax"]["steps_per_s"]
     flops = entry["flops_per_step"]
     entry["gan_jax_fraction_of_peak"] = flops * jax_sps["median"] / peak
+    entry["variants"] = {
+        key[len("gan_jax_"):]: _ratio(timings[model][key]["steps_per_s"],
+                                      jax_sps)
+        for key in timings[model] if key.startswith("gan_jax_")}
     for order in ORDERS:
       key = f"torch_{order}"
       if key in timings[model]:
@@ -375,6 +413,10 @@ def tables(result: dict[str, Any]) -> str:
   models = result.get("throughput", {}).get("models", {})
   cold = result.get("cold", {})
   if models:
+    peak = result["throughput"]["gemm"]["peak_flop_per_s"]
+    out.append(f"{common.cpu_label(result['machine'])}; float32 GEMM peak "
+               f"{peak / 1e9:.0f} GFLOP/s; oneDNN convolutions: "
+               f"{result['machine'].get('onednn') or 'not built'}.\n")
     header = ["model", "batch", "steps/call", "gan_jax steps/s",
               "torch steps/s (Alg. 1 order)",
               "torch steps/s (PyTorch-GAN order)",
@@ -382,8 +424,10 @@ def tables(result: dict[str, Any]) -> str:
               "ratio vs PyTorch-GAN", "ratio bound (gan_jax at GEMM peak)",
               "GFLOP/step", "% of peak gan_jax",
               "% of peak torch", "compile s (cold)",
-              "peak RSS MB gan_jax / torch"]
-    peak = result["throughput"]["gemm"]["peak_flop_per_s"]
+              "peak RSS MB gan_jax / torch", "CPU, GEMM peak GFLOP/s"]
+    cpu = (f"{result['machine']['cpu']} "
+           f"({'BF16' if 'avx512_bf16' in result['machine'].get('cpu_flags', []) else 'no BF16'}), "
+           f"{peak / 1e9:.0f}")
     rows = []
     for model, entry in models.items():
       timings = entry["timings"]
@@ -413,8 +457,9 @@ def tables(result: dict[str, Any]) -> str:
           (f"{cold_jax['compile_s']:.1f}" if cold_jax else
            f"{entry['in_process_compile_s']:.1f} (warm process)"),
           f"{_mb(cold_jax.get('peak_rss_mb'))} / "
-          f"{_mb(cold_torch.get('peak_rss_mb'))}"])
+          f"{_mb(cold_torch.get('peak_rss_mb'))}", cpu])
     out.append(common.markdown_table(header, rows))
+    out.append(_variant_table(models))
     gemm = result["throughput"]["gemm"]
     gemm_rows = [[name, common.fmt_spread(
         {k: v / 1e9 for k, v in flops.items()}, 1)]
@@ -438,6 +483,36 @@ def tables(result: dict[str, Any]) -> str:
          "peak RSS MB", "< 20 s"], rows))
   out.append(notes(result))
   return "\n".join(out)
+
+
+def _variant_table(models: dict[str, Any]) -> str:
+  """gan_jax's step variants (timed in the same rounds) against its default."""
+  names = [n for n in VARIANTS
+           if any(n in e.get("variants", {}) for e in models.values())]
+  if not names:
+    return ""
+  header = ["model", "gan_jax steps/s (float32, default)"]
+  for name in names:
+    header += [f"{name} steps/s", f"default / {name}" if name == "xla_conv"
+               else f"{name} speed-up"]
+  rows = []
+  for model, entry in models.items():
+    timings = entry["timings"]
+    row = [model, common.fmt_spread(timings["gan_jax"]["steps_per_s"])]
+    for name in names:
+      ratio = entry.get("variants", {}).get(name)
+      if ratio is None:
+        row += ["-", "-"]
+        continue
+      value = (1 / ratio["of_medians"] if name == "xla_conv"
+               else ratio["of_medians"])
+      row += [common.fmt_spread(timings[f"gan_jax_{name}"]["steps_per_s"]),
+              f"{value:.2f}x"]
+    rows.append(row)
+  return ("\ngan_jax's step variants, timed in the same rounds (bf16: "
+          "config.model.compute_dtype='bfloat16'; xla_conv: "
+          "config.model.conv_impl='xla', XLA's own convolutions instead of "
+          "oneDNN's):\n\n" + common.markdown_table(header, rows))
 
 
 def notes(result: dict[str, Any]) -> str:
@@ -479,7 +554,9 @@ def notes(result: dict[str, Any]) -> str:
         f"torch: eager, Adam '{result['torch_adam']}', threads per model "
         f"{threads} (auto: the faster of 1 and all cores; per step before "
         f"the rounds: {tried or 'not tried'}).",
-        "GFLOP/step: XLA cost analysis of the one-iteration program; % of "
+        "GFLOP/step: XLA cost analysis of the one-iteration float32 "
+        "program plus its oneDNN convolutions' FLOPs (XLA counts a custom "
+        "call as 0); % of "
         "peak = GFLOP/step x steps/s / GEMM peak (all cores; a torch run on "
         "fewer threads is still divided by it). Ratio bound: GEMM peak / "
         "GFLOP/step / torch Alg. 1 steps/s, the ratio gan_jax would reach "
@@ -520,6 +597,10 @@ def parse_args(argv=None):
                       help="GEMM size (default 2048; quick 256)")
   parser.add_argument("--steps_per_call", type=int, default=0,
                       help="override train.steps_per_call (0: the config's)")
+  parser.add_argument("--variants", default=",".join(VARIANTS),
+                      help="gan_jax step variants timed beside the default "
+                      f"one, comma-separated, of {', '.join(VARIANTS)}; "
+                      "'none' for none")
   parser.add_argument("--torch_threads", default="auto",
                       help="'auto' (faster of 1 and all cores) or a number")
   parser.add_argument("--torch_adam", default="fused",
@@ -543,6 +624,12 @@ def parse_args(argv=None):
   parser.add_argument("--worker_calls", type=int, default=None,
                       help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
+  args.variants = ([] if args.variants in ("", "none") else
+                   args.variants.split(","))
+  unknown = sorted(set(args.variants) - set(VARIANTS))
+  if unknown:
+    parser.error(f"--variants: unknown {', '.join(unknown)}; valid: "
+                 f"{', '.join(VARIANTS)} or none")
   common.fill_defaults(args, repeats=(2, 7), target_s=(0.05, 1.5),
                        gemm_n=(256, 2048), worker_calls=(1, 3))
   return args

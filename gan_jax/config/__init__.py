@@ -19,6 +19,7 @@ Every public name is importable from `gan_jax.config`.
 from gan_jax.config.checks import ConfigError
 from gan_jax.config.names import ACTIVATIONS
 from gan_jax.config.names import COMPUTE_DTYPES
+from gan_jax.config.names import CONV_IMPLS
 from gan_jax.config.names import CROSS_ENTROPY_LOSSES
 from gan_jax.config.names import DATA_SOURCES
 from gan_jax.config.names import F_DIVERGENCES
@@ -45,6 +46,7 @@ from gan_jax.config.validation import validate
 __all__ = [
     "ACTIVATIONS",
     "COMPUTE_DTYPES",
+    "CONV_IMPLS",
     "CROSS_ENTROPY_LOSSES",
     "F_DIVERGENCES",
     "FAKE_FRACTION_LOSSES",

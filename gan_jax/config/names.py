@@ -12,6 +12,7 @@ MODEL_NAMES = ("mlp", "dcgan")  # gan_jax.models.MODEL_NAMES
 # gan_jax.models.ACTIVATIONS.
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu", "gelu", "maxout")
 COMPUTE_DTYPES = ("float32", "bfloat16")  # gan_jax.models.COMPUTE_DTYPES
+CONV_IMPLS = ("auto", "onednn", "xla")  # gan_jax.models.CONV_IMPLS
 # gan_jax.losses.NAMES, and those whose LossPair.uses_cross_entropy.
 LOSS_NAMES = ("saturating", "non_saturating", "maximum_likelihood",
               "least_squares", "hinge", "wasserstein", "f_gan", "relativistic")

@@ -19,6 +19,7 @@ RESUMABLE_FIELDS = (
     "train.divergence_lr_factor",
     "train.max_divergence_restores",
     "parallelism",
+    "model.conv_impl",
     "eval",
 )
 
@@ -28,6 +29,7 @@ RESUMABLE_FIELDS = (
 # which a sweep compares).
 ADDED_FIELDS = {
     "model.compute_dtype": "float32",
+    "model.conv_impl": "auto",
 }
 _ABSENT = object()
 

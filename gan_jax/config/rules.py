@@ -20,6 +20,7 @@ from gan_jax.config.checks import _UNIT
 from gan_jax.config.checks import ConfigError
 from gan_jax.config.names import ACTIVATIONS
 from gan_jax.config.names import COMPUTE_DTYPES
+from gan_jax.config.names import CONV_IMPLS
 from gan_jax.config.names import CROSS_ENTROPY_LOSSES
 from gan_jax.config.names import DATA_SOURCES
 from gan_jax.config.names import F_DIVERGENCES
@@ -157,6 +158,7 @@ _MODEL = (
     _Field("model.batch_norm_momentum", "range", _UNIT),
     _Field("model.batch_norm_epsilon", "range", _POSITIVE),
     _Field("model.compute_dtype", "choice", COMPUTE_DTYPES),
+    _Field("model.conv_impl", "choice", CONV_IMPLS),
     _check_dcgan_needs_images,
     _check_model_builds,
     _check_dropout_without_batch_norm,

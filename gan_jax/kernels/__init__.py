@@ -6,8 +6,9 @@ do; on CPU, where the oneDNN extension is built, through oneDNN.
 
 from gan_jax.kernels.conv import conv_general_dilated
 from gan_jax.kernels.conv import conv_transpose
+from gan_jax.kernels.conv import custom_call_flops
 from gan_jax.kernels.conv import onednn_available
 from gan_jax.kernels.conv import onednn_version
 
-__all__ = ["conv_general_dilated", "conv_transpose", "onednn_available",
+__all__ = ["conv_general_dilated", "conv_transpose", "custom_call_flops", "onednn_available",
            "onednn_version"]

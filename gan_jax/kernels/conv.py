@@ -26,6 +26,8 @@ dtypes, dilations, groups), so the function is the same everywhere.
 from __future__ import annotations
 
 import functools
+import math
+import re
 from typing import NamedTuple, Sequence
 
 import jax
@@ -60,6 +62,31 @@ def onednn_version() -> str | None:
     return None
   from gan_jax.kernels import _onednn  # pylint: disable=g-import-not-at-top
   return _onednn.onednn_version()
+
+
+_CUSTOM_CALL = re.compile(
+    r'custom_call_target="gan_jax_onednn_(conv_[a-z_]+)_(?:f32|bf16)"')
+_SHAPE = re.compile(r"(?:f32|bf16)\[([\d,]*)\]")
+
+
+def custom_call_flops(hlo_text: str) -> float:
+  """FLOPs of the oneDNN convolutions in a compiled program's HLO text.
+
+  XLA's cost analysis counts custom calls as 0 FLOPs; each of the three
+  calls does 2·N·OH·OW·O·KH·KW·C multiply-adds' worth, read off the shapes
+  on its line (`result = f32[...] custom-call(f32[a] .., f32[b] ..)`).
+  """
+  total = 0.0
+  for line in hlo_text.splitlines():
+    call = _CUSTOM_CALL.search(line)
+    if call is None:
+      continue
+    out, a, b = [[int(d) for d in dims.split(",") if d]
+                 for dims in _SHAPE.findall(line)[:3]]
+    dy, kernel = {"conv_forward": (out, b), "conv_backward_data": (a, b),
+                  "conv_backward_weights": (b, out)}[call.group(1)]
+    total += 2.0 * math.prod(dy) * math.prod(kernel[:3])
+  return total
 
 
 class Geometry(NamedTuple):

@@ -20,6 +20,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <tuple>
 #include <unordered_map>
@@ -128,6 +129,8 @@ Entry& CachedEntry(const Geometry& g, Op op) {
 // Runs `op`: a and b are its two inputs (forward: x, w; backward data: dy, w;
 // backward weights: x, dy), out its result.
 void Run(const Geometry& g, Op op, void* a, void* b, void* out) {
+  static std::mutex one_at_a_time;
+  std::lock_guard<std::mutex> lock(one_at_a_time);
   Entry& entry = CachedEntry(g, op);
   dnnl::stream stream(Engine());
   memory user_w(g.weights(tag::hwio), Engine(),

@@ -76,6 +76,7 @@ from gan_jax.models.dcgan import DCGANDiscriminator
 from gan_jax.models.dcgan import DCGANGenerator
 from gan_jax.models.defaults import ACTIVATIONS
 from gan_jax.models.defaults import COMPUTE_DTYPES
+from gan_jax.models.defaults import CONV_IMPLS
 from gan_jax.models.defaults import DCGAN_IMAGE_SIZES
 from gan_jax.models.defaults import default_model_config
 from gan_jax.models.defaults import MLP_PRESETS

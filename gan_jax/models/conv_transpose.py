@@ -1,10 +1,11 @@
 """The DCGAN generator's 4x4, stride-2 transposed convolution, two ways.
 
 `StridedConvTranspose` is ``nn.ConvTranspose(features, (4, 4), strides=(2,
-2), padding='SAME')`` with the same parameters, computed either by
-``lax.conv_transpose`` (what flax does) or by `subpixel_conv_transpose`, 16
-matrix products without the zeros a dilated convolution inserts, which
-XLA:CPU differentiates several times faster.
+2), padding='SAME')`` with the same parameters, computed by oneDNN on CPU
+(`gan_jax.kernels.conv_transpose`), by ``lax.conv_transpose`` (what flax
+does) or by `subpixel_conv_transpose`, 16 matrix products without the zeros
+a dilated convolution inserts, which XLA:CPU differentiates several times
+faster than its own.
 """
 
 from __future__ import annotations
@@ -16,16 +17,55 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from gan_jax import kernels
+
 Array = jax.Array
 
 # Radford et al. 2016: weights initialised from N(0, 0.02) (DCGAN's layers
 # and this one's default).
 DCGAN_INIT = nn.initializers.normal(0.02)
 
-CONV_TRANSPOSE_IMPLS = ("auto", "subpixel", "lax")
-# Below this many output channels the library convolution is faster on CPU
-# too (the matrix products degenerate to matrix-vector ones).
-_SUBPIXEL_MIN_FEATURES = 8
+CONV_TRANSPOSE_IMPLS = ("auto", "onednn", "xla", "subpixel", "lax")
+# Below this many channels XLA's own convolution is as fast on CPU as
+# oneDNN and faster than the sub-pixel form (whose matrix products
+# degenerate to matrix-vector ones): the 1-channel image layers.
+MIN_CHANNELS = 8
+
+
+def resolve_impl(impl: str, c_in: int, c_out: int) -> str:
+  """'onednn', 'subpixel' or 'lax' for a layer of c_in -> c_out channels.
+
+  'auto': oneDNN on CPU where built, for >= MIN_CHANNELS in and out;
+  otherwise 'xla'. 'xla': on CPU the sub-pixel form for >= MIN_CHANNELS out,
+  lax.conv_transpose otherwise. 'onednn' falls back to lax off CPU.
+  """
+  if impl not in CONV_TRANSPOSE_IMPLS:
+    raise ValueError(f"unknown conv_transpose impl {impl!r}; valid: "
+                     f"{', '.join(CONV_TRANSPOSE_IMPLS)}")
+  cpu = jax.default_backend() == "cpu"
+  if impl == "auto":
+    wide = min(c_in, c_out) >= MIN_CHANNELS
+    impl = "onednn" if cpu and wide and kernels.onednn_available() else "xla"
+  if impl == "xla":
+    impl = "subpixel" if cpu and c_out >= MIN_CHANNELS else "lax"
+  return impl
+
+
+def conv_function(impl: str, c_in: int, c_out: int
+                  ) -> Callable[..., Array] | None:
+  """nn.Conv's `conv_general_dilated` for `impl` ('auto', 'onednn', 'xla').
+
+  oneDNN (`gan_jax.kernels.conv_general_dilated`, lax's function) for
+  'onednn', and for 'auto' on CPU where built with >= MIN_CHANNELS in and
+  out; None (flax's default, lax.conv_general_dilated) otherwise.
+  """
+  if impl not in ("auto", "onednn", "xla"):
+    raise ValueError(f"unknown conv impl {impl!r}; valid: auto, onednn, xla")
+  if impl == "auto":
+    wide = min(c_in, c_out) >= MIN_CHANNELS
+    impl = ("onednn" if jax.default_backend() == "cpu" and wide
+            and kernels.onednn_available() else "xla")
+  return kernels.conv_general_dilated if impl == "onednn" else None
 
 
 def _subpixel_taps(phase: int) -> list[tuple[int, int]]:
@@ -84,10 +124,12 @@ class StridedConvTranspose(nn.Module):
   """nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding='SAME').
 
   Same parameters ('kernel' [4, 4, c_in, features], 'bias' [features]), same
-  initialisation and the same function; `impl` picks how it is computed:
+  initialisation and the same function; `impl` picks how it is computed
+  (see `resolve_impl`): 'onednn' (`gan_jax.kernels.conv_transpose`),
   'subpixel' (`subpixel_conv_transpose`), 'lax' (lax.conv_transpose, what
-  flax does) or 'auto' (subpixel on CPU for >= 8 output channels, where
-  XLA's own is slow to differentiate; lax elsewhere).
+  flax does), 'xla' (subpixel on CPU, where XLA's own is slow to
+  differentiate; lax elsewhere) or 'auto' (oneDNN on CPU where built, else
+  'xla').
   """
   features: int
   use_bias: bool = True
@@ -99,18 +141,14 @@ class StridedConvTranspose(nn.Module):
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
-    if self.impl not in CONV_TRANSPOSE_IMPLS:
-      raise ValueError(f"unknown conv_transpose impl {self.impl!r}; valid: "
-                       f"{', '.join(CONV_TRANSPOSE_IMPLS)}")
+    impl = resolve_impl(self.impl, x.shape[-1], self.features)
     kernel = self.param("kernel", self.kernel_init,
                         (4, 4, x.shape[-1], self.features), jnp.float32)
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    impl = self.impl
-    if impl == "auto":
-      impl = ("subpixel" if jax.default_backend() == "cpu" and
-              self.features >= _SUBPIXEL_MIN_FEATURES else "lax")
     if impl == "subpixel":
       y = subpixel_conv_transpose(x, kernel)
+    elif impl == "onednn":
+      y = kernels.conv_transpose(x, kernel, (2, 2), "SAME")
     else:
       y = lax.conv_transpose(x, kernel, (2, 2), "SAME",
                              dimension_numbers=("NHWC", "HWIO", "NHWC"))

@@ -93,6 +93,7 @@ class DCGANDiscriminator(nn.Module):
   layer but the first (unless `batch_norm` is False). b = `base_features`.
   With `spectral_norm`, every conv and the Dense layer are spectrally
   normalised (Miyato et al. 2018; see `gan_jax.models.mlp.apply_layer`).
+  `conv_impl`: see `conv_transpose.conv_function` (the same function).
   """
   data_shape: tuple[int, int, int]
   base_features: int = 64
@@ -103,6 +104,7 @@ class DCGANDiscriminator(nn.Module):
   batch_norm: bool = True
   spectral_norm: bool = False
   dtype: jnp.dtype = jnp.float32
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x: Array, train: bool = True) -> Array:
@@ -110,9 +112,12 @@ class DCGANDiscriminator(nn.Module):
     x = jnp.asarray(x, jnp.float32)
     for i in range(num_down):
       use_bn = self.batch_norm and i > 0
-      conv = nn.Conv(self.base_features * 2**i, (4, 4), strides=(2, 2),
+      features = self.base_features * 2**i
+      conv = nn.Conv(features, (4, 4), strides=(2, 2),
                      padding="SAME", kernel_init=conv_transpose.DCGAN_INIT,
-                     use_bias=not use_bn, dtype=self.dtype, name=f"Conv_{i}")
+                     use_bias=not use_bn, dtype=self.dtype, name=f"Conv_{i}",
+                     conv_general_dilated=conv_transpose.conv_function(
+                         self.conv_impl, x.shape[-1], features))
       x = apply_layer(conv, x, train=train, spectral_norm=self.spectral_norm)
       if use_bn:
         x = batch_norm(train=train, momentum=self.batch_norm_momentum,
@@ -151,10 +156,11 @@ def build_dcgan(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
         f"config.model.name='dcgan' supports image data shapes {allowed}; "
         f"got data shape {data_shape} (set config.data.image_size to 28 or "
         f"32, or use config.model.name='mlp')")
+  conv_impl = fields.conv_impl("conv_impl")
   generator = DCGANGenerator(
       data_shape=data_shape,
       base_features=fields.positive_int("generator_base_features"),
-      **common)
+      conv_transpose_impl=conv_impl, **common)
   spectral_norm = bool(fields.get("discriminator_spectral_norm"))
   discriminator = DCGANDiscriminator(
       data_shape=data_shape,
@@ -163,5 +169,5 @@ def build_dcgan(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
       # SN-DCGAN (Miyato et al. 2018) normalises D by SN alone.
       batch_norm=not spectral_norm,
       spectral_norm=spectral_norm,
-      **common)
+      conv_impl=conv_impl, **common)
   return generator, discriminator

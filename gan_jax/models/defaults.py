@@ -16,6 +16,9 @@ ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu", "gelu", "maxout")
 DCGAN_IMAGE_SIZES = ((28, 28), (32, 32))
 # config.model.compute_dtype: the dtype of matrix products and convolutions.
 COMPUTE_DTYPES = ("float32", "bfloat16")
+# config.model.conv_impl: how DCGAN's convolutions are computed (the same
+# function and parameters whichever; see gan_jax.kernels).
+CONV_IMPLS = ("auto", "onednn", "xla")
 
 # Field values for well-known MLP sizes; apply with
 # `config.model.update(MLP_PRESETS['classic'])`.
@@ -94,6 +97,14 @@ def default_model_config(name: str = "mlp") -> ml_collections.ConfigDict:
         weights and outputs to bfloat16. A config without the field is
         'float32'.
     DCGAN only:
+      conv_impl: 'auto' | 'onednn' | 'xla' (one of CONV_IMPLS), how the
+        (transposed) convolutions are computed; the function and parameters
+        are the same. 'onednn': oneDNN on CPU (`gan_jax.kernels`; needs the
+        extension `pip install` builds where libdnnl-dev is). 'xla': XLA's
+        own (on CPU, G's transposed convolutions as 16 matrix products).
+        'auto': oneDNN on CPU where built, for layers of >= 8 channels in
+        and out (XLA is as fast on the 1-channel image layers); XLA's own
+        on GPU/TPU.
       generator_base_features: channels of G's last hidden layer (doubled
         towards the input: 4b, 2b, b for 32x32; 2b, b for 28x28).
       discriminator_base_features: channels of D's first layer (doubled
@@ -123,6 +134,7 @@ def default_model_config(name: str = "mlp") -> ml_collections.ConfigDict:
   config.batch_norm_momentum = 0.9
   config.batch_norm_epsilon = 1e-5
   config.compute_dtype = "float32"
+  config.conv_impl = "auto"
   config.generator_base_features = 64
   config.discriminator_base_features = 64
   return config

@@ -7,6 +7,7 @@ from typing import Any
 import jax.numpy as jnp
 import ml_collections
 
+from gan_jax import kernels
 from gan_jax.models import defaults
 
 
@@ -60,6 +61,19 @@ class Fields:
     value = float(self.get(field))
     if not value > 0.0:
       raise ValueError(f"config.model.{field} must be > 0, got {value}")
+    return value
+
+  def conv_impl(self, field: str) -> str:
+    """One of defaults.CONV_IMPLS; 'onednn' only where its extension is."""
+    value = self.get(field)
+    if value not in defaults.CONV_IMPLS:
+      raise ValueError(f"config.model.{field}: unknown {value!r}; valid: "
+                       f"{', '.join(defaults.CONV_IMPLS)}")
+    if value == "onednn" and not kernels.onednn_available():
+      raise ValueError(
+          f"config.model.{field}='onednn' needs gan_jax's oneDNN extension, "
+          f"which is not built here (apt-get install libdnnl-dev, then pip "
+          f"install -e . again); use 'auto' or 'xla'")
     return value
 
   def compute_dtype(self, field: str) -> jnp.dtype:
