@@ -89,3 +89,17 @@ def config_leaves(config, prefix=""):
       yield from config_leaves(value, f"{prefix}{key}.")
     else:
       yield f"{prefix}{key}", value
+
+
+def small_model_config(name, **overrides):
+  """config.model for `name` with tiny widths (latent 8 unless overridden):
+  the structure is what is tested."""
+  from gan_jax import models  # pylint: disable=g-import-not-at-top
+  config = models.default_model_config(name)
+  config.latent_dim = 8
+  config.generator_widths = (16, 16)
+  config.discriminator_widths = (16, 16)
+  config.generator_base_features = 8
+  config.discriminator_base_features = 8
+  config.update(overrides)
+  return config

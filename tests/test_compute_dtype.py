@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import helpers
 from gan_jax import config as config_lib
 from gan_jax import models
 from gan_jax import train
@@ -49,15 +50,8 @@ REL_TOLERANCE = 2e-2
 
 
 def _model_config(name, dtype, **overrides):
-  config = models.default_model_config(name)
-  config.latent_dim = LATENT
-  config.generator_widths = (16, 16)
-  config.discriminator_widths = (16, 16)
-  config.generator_base_features = 8
-  config.discriminator_base_features = 8
-  config.compute_dtype = dtype
-  config.update(overrides)
-  return config
+  return helpers.small_model_config(name, latent_dim=LATENT,
+                                    compute_dtype=dtype, **overrides)
 
 
 def _build(case, dtype):

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh, PartitionSpec as P
 
+import helpers
 from gan_jax import kernels
 from gan_jax import models
 
@@ -30,15 +31,8 @@ _jit = functools.partial(
 
 
 def _config(name, **overrides):
-  config = models.default_model_config(name)
-  config.latent_dim = LATENT
-  # Small networks keep the tests fast; the structure is what is tested.
-  config.generator_widths = (16, 16)
-  config.discriminator_widths = (16, 16)
-  config.generator_base_features = 8
-  config.discriminator_base_features = 8
-  config.update(overrides)
-  return config
+  return helpers.small_model_config(name, **{"latent_dim": LATENT,
+                                             **overrides})
 
 
 def _fast_init(module, input_shape, seed=0):
@@ -455,10 +449,8 @@ def test_dcgan_generator_is_the_same_function_with_either_impl():
 
 
 def _dcgan(conv_impl, image_size):
-  config = models.default_model_config("dcgan")
-  config.generator_base_features = 8
-  config.discriminator_base_features = 8
-  config.conv_impl = conv_impl
+  config = helpers.small_model_config("dcgan", latent_dim=100,
+                                      conv_impl=conv_impl)
   return models.make_models(config, (image_size, image_size, 1))
 
 

@@ -173,7 +173,8 @@ def _pads(in_hw, kernel_hw, strides, padding) -> list[tuple[int, int]]:
 
 
 def _onednn_applies(lhs: Array, rhs: Array, dimension_numbers,
-                    *dilations_and_groups) -> bool:
+                    lhs_dilation=None, rhs_dilation=None,
+                    feature_group_count=1) -> bool:
   """Whether this convolution is one the oneDNN kernels compute."""
   if (jax.default_backend() != "cpu" or lhs.ndim != 4
       or jnp.dtype(lhs.dtype) not in _DTYPES or lhs.dtype != rhs.dtype
@@ -181,9 +182,9 @@ def _onednn_applies(lhs: Array, rhs: Array, dimension_numbers,
     return False
   numbers = lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
   wanted = lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC)
-  return numbers == wanted and all(
-      d is None or tuple(d) == (1, 1) for d in dilations_and_groups[:2]) and (
-          dilations_and_groups[2] == 1)
+  undilated = all(d is None or tuple(d) == (1, 1)
+                  for d in (lhs_dilation, rhs_dilation))
+  return numbers == wanted and undilated and feature_group_count == 1
 
 
 def conv_general_dilated(lhs: Array, rhs: Array, window_strides,
@@ -238,7 +239,7 @@ def conv_transpose(x: Array, kernel: Array, strides: tuple[int, int],
   dilated form pads by p.
   """
   if (padding not in ("SAME", "VALID")
-      or not _onednn_applies(x, kernel, _NHWC, None, None, 1)):
+      or not _onednn_applies(x, kernel, _NHWC)):
     return lax.conv_transpose(x, kernel, strides, padding,
                               dimension_numbers=_NHWC)
   kernel_hw = kernel.shape[:2]

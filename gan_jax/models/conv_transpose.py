@@ -32,6 +32,13 @@ CONV_TRANSPOSE_IMPLS = ("auto", "onednn", "xla", "subpixel", "lax")
 MIN_CHANNELS = 8
 
 
+def _auto_impl(c_in: int, c_out: int) -> str:
+  """'auto': oneDNN on CPU where built, for >= MIN_CHANNELS in and out."""
+  wide = min(c_in, c_out) >= MIN_CHANNELS
+  return ("onednn" if jax.default_backend() == "cpu" and wide
+          and kernels.onednn_available() else "xla")
+
+
 def resolve_impl(impl: str, c_in: int, c_out: int) -> str:
   """'onednn', 'subpixel' or 'lax' for a layer of c_in -> c_out channels.
 
@@ -42,12 +49,11 @@ def resolve_impl(impl: str, c_in: int, c_out: int) -> str:
   if impl not in CONV_TRANSPOSE_IMPLS:
     raise ValueError(f"unknown conv_transpose impl {impl!r}; valid: "
                      f"{', '.join(CONV_TRANSPOSE_IMPLS)}")
-  cpu = jax.default_backend() == "cpu"
   if impl == "auto":
-    wide = min(c_in, c_out) >= MIN_CHANNELS
-    impl = "onednn" if cpu and wide and kernels.onednn_available() else "xla"
+    impl = _auto_impl(c_in, c_out)
   if impl == "xla":
-    impl = "subpixel" if cpu and c_out >= MIN_CHANNELS else "lax"
+    impl = ("subpixel" if jax.default_backend() == "cpu" and
+            c_out >= MIN_CHANNELS else "lax")
   return impl
 
 
@@ -62,9 +68,7 @@ def conv_function(impl: str, c_in: int, c_out: int
   if impl not in ("auto", "onednn", "xla"):
     raise ValueError(f"unknown conv impl {impl!r}; valid: auto, onednn, xla")
   if impl == "auto":
-    wide = min(c_in, c_out) >= MIN_CHANNELS
-    impl = ("onednn" if jax.default_backend() == "cpu" and wide
-            and kernels.onednn_available() else "xla")
+    impl = _auto_impl(c_in, c_out)
   return kernels.conv_general_dilated if impl == "onednn" else None
 
 
