@@ -19,14 +19,21 @@ with Adam (1e-3, cosine decay to 0) for DEFAULT_STEPS = 3000 steps of batch
 Cache. The trained weights are an orbax checkpoint plus ``metadata.json``
 (test accuracy, shapes, training settings) in a folder named after the data
 set, image shape, ARCHITECTURE and training steps, e.g.
-``fashion_mnist-28x28x1-cnn_v1-steps1500``, under
+``fashion_mnist-28x28x1-cnn_v1-steps3000`` (plus ``-data<hash>`` of the data
+folder when config.data.data_dir is not the default; see `cache_name`),
+under
 
   1. ``cache_dir`` when given (config.eval.feature_extractor_dir);
-  2. else ``gan_jax_feature_extractor/`` beside the data (the IDX folder, or
-     the TFDS ``data_dir``) if a checkpoint is already there or the folder is
-     writable;
-  3. else ``$XDG_CACHE_HOME/gan_jax/feature_extractor/`` (``~/.cache`` when
-     XDG_CACHE_HOME is unset).
+  2. else ``$GAN_JAX_CACHE_DIR/feature_extractor/`` when that variable is
+     set;
+  3. else the user's cache, ``$XDG_CACHE_HOME/gan_jax/feature_extractor/``
+     (``~/.cache/gan_jax/feature_extractor/`` when XDG_CACHE_HOME is unset
+     or not absolute, as the XDG base directory spec asks).
+
+Per user, never beside the data: a data folder is often shared and
+read-only (e.g. /usr/share/datasets), and the real-data floors of
+`gan_jax.train` (``real_floors.json``) live beside the extractor, so a cache
+someone else owns would make every run recompute them.
 
 `load_or_train` reads it, or trains and writes it when it is missing or
 unreadable (logged as a warning). A build trains into a temporary folder
@@ -39,6 +46,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -63,7 +71,7 @@ FEATURE_DIM = 128
 DEFAULT_STEPS = 3000
 BATCH_SIZE = 128
 LEARNING_RATE = 1e-3
-CACHE_SUBDIR = "gan_jax_feature_extractor"
+CACHE_ENV = "GAN_JAX_CACHE_DIR"
 METADATA_FILE = "metadata.json"
 PARAMS_DIR = "params"
 _INFERENCE_BATCH = 500
@@ -170,36 +178,52 @@ def _field(data_config, name: str, default=None):
   return default if value is None else value
 
 
-def _data_folder(data_config) -> Optional[str]:
-  """The folder the data set's files live in, when known."""
+def _data_tag(data_config) -> str:
+  """'' for the data's default location, else '-data<hash of its folder>'.
+
+  The cache is per user, not per data folder, so two folders holding data
+  under one name (a copy, a subset, a test's tiny set) must not share an
+  extractor.
+  """
   data_dir = _field(data_config, "data_dir", "") or ""
-  if _field(data_config, "source", "idx") == "idx":
-    return os.path.expanduser(data_dir) if data_dir else data_lib.DEFAULT_IDX_DIR
-  return os.path.expanduser(data_dir) if data_dir else None
+  if not data_dir:
+    return ""
+  folder = os.path.realpath(os.path.expanduser(data_dir))
+  if (_field(data_config, "source", "idx") == "idx" and
+      folder == os.path.realpath(data_lib.DEFAULT_IDX_DIR)):
+    return ""
+  return "-data" + hashlib.sha256(folder.encode()).hexdigest()[:8]
 
 
 def cache_name(data_config, *, steps: int = DEFAULT_STEPS) -> str:
-  """The cache folder's name: data set, image shape, architecture, steps."""
+  """The cache folder's name: data set, image shape, architecture, steps.
+
+  E.g. fashion_mnist-28x28x1-cnn_v1-steps3000, with -data<hash> after it
+  when config.data.data_dir names another folder than the default.
+  """
   name = (_field(data_config, "tfds_name", "") or
           _field(data_config, "name"))
   h, w, c = data_lib.data_shape(data_config)
-  return f"{name}-{h}x{w}x{c}-{ARCHITECTURE}-steps{steps}"
+  return (f"{name}-{h}x{w}x{c}-{ARCHITECTURE}-steps{steps}"
+          f"{_data_tag(data_config)}")
 
 
-def _user_cache_root() -> str:
-  root = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-      os.path.expanduser("~"), ".cache")
-  return os.path.join(root, "gan_jax", "feature_extractor")
+def cache_root() -> str:
+  """The folder that holds the cached extractors when no cache_dir is given.
 
-
-def _writable(folder: str) -> bool:
-  """Whether we can create files in `folder` (or create it under a parent)."""
-  while folder and not os.path.exists(folder):
-    parent = os.path.dirname(folder)
-    if parent == folder:
-      return False
-    folder = parent
-  return os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)
+  $GAN_JAX_CACHE_DIR/feature_extractor, else
+  $XDG_CACHE_HOME/gan_jax/feature_extractor (~/.cache for XDG_CACHE_HOME
+  when it is unset or relative).
+  """
+  root = os.environ.get(CACHE_ENV, "")
+  if root:
+    root = os.path.expanduser(root)
+  else:
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(xdg):
+      xdg = os.path.join(os.path.expanduser("~"), ".cache")
+    root = os.path.join(xdg, "gan_jax")
+  return os.path.join(root, "feature_extractor")
 
 
 def cache_path(data_config, *, cache_dir: Optional[str] = None,
@@ -208,12 +232,7 @@ def cache_path(data_config, *, cache_dir: Optional[str] = None,
   name = cache_name(data_config, steps=steps)
   if cache_dir:
     return os.path.join(os.path.expanduser(cache_dir), name)
-  folder = _data_folder(data_config)
-  if folder:
-    beside = os.path.join(folder, CACHE_SUBDIR, name)
-    if os.path.isdir(beside) or _writable(os.path.join(folder, CACHE_SUBDIR)):
-      return beside
-  return os.path.join(_user_cache_root(), name)
+  return os.path.join(cache_root(), name)
 
 
 # ----------------------------------------------------------------------------
@@ -404,8 +423,8 @@ def load_or_train(data_config, *, cache_dir: Optional[str] = None,
 
   Args:
     data_config: config.data of an image data set.
-    cache_dir: folder for the cache (None or '' = beside the data, else the
-      user cache; see the module docstring).
+    cache_dir: folder for the cache (None or '': `cache_root()`, the user
+      cache; see the module docstring).
     steps: training steps (part of the cache key).
 
   Returns:

@@ -14,6 +14,21 @@ import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 import helpers  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
+@pytest.fixture(scope="session", autouse=True)
+def feature_extractor_cache(tmp_path_factory):
+  """The default feature-extractor cache of every test: a fresh folder.
+
+  A run with eval.features and no eval.feature_extractor_dir caches the
+  extractor (and the real-data floors) in the user's cache
+  (`gan_jax.feature_extractor.cache_root`); GAN_JAX_CACHE_DIR sends it, for
+  the tests and the processes they start, to a folder of this session.
+  """
+  folder = str(tmp_path_factory.mktemp("gan_jax_cache"))
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setenv("GAN_JAX_CACHE_DIR", folder)
+    yield folder
+
+
 @pytest.fixture(scope="session")
 def idx_dir(tmp_path_factory):
   """A folder holding a tiny random train-images IDX file."""

@@ -1,5 +1,6 @@
-"""Toy evaluation: modes captured, % high quality, reverse KL (VEEGAN/PacGAN)."""
+"""Evaluation: toy modes and JSD; image Parzen, FID, KID, precision/recall."""
 
+import json
 import math
 
 import numpy as np
@@ -262,6 +263,210 @@ def test_precision_recall_needs_more_than_k_points():
     evaluation.precision_recall(np.zeros((3, 2)), np.zeros((10, 2)))
 
 
+def precision_recall_reference(real, fake, k):
+  """Brute force: full distance matrices by broadcasting, as in the paper."""
+  def sq(a, b):
+    return ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+  real_radii = np.partition(sq(real, real), k, axis=1)[:, k]
+  fake_radii = np.partition(sq(fake, fake), k, axis=1)[:, k]
+  precision = np.any(sq(fake, real) <= real_radii[None, :], axis=1).mean()
+  recall = np.any(sq(real, fake) <= fake_radii[None, :], axis=1).mean()
+  return dict(precision=float(precision), recall=float(recall)), real_radii
+
+
+def _grid_points(rng, n, d, levels):
+  return rng.integers(0, levels, (n, d)).astype(np.float64)
+
+
+# (real, fake) makers: continuous sets, far apart sets, and points of small
+# integer grids (many exact duplicates and tied distances).
+PR_CASES = {
+    "normal": lambda rng: (rng.normal(size=(60, 7)),
+                           rng.normal(size=(50, 7)) * 1.2 + 0.3),
+    "far": lambda rng: (rng.normal(size=(40, 5)),
+                        rng.normal(size=(45, 5)) + 3.0),
+    "offset": lambda rng: (rng.normal(size=(40, 5)) + 1e4,
+                           rng.normal(size=(35, 5)) + 1e4 + 0.5),
+    "grid": lambda rng: (_grid_points(rng, 80, 3, 3),
+                         _grid_points(rng, 70, 3, 4)),
+    "grid_1d": lambda rng: (_grid_points(rng, 30, 1, 5),
+                            _grid_points(rng, 25, 1, 7) - 1.0),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PR_CASES))
+@pytest.mark.parametrize("k", [1, 3, 5, 8])  # 8: the np.partition path
+@pytest.mark.parametrize("batch_size", [1, 7, 1000])
+def test_precision_recall_equals_brute_force_exactly(case, k, batch_size):
+  rng = np.random.default_rng(sorted(PR_CASES).index(case))
+  real, fake = PR_CASES[case](rng)
+  want, real_radii = precision_recall_reference(real, fake, k)
+  assert evaluation.precision_recall(real, fake, k=k,
+                                     batch_size=batch_size) == want
+  # The radii themselves are the brute-force ones, bit for bit.
+  manifold = evaluation.RealManifold(real, k, batch_size)
+  np.testing.assert_array_equal(manifold.radii_sq, real_radii)
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.1, 1e3])
+@pytest.mark.parametrize("order", ["same", "reversed", "shuffled"])
+@pytest.mark.parametrize("k", [1, 3])
+def test_precision_recall_of_exact_duplicates_is_one(offset, order, k):
+  # 400 points on the 3^4 = 81 points of a grid: most k-th neighbour
+  # distances are 0, so a point is inside only its duplicates' balls of
+  # radius 0 (the expanded |a|^2 + |b|^2 - 2a.b leaves ~1e-16 there).
+  rng = np.random.default_rng(5)
+  real = _grid_points(rng, 400, 4, 3) + offset
+  fake = dict(same=real, reversed=real[::-1],
+              shuffled=real[rng.permutation(len(real))])[order]
+  radii = evaluation.RealManifold(real, k, 64).radii_sq
+  assert np.mean(radii == 0.0) > 0.5  # the case this is about
+  assert evaluation.precision_recall(real, fake, k=k, batch_size=64) == dict(
+      precision=1.0, recall=1.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_precision_recall_of_two_draws_from_a_small_grid_is_one(seed):
+  # 1000 points each from {0, 1, 2}^6 (729 points): every point has a
+  # duplicate or ties with a k-th neighbour in the other set, so the exact
+  # answer is 1 (brute force); distances by expansion gave 0.97-0.99.
+  rng = np.random.default_rng(seed)
+  real, fake = _grid_points(rng, 1000, 6, 3), _grid_points(rng, 1000, 6, 3)
+  want, _ = precision_recall_reference(real, fake, 3)
+  assert want == dict(precision=1.0, recall=1.0)
+  assert evaluation.precision_recall(real, fake) == want
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_precision_recall_counts_non_finite_rows_as_misses(bad):
+  rng = np.random.default_rng(6)
+  real = rng.normal(size=(50, 4))
+  fake = rng.normal(size=(40, 4))
+  broken = fake.copy()
+  broken[[3, 17, 39], 1] = bad
+  finite = np.delete(fake, [3, 17, 39], axis=0)
+  want, _ = precision_recall_reference(real, finite, 3)
+  got = evaluation.precision_recall(real, broken)
+  assert got["precision"] == pytest.approx(want["precision"] * 37 / 40,
+                                           rel=1e-15)
+  assert got["recall"] == want["recall"]
+  # Fewer finite rows than k + 1: no balls, nothing is inside them.
+  broken[3:, 0] = bad
+  assert evaluation.precision_recall(real, broken)["recall"] == 0.0
+
+
+# ----------------------------------------------------------------------------
+# Kernel distance (KID).
+
+
+def kid_naive(x, y):
+  """MMD²_u with k(a, b) = (a.b/d + 1)^3, term by term in double loops."""
+  d = x.shape[1]
+  k = lambda a, b: (float(np.dot(a, b)) / d + 1.0) ** 3
+  m, n = len(x), len(y)
+  xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j)
+  yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j)
+  xy = sum(k(x[i], y[j]) for i in range(m) for j in range(n))
+  return xx / (m * (m - 1)) + yy / (n * (n - 1)) - 2.0 * xy / (m * n)
+
+
+def kid_subsets_naive(x, y, num_subsets, subset_size, seed):
+  """kid_naive on the subsets kernel_distance's docstring says it draws."""
+  rng = np.random.default_rng(seed)
+  draw = lambda a: (a if subset_size >= len(a) else
+                    a[rng.choice(len(a), subset_size, replace=False)])
+  values = []
+  for _ in range(num_subsets):
+    real = draw(x)
+    values.append(kid_naive(real, draw(y)))
+  return np.array(values)
+
+
+@pytest.mark.parametrize("sizes, d, shift", [
+    ((12, 15), 3, 0.0), ((20, 9), 6, 0.7), ((2, 2), 1, 1.0), ((30, 30), 4, 0.2),
+])
+def test_kernel_distance_of_whole_sets_is_the_naive_mmd(sizes, d, shift):
+  # subset_size >= both sizes: every feature once, one estimate, s.e. nan.
+  rng = np.random.default_rng(sum(sizes))
+  x = rng.normal(size=(sizes[0], d))
+  y = rng.normal(size=(sizes[1], d)) + shift
+  want = kid_naive(x, y)
+  for subset_size in (max(sizes), 1000):
+    mean, stderr = evaluation.kernel_distance(x, y, subset_size=subset_size)
+    np.testing.assert_allclose(mean, want, rtol=1e-10, atol=1e-13)
+    assert math.isnan(stderr)
+  # MMD² is symmetric; float32 input is computed in float64.
+  np.testing.assert_allclose(evaluation.kernel_distance(y, x)[0], want,
+                             rtol=1e-10, atol=1e-13)
+  x32, y32 = x.astype(np.float32), y.astype(np.float32)
+  np.testing.assert_allclose(
+      evaluation.kernel_distance(x32, y32)[0],
+      kid_naive(x32.astype(np.float64), y32.astype(np.float64)), rtol=1e-10,
+      atol=1e-13)
+
+
+@pytest.mark.parametrize("sizes, num_subsets, subset_size, seed", [
+    ((40, 35), 6, 10, 0),
+    ((40, 35), 6, 10, 1),
+    ((25, 8), 4, 10, 2),   # the fake set is smaller: used whole each time
+    ((9, 30), 3, 12, 3),   # the real set is smaller
+    ((30, 30), 1, 5, 4),   # one subset: s.e. nan
+])
+def test_kernel_distance_subsets_mean_and_stderr(sizes, num_subsets,
+                                                 subset_size, seed):
+  rng = np.random.default_rng(100 + seed)
+  x = rng.normal(size=(sizes[0], 4))
+  y = rng.normal(size=(sizes[1], 4)) * 1.3
+  values = kid_subsets_naive(x, y, num_subsets, subset_size, seed)
+  mean, stderr = evaluation.kernel_distance(
+      x, y, num_subsets=num_subsets, subset_size=subset_size, seed=seed)
+  np.testing.assert_allclose(mean, values.mean(), rtol=1e-10)
+  if num_subsets == 1:
+    assert math.isnan(stderr)
+  else:
+    assert len(set(values.round(12))) == num_subsets  # the subsets differ
+    np.testing.assert_allclose(
+        stderr, values.std(ddof=1) / math.sqrt(num_subsets), rtol=1e-8)
+  # Another seed draws other subsets.
+  assert evaluation.kernel_distance(x, y, num_subsets=num_subsets,
+                                    subset_size=subset_size,
+                                    seed=seed + 1)[0] != mean
+
+
+def test_kernel_distance_near_zero_for_one_distribution_positive_for_two():
+  rng = np.random.default_rng(7)
+  x = rng.normal(size=(3000, 16))
+  same = rng.normal(size=(3000, 16))
+  mean, stderr = evaluation.kernel_distance(x, same, num_subsets=40,
+                                            subset_size=300)
+  # Unbiased: no 1/m offset (the V-statistic, diagonals kept, adds
+  # ~2 (E k(x,x) - E k(x,y)) / m ~ 0.04 here: 30 standard errors).
+  assert 0 < stderr < 3e-3 and abs(mean) < 3 * stderr
+  shifted = rng.normal(size=(3000, 16)) + 0.25
+  mean, stderr = evaluation.kernel_distance(x, shifted, num_subsets=40,
+                                            subset_size=300)
+  assert mean > 20 * stderr
+
+
+@pytest.mark.parametrize("real, fake, kwargs, message", [
+    (np.zeros(5), np.zeros((5, 2)), {}, "real_features must be"),
+    (np.zeros((1, 2)), np.zeros((5, 2)), {}, "real_features must be"),
+    (np.zeros((5, 2)), np.zeros((5, 2, 1)), {}, "fake_features must be"),
+    (np.zeros((5, 2)), np.zeros((1, 2)), {}, "fake_features must be"),
+    (np.zeros((5, 2)), np.zeros((5, 3)), {}, "same feature dimension"),
+    (np.zeros((5, 2)), np.zeros((5, 2)), dict(subset_size=1), "subset_size"),
+    (np.zeros((5, 2)), np.zeros((5, 2)), dict(subset_size=2.5),
+     "subset_size"),
+    (np.zeros((5, 2)), np.zeros((5, 2)), dict(num_subsets=0), "num_subsets"),
+    (np.zeros((5, 2)), np.zeros((5, 2)), dict(num_subsets=True),
+     "num_subsets"),
+])
+def test_kernel_distance_bad_inputs(real, fake, kwargs, message):
+  with pytest.raises(ValueError, match=message) as error:
+    evaluation.kernel_distance(real, fake, **kwargs)
+  assert "\n" not in str(error.value)
+
+
 def test_image_evaluator_values_floors_and_cache(tmp_path):
   rng = np.random.default_rng(4)
   images = lambda n: rng.integers(0, 256, (n, 6, 6, 1), dtype=np.uint8)
@@ -275,9 +480,10 @@ def test_image_evaluator_values_floors_and_cache(tmp_path):
     return x.reshape(len(x), -1)[:, :5] * 2.0
 
   cache = str(tmp_path / "floors.json")
-  evaluator = evaluation.ImageEvaluator(real, feature_fn=feature_fn,
-                                        floor_cache_path=cache,
-                                        floor_cache_key="key")
+  kid_settings = dict(num_subsets=4, subset_size=10)
+  evaluator = evaluation.ImageEvaluator(
+      real, feature_fn=feature_fn, floor_cache_path=cache,
+      floor_cache_key="key", kid_num_subsets=4, kid_subset_size=10)
   samples = rng.random((40, 6, 6, 1)).astype(np.float32)
   results = evaluator(samples)
   features = lambda x: _unit(x).reshape(len(x), -1)[:, :5] * 2.0
@@ -287,6 +493,13 @@ def test_image_evaluator_values_floors_and_cache(tmp_path):
   assert results["parzen_sigma"] == parzen["sigma"]
   assert results["fid"] == pytest.approx(evaluation.frechet_distance(
       features(samples), features(real.test)))
+  # KID against the test features, on the subsets kernel_distance draws.
+  assert (results["kid"], results["kid_stderr"]) == evaluation.kernel_distance(
+      features(real.test), features(samples), **kid_settings)
+  assert (results["real_kid"],
+          results["real_kid_stderr"]) == evaluation.kernel_distance(
+              features(real.test), features(real.train), **kid_settings)
+  assert results["kid_stderr"] > 0
   pr = evaluation.precision_recall(features(real.test), features(samples))
   assert (results["precision"], results["recall"]) == (pr["precision"],
                                                        pr["recall"])
@@ -308,9 +521,24 @@ def test_image_evaluator_values_floors_and_cache(tmp_path):
                                     floor_cache_key="key")
   assert again.floors() == evaluator.floors()
   assert calls == [25, 40, 30, 40]
+  # Floors cached before KID existed are recomputed, and rewritten whole.
+  with open(cache) as f:
+    table = json.load(f)
+  for name in ("real_kid", "real_kid_stderr"):
+    del table["key"][name]
+  with open(cache, "w") as f:
+    json.dump(table, f)
+  stale = evaluation.ImageEvaluator(
+      real, feature_fn=feature_fn, floor_cache_path=cache,
+      floor_cache_key="key", kid_num_subsets=4, kid_subset_size=10)
+  assert stale.floors() == evaluator.floors()
+  assert calls == [25, 40, 30, 40, 25, 30]
+  with open(cache) as f:
+    assert json.load(f)["key"] == evaluator.floors()
   # Parzen only: no feature keys.
   parzen_only = evaluation.ImageEvaluator(real)(samples)
-  assert "fid" not in parzen_only and "real_fid" not in parzen_only
+  for name in ("fid", "kid", "kid_stderr", "precision"):
+    assert name not in parzen_only and "real_" + name not in parzen_only
   assert parzen_only["parzen_ll"] == pytest.approx(results["parzen_ll"])
 
 

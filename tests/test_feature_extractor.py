@@ -48,7 +48,10 @@ def test_trained_extractor_and_its_cache(trained, data_config):
   extractor, cache = trained
   path = fe.cache_path(data_config, cache_dir=cache, steps=STEPS)
   assert extractor.path == path
-  assert os.path.basename(path) == f"fashion_mnist-28x28x1-{fe.ARCHITECTURE}-steps{STEPS}"
+  # Named after the data set, shape, architecture, steps and (not the
+  # default data folder) the folder.
+  assert os.path.basename(path).startswith(
+      f"fashion_mnist-28x28x1-{fe.ARCHITECTURE}-steps{STEPS}-data")
   with open(os.path.join(path, fe.METADATA_FILE)) as f:
     metadata = json.load(f)
   assert metadata["test_accuracy"] == extractor.test_accuracy
@@ -135,21 +138,72 @@ def test_a_finished_concurrent_build_wins(trained, data_config, tmp_path):
   assert os.listdir(tmp_path) == ["extractor"]
 
 
-def test_cache_location(data_config, tmp_path, monkeypatch):
+@pytest.mark.parametrize("env, root", [
+    # GAN_JAX_CACHE_DIR replaces $XDG_CACHE_HOME/gan_jax.
+    (dict(GAN_JAX_CACHE_DIR="{tmp}/mine", XDG_CACHE_HOME="{tmp}/xdg"),
+     "{tmp}/mine"),
+    (dict(GAN_JAX_CACHE_DIR="~/mine"), "{tmp}/home/mine"),
+    (dict(XDG_CACHE_HOME="{tmp}/xdg"), "{tmp}/xdg/gan_jax"),
+    (dict(), "{tmp}/home/.cache/gan_jax"),
+    # The XDG spec: a relative XDG_CACHE_HOME is ignored.
+    (dict(XDG_CACHE_HOME="relative/xdg"), "{tmp}/home/.cache/gan_jax"),
+], ids=["env_wins", "env_home", "xdg", "home", "relative_xdg"])
+def test_default_cache_is_the_users(data_config, tmp_path, monkeypatch, env,
+                                    root):
+  for name in ("GAN_JAX_CACHE_DIR", "XDG_CACHE_HOME"):
+    monkeypatch.delenv(name, raising=False)
+  monkeypatch.setenv("HOME", str(tmp_path / "home"))
+  for name, value in env.items():
+    monkeypatch.setenv(name, value.format(tmp=tmp_path))
+  folder = os.path.join(root.format(tmp=tmp_path), "feature_extractor")
   name = fe.cache_name(data_config, steps=STEPS)
-  # Beside the data when that folder is writable.
-  assert fe.cache_path(data_config, steps=STEPS) == os.path.join(
-      data_config.data_dir, fe.CACHE_SUBDIR, name)
-  # An explicit folder wins.
-  assert fe.cache_path(data_config, cache_dir=str(tmp_path),
-                       steps=STEPS) == os.path.join(str(tmp_path), name)
-  # Else the user cache.
-  monkeypatch.setattr(fe, "_writable", lambda folder: False)
-  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-  assert fe.cache_path(data_config, steps=STEPS) == os.path.join(
-      str(tmp_path / "xdg"), "gan_jax", "feature_extractor", name)
+  assert fe.cache_root() == folder
+  assert fe.cache_path(data_config, steps=STEPS) == os.path.join(folder, name)
+  assert fe.cache_path(data_config, cache_dir="",
+                       steps=STEPS) == os.path.join(folder, name)
+  # An explicit folder (config.eval.feature_extractor_dir) wins.
+  assert fe.cache_path(data_config, cache_dir=str(tmp_path / "explicit"),
+                       steps=STEPS) == os.path.join(str(tmp_path / "explicit"),
+                                                    name)
+
+
+def test_nothing_is_written_beside_the_data(data_config, tmp_path,
+                                            monkeypatch):
+  before = sorted(os.listdir(data_config.data_dir))
+  monkeypatch.setenv("GAN_JAX_CACHE_DIR", str(tmp_path))
+  extractor = fe.load_or_train(data_config, steps=STEPS)
+  assert extractor.path == os.path.join(
+      str(tmp_path), "feature_extractor",
+      fe.cache_name(data_config, steps=STEPS))
+  assert os.listdir(tmp_path / "feature_extractor") == [
+      os.path.basename(extractor.path)]
+  assert sorted(os.listdir(data_config.data_dir)) == before
+
+
+def test_cache_name(data_config, tmp_path, monkeypatch):
+  name = fe.cache_name(data_config, steps=STEPS)
   # Different budgets and image sizes never share a folder.
   assert fe.cache_name(data_config, steps=3) != name
   resized = data_config.copy_and_resolve_references()
   resized.image_size = 32
   assert "32x32x1" in fe.cache_name(resized, steps=STEPS)
+
+  # Nor do data sets of one name in different folders; one folder however
+  # it is spelt is one data set; the default location has no tag.
+  def moved(folder):
+    config = data_config.copy_and_resolve_references()
+    config.data_dir = str(folder)
+    return config
+
+  write_idx_dataset(str(tmp_path / "other"), num_train=8, num_test=4)
+  other = fe.cache_name(moved(tmp_path / "other"), steps=STEPS)
+  plain = f"fashion_mnist-28x28x1-{fe.ARCHITECTURE}-steps{STEPS}"
+  assert name.startswith(plain + "-data") and other.startswith(plain + "-data")
+  assert other != name
+  assert fe.cache_name(moved(f"{tmp_path}/other/"), steps=STEPS) == other
+  os.symlink(tmp_path / "other", tmp_path / "link")
+  assert fe.cache_name(moved(tmp_path / "link"), steps=STEPS) == other
+  monkeypatch.setattr(data.common, "DEFAULT_IDX_DIR", str(tmp_path / "link"))
+  monkeypatch.setattr(data, "DEFAULT_IDX_DIR", str(tmp_path / "link"))
+  assert fe.cache_name(moved(""), steps=STEPS) == plain
+  assert fe.cache_name(moved(tmp_path / "other"), steps=STEPS) == plain

@@ -8,10 +8,11 @@ equal. Each run evaluates every `eval.every` steps (gan_jax.evaluation):
   Parzen-window log-likelihood of the test set (Goodfellow et al. 2014,
     Table 1: 10,000 samples, sigma chosen on held-out train images), in nats;
   Fréchet distance in the feature space of the bundled Fashion-MNIST
-    classifier (gan_jax.feature_extractor; trained here, no downloads).
+    classifier (gan_jax.feature_extractor; trained here, no downloads);
+  kernel distance (KID, Bińkowski et al. 2018) in the same feature space.
 
 This script runs (or resumes) the sweeps with `launch.py --sweep`, then plots
-both metrics against the step, each with its real-data value (real train
+the metrics against the step, each with its real-data value (real train
 images in place of samples) as a dashed line, and writes one sample grid per
 run from its EMA generator.
 
@@ -43,7 +44,8 @@ from gan_jax import train  # pylint: disable=g-import-not-at-top,wrong-import-po
 NAME = "fashion_mnist_curves"
 MODELS = ("mlp", "dcgan")
 CURVES = (("parzen_ll", "real_parzen_ll", "Parzen log-likelihood (nats)"),
-          ("fid", "real_fid", "feature FID"))
+          ("fid", "real_fid", "feature FID"),
+          ("kid", "real_kid", "feature KID"))
 _COLORS = {"saturating": "tab:red", "non_saturating": "tab:green"}
 _LINESTYLE = {"mlp": "-", "dcgan": "--"}
 QUICK_OVERRIDES = ("--config.train.steps=40", "--config.train.steps_per_call=20",
@@ -83,9 +85,9 @@ def collect(runs_dir: str, models=MODELS, *, suffix: str = "") -> list[dict]:
 
 
 def plot_curves(records: list[dict], path: str) -> str:
-  fig = common.new_figure((10, 4))
+  fig = common.new_figure((5 * len(CURVES), 4))
   for i, (key, real_key, title) in enumerate(CURVES):
-    ax = fig.add_subplot(1, 2, i + 1)
+    ax = fig.add_subplot(1, len(CURVES), i + 1)
     for r in records:
       if not r["steps"] or r[key][-1] is None:
         continue
@@ -99,7 +101,8 @@ def plot_curves(records: list[dict], path: str) -> str:
     ax.set_xlabel("step")
     if key == "fid":
       ax.set_yscale("log")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:  # runs from before KID have none
+      ax.legend(fontsize=7)
   return common.save_figure(fig, path)
 
 
@@ -158,8 +161,11 @@ def main(outdir: str = common.DEFAULT_OUTDIR, quick: bool = False, *,
       os.path.join(outdir, NAME + ".json"),
       dict(runs=[{k: v for k, v in r.items() if k != "workdir"}
                  for r in records], sweep_status=statuses)))
+  # The last value of each metric a run reports (runs from before KID have
+  # none of it).
   final = {f"{r['model']}/{r['loss']}": {k: r[k][-1] for pair in CURVES
-                                         for k in pair[:2]}
+                                         for k in pair[:2]
+                                         if r[k][-1] is not None}
            for r in records if r["steps"]}
   return dict(files=files, summary=dict(final=final, sweep_status=statuses))
 

@@ -1,8 +1,8 @@
 """All image metrics of a run, each beside its real-data value.
 
 `ImageEvaluator` / `image_metrics` score generator samples against a data
-set's held-out images (`load_real_images`): the Parzen log-likelihood, FID
-and precision/recall. Features come from a pluggable callable; the
+set's held-out images (`load_real_images`): the Parzen log-likelihood, FID,
+KID and precision/recall. Features come from a pluggable callable; the
 project's own is `gan_jax.feature_extractor` (this package imports no flax).
 """
 
@@ -17,10 +17,15 @@ import numpy as np
 
 from gan_jax import data as data_lib
 from gan_jax.evaluation import features as features_lib
+from gan_jax.evaluation import kernel as kernel_lib
 from gan_jax.evaluation import parzen as parzen_lib
 
 IMAGE_NUM_SAMPLES = 10_000
 PARZEN_NUM_VALIDATION = 10_000
+# The numbers ImageEvaluator gives (the floors: each with real_ in front).
+_PARZEN_METRICS = ("parzen_ll", "parzen_ll_stderr", "parzen_sigma",
+                   "parzen_validation_ll")
+_FEATURE_METRICS = ("fid", "kid", "kid_stderr", "precision", "recall")
 
 
 @dataclasses.dataclass
@@ -34,7 +39,8 @@ class RealImages:
     validation: the last train images, held out to choose the Parzen width
       (as Goodfellow et al.'s code holds out MNIST train[50000:60000]). The
       GAN itself trains on the whole split; only `train` is kept disjoint.
-    test: the test split: Parzen scores it; FID and P/R compare against it.
+    test: the test split: Parzen scores it; FID, KID and P/R compare
+      against it.
   """
   train: np.ndarray
   validation: np.ndarray
@@ -69,21 +75,24 @@ def load_real_images(data_config, *, num_samples: int = IMAGE_NUM_SAMPLES,
                     test=test_images)
 
 
-def _flat_parzen(result: dict, prefix: str) -> dict:
-  return {f"{prefix}parzen_ll": result["mean"],
-          f"{prefix}parzen_ll_stderr": result["stderr"],
-          f"{prefix}parzen_sigma": result["sigma"],
-          f"{prefix}parzen_validation_ll": result["validation_mean"]}
+def _flat_parzen(result: dict) -> dict:
+  return dict(zip(_PARZEN_METRICS, (result["mean"], result["stderr"],
+                                    result["sigma"],
+                                    result["validation_mean"])))
 
 
 class ImageEvaluator:
-  """Parzen log-likelihood, FID and precision/recall of image samples.
+  """Parzen log-likelihood, FID, KID and precision/recall of image samples.
 
   Calling it on generator samples returns one flat dict of numbers:
 
     parzen_ll, parzen_ll_stderr, parzen_sigma, parzen_validation_ll
         `parzen_evaluate(samples, real.validation, real.test)`
     fid                    `frechet_distance(f(samples), f(real.test))`
+    kid, kid_stderr        `kernel_distance(f(real.test), f(samples),
+                           num_subsets=kid_num_subsets,
+                           subset_size=kid_subset_size)` (stderr nan when
+                           the subsets are the whole sets)
     precision, recall      `precision_recall(f(real.test), f(samples), k)`
     real_*                 the same with real.train in place of the samples:
                            the floor (ceiling for Parzen, P and R) that a
@@ -94,7 +103,9 @@ class ImageEvaluator:
   -> features [n, f]; e.g. `gan_jax.feature_extractor.load_or_train(...)`).
   Parzen keys appear when `parzen`, feature keys when `feature_fn` is given.
   The floors do not depend on the samples: they are computed once, and kept
-  in the JSON file `floor_cache_path` (under `floor_cache_key`) if given.
+  in the JSON file `floor_cache_path` (under `floor_cache_key`) if given; a
+  cached entry that lacks one of the floors this evaluator gives (written
+  before a metric was added) is recomputed.
   """
 
   def __init__(self, real: RealImages, *,
@@ -102,6 +113,8 @@ class ImageEvaluator:
                parzen: bool = True, sigmas=parzen_lib.PARZEN_SIGMAS,
                k: int = features_lib.PRECISION_RECALL_K,
                batch_size: int = parzen_lib.DEFAULT_BATCH_SIZE,
+               kid_num_subsets: int = kernel_lib.KID_NUM_SUBSETS,
+               kid_subset_size: int = kernel_lib.KID_SUBSET_SIZE,
                floor_cache_path: Optional[str] = None,
                floor_cache_key: str = ""):
     self.real = real
@@ -110,9 +123,12 @@ class ImageEvaluator:
     self.sigmas = tuple(float(s) for s in sigmas)
     self.k = k
     self.batch_size = batch_size
+    self.kid_num_subsets = kid_num_subsets
+    self.kid_subset_size = kid_subset_size
     self.floor_cache_path = floor_cache_path
     self.floor_cache_key = floor_cache_key
     self._floors = None
+    self._test_features = None
     self._test_moments = None
     self._test_manifold = None
 
@@ -124,14 +140,14 @@ class ImageEvaluator:
     if self.parzen:
       results.update(_flat_parzen(parzen_lib.parzen_evaluate(
           samples, self.real.validation, self.real.test, sigmas=self.sigmas,
-          batch_size=self.batch_size), ""))
+          batch_size=self.batch_size)))
     if self.feature_fn is not None:
       if self._test_manifold is None:
         # The test set's moments and k-NN radii serve every evaluation.
-        test_features = self._features(self.real.test)
-        self._test_moments = features_lib.feature_moments(test_features)
+        self._test_features = self._features(self.real.test)
+        self._test_moments = features_lib.feature_moments(self._test_features)
         self._test_manifold = features_lib.RealManifold(
-            test_features, self.k, self.batch_size)
+            self._test_features, self.k, self.batch_size)
       features = self._features(samples)
       if min(len(features), len(self.real.test)) <= self.k:
         raise ValueError(f"precision/recall with k={self.k} needs more than "
@@ -139,6 +155,9 @@ class ImageEvaluator:
                          f"{len(features)} and {len(self.real.test)}")
       results["fid"] = features_lib.frechet_distance_from_moments(
           *features_lib.feature_moments(features), *self._test_moments)
+      results["kid"], results["kid_stderr"] = kernel_lib.kernel_distance(
+          self._test_features, features, num_subsets=self.kid_num_subsets,
+          subset_size=self.kid_subset_size)
       results.update(self._test_manifold.precision_recall(features))
     return results
 
@@ -161,14 +180,22 @@ class ImageEvaluator:
     results.update(self.floors())
     return results
 
+  def _floor_names(self) -> set[str]:
+    names = ((_PARZEN_METRICS if self.parzen else ()) +
+             (_FEATURE_METRICS if self.feature_fn is not None else ()))
+    return {f"real_{name}" for name in names} | {"real_num_samples"}
+
   def _read_floor_cache(self) -> Optional[dict]:
     if not self.floor_cache_path or not os.path.isfile(self.floor_cache_path):
       return None
     try:
       with open(self.floor_cache_path) as f:
-        return json.load(f).get(self.floor_cache_key)
+        floors = json.load(f).get(self.floor_cache_key)
     except (OSError, ValueError, AttributeError):
       return None  # unreadable: recompute and rewrite
+    if not isinstance(floors, dict) or not self._floor_names() <= set(floors):
+      return None  # from before a metric was added: recompute
+    return floors
 
   def _write_floor_cache(self, floors: dict) -> None:
     if not self.floor_cache_path:
@@ -208,7 +235,7 @@ def image_metrics(samples, data_config, *,
     samples: generator samples [n, H, W, C] in [0, 1] (10,000 for the Parzen
       protocol); the real floors use min(n, ...) first train images.
     data_config: config.data of an image data set.
-    feature_fn: images -> features for FID and P/R (None: skip them).
+    feature_fn: images -> features for FID, KID and P/R (None: skip them).
     parzen: whether to compute the Parzen log-likelihood.
     num_validation: held-out train images for choosing sigma.
 
