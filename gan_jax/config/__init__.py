@@ -33,6 +33,7 @@ from gan_jax.config.names import OPTIMIZERS
 from gan_jax.config.names import PARALLELISM
 from gan_jax.config.names import PRECISION_RECALL_K
 from gan_jax.config.names import SCHEDULES
+from gan_jax.config.names import STACKED_DATA
 from gan_jax.config.names import TOY_DATA
 from gan_jax.config.resume import changed_fields
 from gan_jax.config.resume import is_resumable_change
@@ -62,6 +63,7 @@ __all__ = [
     "PRECISION_RECALL_K",
     "RESUMABLE_FIELDS",
     "SCHEDULES",
+    "STACKED_DATA",
     "TOY_DATA",
     "changed_fields",
     "default_config",

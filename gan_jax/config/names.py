@@ -7,6 +7,8 @@
 # copy equals the module's value.
 TOY_DATA = ("ring", "grid", "gaussian_1d")  # gan_jax.data.TOY_DATASETS
 IDX_DATA = ("fashion_mnist", "mnist")  # gan_jax.data.IDX_DATASETS
+# gan_jax.data.STACKED_DATASETS.
+STACKED_DATA = ("stacked_fashion_mnist", "stacked_mnist")
 DATA_SOURCES = ("idx", "tfds")  # gan_jax.data.SOURCES
 MODEL_NAMES = ("mlp", "dcgan")  # gan_jax.models.MODEL_NAMES
 # gan_jax.models.ACTIVATIONS.

@@ -33,6 +33,7 @@ from gan_jax.config.names import OPTIMIZERS
 from gan_jax.config.names import PARALLELISM
 from gan_jax.config.names import PRECISION_RECALL_K
 from gan_jax.config.names import SCHEDULES
+from gan_jax.config.names import STACKED_DATA
 from gan_jax.config.names import TOY_DATA
 
 # --- Data.
@@ -52,20 +53,21 @@ assert set(_TOY_FIELDS) == set(TOY_DATA)
 
 
 def _check_data_name(config, context: _Context) -> None:
-  """A toy name (and its fields), an IDX name, or any TFDS name."""
+  """A toy name (and its fields), an IDX or stacked name, or any TFDS name."""
   name = config.data.name
   if name in TOY_DATA:
     _run(config, _TOY_FIELDS[name], context)
   elif config.data.source == "idx":
-    if name not in IDX_DATA:
+    if name not in IDX_DATA + STACKED_DATA:
       raise ConfigError(
           f"config.data.name = {name!r} is not valid; choose a toy "
           f"distribution ({_choices(TOY_DATA)}), an IDX data set "
-          f"({_choices(IDX_DATA)}), or set config.data.source = 'tfds' for "
-          f"other image data sets")
+          f"({_choices(IDX_DATA)}), a stacked one ({_choices(STACKED_DATA)}),"
+          f" or set config.data.source = 'tfds' for other image data sets")
   elif not isinstance(name, str) or not name:
     raise ConfigError(f"config.data.name = {name!r} must name a data set: "
-                      f"{_choices(TOY_DATA + IDX_DATA)} or a TFDS name")
+                      f"{_choices(TOY_DATA + IDX_DATA + STACKED_DATA)} or a "
+                      "TFDS name")
 
 
 _DATA = (

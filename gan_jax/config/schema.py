@@ -14,7 +14,9 @@ Schema (defaults in brackets):
   data.*                     see `gan_jax.data.default_data_config()`:
                              name ring | grid | gaussian_1d (toy, sampled on
                              device) | fashion_mnist | mnist (source 'idx') |
-                             any TFDS image set (source 'tfds'); data_dir,
+                             stacked_fashion_mnist | stacked_mnist (three
+                             base images as channels, `gan_jax.data.stacked`)
+                             | any TFDS image set (source 'tfds'); data_dir,
                              tfds_name, image_size; toy num_modes, radius,
                              std, size, spacing, mean
   model.*                    see `gan_jax.models.default_model_config()`;
@@ -68,8 +70,15 @@ Schema (defaults in brackets):
   eval.parzen_validation     [10000] last train images held out to choose
                              the Parzen width
   eval.features              [True] images: FID and precision/recall in the
-                             bundled classifier's feature space
-  eval.feature_extractor_dir ['' = beside the data, else ~/.cache] its cache
+                             bundled classifier's feature space; stacked
+                             data: instead the modes the classifier finds
+                             in image_num_samples samples and their KL
+                             from uniform (26,000 in the StackedMNIST
+                             protocol), beside the real data's
+  eval.feature_extractor_dir ['' = the user cache, C/feature_extractor with
+                             C = $GAN_JAX_CACHE_DIR, else $XDG_CACHE_HOME/
+                             gan_jax or ~/.cache/gan_jax] its cache folder,
+                             which also keeps the real-data floors
   eval.feature_extractor_steps  [3000] its training steps (part of the cache
                              key)
   (the image fields are ignored for toy data)

@@ -12,16 +12,21 @@ Sources (``config.data``):
 * ``source='idx'``: MNIST-format IDX files (LeCun et al. 1998) in
   ``data_dir`` ('' = DEFAULT_IDX_DIR, where Debian's ``dataset-fashion-mnist``
   package installs Fashion-MNIST; works offline).
+* stacked (``name`` in STACKED_DATASETS, e.g. ``stacked_fashion_mnist``):
+  Stacked MNIST (Metz et al. 2017), three images of the base data set as
+  the colour channels, built on the fly from the base's files
+  (`gan_jax.data.stacked`); `load_labels` gives the class triples.
 * ``source='tfds'``: ``tfds.data_source`` (needs the optional
   ``gan_jax[tfds]`` extra; tensorflow itself is not needed). MNIST, CIFAR-10
   and the rest on a machine that can download them, or from a prepared
   ``data_dir``.
 
 Modules: `common` (names, config, `DataError`), `toy`, `idx` (IDX files),
-`tfds_reader`, `images` (loading images and labels), `shapes` (an
-example's shape without loading), `batching` (pixel range, per-process
-batch shares). Every public name is re-exported here, e.g.
-`data.load_images`, `data.read_idx`, `data.DataError`.
+`tfds_reader`, `images` (loading images and labels), `stacked` (stacks
+of three images), `shapes` (an example's shape without loading),
+`batching` (pixel range, per-process batch shares). Every public name is
+re-exported here, e.g. `data.load_images`, `data.read_idx`,
+`data.DataError`.
 """
 
 from gan_jax.data.batching import from_model_range
@@ -32,8 +37,11 @@ from gan_jax.data.common import default_data_config
 from gan_jax.data.common import DEFAULT_IDX_DIR
 from gan_jax.data.common import IDX_DATASETS
 from gan_jax.data.common import IMAGE_DATASETS
+from gan_jax.data.common import is_stacked
 from gan_jax.data.common import is_toy
 from gan_jax.data.common import SOURCES
+from gan_jax.data.common import STACKED_DATASETS
+from gan_jax.data.common import stacked_base
 from gan_jax.data.common import TOY_DATASETS
 from gan_jax.data.idx import IDX_FILES
 from gan_jax.data.idx import IDX_MAGIC_IMAGES
@@ -44,7 +52,11 @@ from gan_jax.data.idx import read_idx_shape
 from gan_jax.data.images import describe_source
 from gan_jax.data.images import load_images
 from gan_jax.data.images import load_labels
+from gan_jax.data.images import load_stacked
 from gan_jax.data.images import num_examples
 from gan_jax.data.images import resize_images
 from gan_jax.data.shapes import data_shape
+from gan_jax.data.stacked import stack_channels
+from gan_jax.data.stacked import stack_indices
+from gan_jax.data.stacked import stack_labels
 from gan_jax.data.toy import make_toy_distribution

@@ -13,9 +13,14 @@ import ml_collections
 
 TOY_DATASETS = ("ring", "grid", "gaussian_1d")
 IDX_DATASETS = ("fashion_mnist", "mnist")
+# Stacked MNIST (Metz et al. 2017): "stacked_<base>" stacks three images of
+# the base data set as colour channels (see `gan_jax.data.stacked`); read
+# from the base data set's source ('idx' or 'tfds').
+STACKED_PREFIX = "stacked_"
+STACKED_DATASETS = ("stacked_fashion_mnist", "stacked_mnist")
 # Names known without asking TFDS; any other TFDS image data set name also
 # works with source='tfds'.
-IMAGE_DATASETS = ("fashion_mnist", "mnist", "cifar10")
+IMAGE_DATASETS = ("fashion_mnist", "mnist", "cifar10") + STACKED_DATASETS
 SOURCES = ("idx", "tfds")
 
 # Debian's `dataset-fashion-mnist` (`apt-get install dataset-fashion-mnist`;
@@ -45,7 +50,8 @@ def default_data_config(name: str = "ring") -> ml_collections.ConfigDict:
   """Returns a data ConfigDict with every field, defaults chosen for `name`.
 
   Fields:
-    name: a toy name (TOY_DATASETS) or an image data set name.
+    name: a toy name (TOY_DATASETS) or an image data set name (one of
+      STACKED_DATASETS: three base images stacked as channels).
     source: 'idx' | 'tfds' (images only).
     data_dir: IDX folder ('' = DEFAULT_IDX_DIR) or TFDS data_dir ('' = the
       TFDS default).
@@ -64,7 +70,8 @@ def default_data_config(name: str = "ring") -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.name = name
   # Toy data ignores `source`; image data sets without IDX files need TFDS.
-  needs_tfds = name in IMAGE_DATASETS and name not in IDX_DATASETS
+  needs_tfds = (name in IMAGE_DATASETS and name not in IDX_DATASETS and
+                name not in STACKED_DATASETS)
   config.source = "tfds" if needs_tfds else "idx"
   config.data_dir = ""
   config.tfds_name = ""
@@ -83,8 +90,8 @@ def _unknown_name(name) -> None:
   raise DataError(
       f"config.data.name: unknown data set {name!r}; valid: toy "
       f"{', '.join(TOY_DATASETS)}; images {', '.join(IDX_DATASETS)} "
-      "(source='idx') or any TFDS image data set (source='tfds', e.g. "
-      "cifar10)")
+      f"(source='idx'), stacked {', '.join(STACKED_DATASETS)}, or any TFDS "
+      "image data set (source='tfds', e.g. cifar10)")
 
 
 def field(data_config, name: str, default: Any = None) -> Any:
@@ -99,6 +106,30 @@ def field(data_config, name: str, default: Any = None) -> Any:
 def is_toy(data_config) -> bool:
   """Whether config.data names a toy distribution (sampled, no files)."""
   return field(data_config, "name") in TOY_DATASETS
+
+
+def is_stacked(data_config) -> bool:
+  """Whether config.data names a stacked data set (STACKED_DATASETS)."""
+  return field(data_config, "name") in STACKED_DATASETS
+
+
+def stacked_base(data_config) -> dict:
+  """The base data set's config of a stacked one: its name without the prefix.
+
+  A plain dict with the fields the loaders read (source, data_dir,
+  tfds_name, tfds_download, image_size); e.g. stacked_fashion_mnist ->
+  fashion_mnist, read and resized as the stacked set asks.
+  """
+  name = field(data_config, "name")
+  if name not in STACKED_DATASETS:
+    raise DataError(f"config.data.name = {name!r} is not a stacked data set; "
+                    f"valid: {', '.join(STACKED_DATASETS)}")
+  base = dict(name=name[len(STACKED_PREFIX):])
+  for key, default in (("source", "idx"), ("data_dir", ""),
+                       ("tfds_name", ""), ("tfds_download", True),
+                       ("image_size", 0)):
+    base[key] = field(data_config, key, default)
+  return base
 
 
 def source(data_config) -> str:

@@ -2,7 +2,8 @@
 
 A data set that fits in device memory is loaded once here as uint8
 ``[N, H, W, C]`` (from IDX files or TFDS, see ``config.data.source``),
-resized to ``config.data.image_size`` if set.
+resized to ``config.data.image_size`` if set. A stacked data set
+(`gan_jax.data.stacked`) is built here from its base data set's images.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 
 from gan_jax.data import common
 from gan_jax.data import idx
+from gan_jax.data import stacked
 from gan_jax.data import tfds_reader
 
 
@@ -53,7 +55,12 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def num_examples(data_config, split: str = "train") -> int:
-  """How many images a split holds (IDX: from the header alone)."""
+  """How many images a split holds (IDX: from the header alone).
+
+  A stacked data set's split holds as many stacks as its base split images.
+  """
+  if common.is_stacked(data_config):
+    return num_examples(common.stacked_base(data_config), split)
   if common.source(data_config) == "idx":
     return int(idx.read_idx_shape(idx.idx_path(data_config, split,
                                                "images"))[0])
@@ -72,7 +79,8 @@ def load_images(data_config, split: str = "train", *, start: int = 0,
       the split is not read (a multi-host run loads each process's share).
 
   Returns:
-    uint8 [n, H, W, C] (H = W = image_size if set).
+    uint8 [n, H, W, C] (H = W = image_size if set; C = 3 for a stacked
+    data set, whose split holds `num_examples` stacks).
 
   Raises:
     DataError: unknown name/source, missing or corrupt files, TFDS absent,
@@ -82,6 +90,10 @@ def load_images(data_config, split: str = "train", *, start: int = 0,
   if name in common.TOY_DATASETS:
     raise common.DataError(f"config.data.name={name!r} is a toy "
                            "distribution; use make_toy_distribution")
+  if common.is_stacked(data_config):
+    indices = _stack_indices(data_config, split, None)[start:stop]
+    return stacked.stack_channels(
+        load_images(common.stacked_base(data_config), split), indices)
   size = image_size(data_config)
   if common.source(data_config) == "idx":
     images = _load_idx_images(data_config, split, start, stop)
@@ -121,11 +133,19 @@ def _load_idx_images(data_config, split: str, start: int,
 
 
 def load_labels(data_config, split: str = "train") -> np.ndarray:
-  """Loads the class labels of an image data set: int32 [N]."""
+  """Loads the class labels of an image data set: int32 [N].
+
+  A stacked data set's are the class triples of its stacks: int32 [N, 3]
+  (row i: the labels of the channels of `load_images(...)[i]`).
+  """
   name = common.field(data_config, "name")
   if name in common.TOY_DATASETS:
     raise common.DataError(f"config.data.name={name!r} is a toy distribution "
                            "and has no labels")
+  if common.is_stacked(data_config):
+    return stacked.stack_labels(
+        load_labels(common.stacked_base(data_config), split),
+        _stack_indices(data_config, split, None))
   if common.source(data_config) == "idx":
     path = idx.idx_path(data_config, split, "labels")
     labels = idx.read_idx(path)
@@ -142,8 +162,40 @@ def load_labels(data_config, split: str = "train") -> np.ndarray:
   return labels.astype(np.int32)
 
 
+def _stack_indices(data_config, split: str,
+                   num_stacks: int | None) -> np.ndarray:
+  """The base-image indices [n, 3] of a stacked split's stacks."""
+  num_images = num_examples(common.stacked_base(data_config), split)
+  return stacked.stack_indices(
+      num_images, num_images if num_stacks is None else num_stacks,
+      stacked.split_seed(split))
+
+
+def load_stacked(data_config, split: str = "train", *,
+                 num_stacks: int | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+  """A stacked data set's stacks and class triples, of any number.
+
+  Args:
+    data_config: config.data of a stacked data set (common.STACKED_DATASETS).
+    split: the base split the channels are drawn from.
+    num_stacks: how many (None = as many as the base split has images, as
+      `load_images` / `load_labels`); the split's seed either way.
+
+  Returns:
+    (uint8 [n, H, W, 3], int32 [n, 3]).
+  """
+  base = common.stacked_base(data_config)
+  indices = _stack_indices(data_config, split, num_stacks)
+  return (stacked.stack_channels(load_images(base, split), indices),
+          stacked.stack_labels(load_labels(base, split), indices))
+
+
 def describe_source(data_config) -> str:
   """Where an image data set's train split is read from, for messages."""
+  if common.is_stacked(data_config):
+    return ("stacks of three images of "
+            + describe_source(common.stacked_base(data_config)))
   if common.source(data_config) == "idx":
     try:
       return idx.idx_path(data_config, "train", "images")

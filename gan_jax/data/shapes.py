@@ -5,6 +5,7 @@ from __future__ import annotations
 from gan_jax.data import common
 from gan_jax.data import idx
 from gan_jax.data import images
+from gan_jax.data import stacked
 from gan_jax.data import tfds_reader
 
 # Shapes of known image data sets, so `data_shape` needs no files.
@@ -20,7 +21,8 @@ def data_shape(data_config) -> tuple[int, ...]:
 
   (2,) for ring and grid, (1,) for gaussian_1d, (H, W, C) for images after
   `image_size` (read from the IDX header, a table of known data sets, or the
-  TFDS builder's metadata).
+  TFDS builder's metadata); a stacked data set's is its base's with 3
+  channels.
   """
   name = common.field(data_config, "name")
   if name in ("ring", "grid"):
@@ -29,6 +31,13 @@ def data_shape(data_config) -> tuple[int, ...]:
     return (1,)
   if name is None:
     raise common.DataError("config.data.name is required")
+  if common.is_stacked(data_config):
+    height, width, channels = data_shape(common.stacked_base(data_config))
+    if channels != 1:
+      raise common.DataError(
+          f"config.data.name = {name!r} stacks grey images, but its base "
+          f"data set has {channels} channels")
+    return (height, width, stacked.CHANNELS)
   size = images.image_size(data_config)
   source = common.source(data_config)
   if source == "idx":

@@ -11,9 +11,16 @@ One module per kind of metric:
 * `gan_jax.evaluation.features`: the Fréchet distance (FID, Heusel et al.
   2017, with any feature extractor) and improved precision and recall
   (Kynkäänniemi et al. 2019).
+* `gan_jax.evaluation.kernel`: `kernel_distance`, the kernel distance (KID,
+  Bińkowski et al. 2018): the unbiased MMD² with the cubic polynomial
+  kernel, mean and standard error over random subsets.
+* `gan_jax.evaluation.stacked`: the Stacked MNIST mode count (Metz et al.
+  2017): `mode_histogram` of per-channel class triples, `mode_coverage`
+  (modes covered and KL from uniform).
 * `gan_jax.evaluation.images`: `ImageEvaluator` / `image_metrics`, all of
-  the image metrics for generator samples against a data set's held-out
-  images (`load_real_images`), each beside its real-data value. Features
+  the image metrics (Parzen, FID, KID, precision/recall) for generator
+  samples against a data set's held-out images (`load_real_images`), each
+  beside its real-data value. Features
   come from a pluggable callable; the project's own is
   `gan_jax.feature_extractor` (this package imports no flax).
 
@@ -32,10 +39,16 @@ from gan_jax.evaluation.images import ImageEvaluator
 from gan_jax.evaluation.images import load_real_images
 from gan_jax.evaluation.images import PARZEN_NUM_VALIDATION
 from gan_jax.evaluation.images import RealImages
+from gan_jax.evaluation.kernel import KID_NUM_SUBSETS
+from gan_jax.evaluation.kernel import KID_SUBSET_SIZE
+from gan_jax.evaluation.kernel import kernel_distance
 from gan_jax.evaluation.parzen import DEFAULT_BATCH_SIZE
 from gan_jax.evaluation.parzen import PARZEN_SIGMAS
 from gan_jax.evaluation.parzen import parzen_evaluate
 from gan_jax.evaluation.parzen import parzen_log_likelihood
+from gan_jax.evaluation.stacked import mode_coverage
+from gan_jax.evaluation.stacked import mode_histogram
+from gan_jax.evaluation.stacked import STACKED_NUM_SAMPLES
 from gan_jax.evaluation.toy import evaluate_modes
 from gan_jax.evaluation.toy import HIGH_QUALITY_STDS
 from gan_jax.evaluation.toy import jsd_1d

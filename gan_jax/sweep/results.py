@@ -150,6 +150,9 @@ def _csv_cell(value: Any) -> str:
 # toy sweep shows no FID column; results.csv has everything else.
 HEADLINE_METRICS = (
     ("evaluation.modes", "modes"),
+    # Stacked MNIST: KL(mode histogram || uniform), and the real data's.
+    ("evaluation.mode_kl", "mode KL"),
+    ("evaluation.real_mode_kl", "real mode KL"),
     ("evaluation.high_quality_pct", "high quality %"),
     ("evaluation.reverse_kl", "reverse KL"),
     ("evaluation.jsd", "JSD"),

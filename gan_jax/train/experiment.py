@@ -24,12 +24,17 @@ from gan_jax import evaluation
 from gan_jax import feature_extractor
 from gan_jax import models as model_lib
 from gan_jax import step as step_lib
+from gan_jax.train import stacked_modes
 
 # Streams folded into PRNGKey(seed) for noise that is not training noise
 # (training keys come from jax.random.split(PRNGKey(seed), 3)[2]).
 _SAMPLE_GRID_STREAM = 1_000_000_001
 _EVAL_STREAM = 1_000_000_002
 _GENERATE_CHUNK = 1024
+# Part of the real-data floors' cache key: bump when the image metrics change
+# so that floors cached by older code are recomputed (2: KID added, and
+# precision/recall exact on duplicates and ties).
+_FLOORS_VERSION = 2
 
 
 def scale_learning_rates(config: ml_collections.ConfigDict,
@@ -192,18 +197,25 @@ class Experiment:
     """Tells cached real-data floors of other data or settings apart."""
     data_config, eval_config = self.config.data, self.config.eval
     return json.dumps(dict(
+        version=_FLOORS_VERSION,
         data=[data_config.name, data_config.source, data_config.data_dir,
               data_config.tfds_name, data_config.image_size],
         train=int(real.train.shape[0]),
         validation=int(real.validation.shape[0]),
         test=int(real.test.shape[0]), parzen=bool(eval_config.parzen),
         sigmas=list(evaluation.PARZEN_SIGMAS),
-        k=evaluation.PRECISION_RECALL_K), sort_keys=True)
+        k=evaluation.PRECISION_RECALL_K,
+        kid=[evaluation.KID_NUM_SUBSETS, evaluation.KID_SUBSET_SIZE]),
+                      sort_keys=True)
 
   def image_evaluator(self) -> Optional[evaluation.ImageEvaluator]:
     """The image metrics (built on first use: data, extractor, floors)."""
     if not self.evaluates_images:
       return None
+    if self._image_evaluator is None and data_lib.is_stacked(self.config.data):
+      # Stacked MNIST: the mode count in place of FID and P/R.
+      self._image_evaluator, self._extractor_accuracy = (
+          stacked_modes.make_evaluator(self.config, self.dataset))
     if self._image_evaluator is None:
       eval_config = self.config.eval
       real = evaluation.load_real_images(
@@ -259,6 +271,10 @@ class Experiment:
 
 def headline(results: dict) -> str:
   """The evaluation in a few words: modes and HQ %, JSD, or Parzen and FID."""
+  if "mode_kl" in results:  # Stacked MNIST
+    return (f"{results['modes']}/{results['num_modes']} modes, KL "
+            f"{results['mode_kl']:.3f} (real {results['real_modes']}, "
+            f"{results['real_mode_kl']:.3f})")
   if "modes" in results:
     return (f"{results['modes']}/{results['num_modes']} modes, "
             f"{results['high_quality_pct']:.1f}% HQ")
