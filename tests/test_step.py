@@ -12,6 +12,8 @@ import numpy as np
 import optax
 import pytest
 
+import helpers
+
 from gan_jax import config as config_lib
 from gan_jax import data
 from gan_jax import losses
@@ -371,3 +373,70 @@ def test_ema_follows_its_formula_from_the_first_step():
   far = max(float(np.max(np.abs(e - c))) for e, c in zip(
       jax.tree.leaves(host.ema_g_params), jax.tree.leaves(constant)))
   assert far > 1e-3
+
+
+# --- The EMA generator's own BatchNorm statistics (standing statistics).
+
+
+def _batch_norm_generator(momentum):
+  model_config = helpers.small_model_config(
+      "mlp", batch_norm_momentum=momentum, generator_batch_norm=True)
+  generator, _ = model_lib.make_models(model_config, (2,))
+  z = jnp.zeros((4, model_config.latent_dim))
+  variables = generator.init(jax.random.PRNGKey(0), z, train=False)
+  return generator, variables["params"], variables["batch_stats"]
+
+
+@pytest.mark.parametrize("momentum", [0.9, 0.99])
+def test_batch_norm_statistics_are_the_first_layers_batch_moments(momentum):
+  generator, params, batch_stats = _batch_norm_generator(momentum)
+  # Running averages far from the batch's: none of them may leak through.
+  batch_stats = jax.tree.map(lambda x: x + 5.0, batch_stats)
+  z = jax.random.normal(jax.random.PRNGKey(1), (64, 8))
+  stats = step_lib.batch_norm_statistics(generator, params, batch_stats, z)
+  # The first hidden block: Dense (no bias) -> BatchNorm.
+  dense = params["hidden_0"]["dense"]
+  h = np.asarray(z @ dense["kernel"], np.float64)  # no bias before BN
+  bn = stats["hidden_0"]["bn"]
+  np.testing.assert_allclose(bn["mean"], h.mean(0), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(bn["var"], h.var(0), rtol=1e-5, atol=1e-6)
+  assert jax.tree.structure(stats) == jax.tree.structure(batch_stats)
+
+
+def test_batch_norm_statistics_of_a_generator_without_batch_norm():
+  config = tiny_config()
+  generator, _ = model_lib.make_models(config.model, (2,))
+  assert step_lib.batch_norm_statistics(generator, {}, {}, jnp.zeros(
+      (4, 4))) == {}
+
+
+@pytest.mark.parametrize("ema_decay", [0.0, 0.5])
+def test_sampling_uses_the_ema_generators_own_statistics(ema_decay):
+  from gan_jax.train import experiment as experiment_lib  # pylint: disable=g-import-not-at-top
+  config = tiny_config(**{"model.generator_batch_norm": True,
+                          "train.ema_decay": ema_decay})
+  exp = experiment_lib.Experiment(config, load_data=False)
+  state = exp.initial_state()
+  if ema_decay:
+    state = state.replace(ema_g_params=jax.tree.map(
+        lambda p: p * 1.5 + 0.1, state.g_params))
+  stats = exp.sampling_batch_stats(state)
+  if not ema_decay:
+    assert stats is state.g_batch_stats
+    return
+  generator, _ = model_lib.make_models(config.model, (2,))
+  key = jax.random.fold_in(jax.random.PRNGKey(config.seed),
+                           experiment_lib._STANDING_STATS_STREAM)  # pylint: disable=protected-access
+  expected = [step_lib.batch_norm_statistics(
+      generator, state.ema_g_params, state.g_batch_stats,
+      exp.noise(jax.random.fold_in(key, b), config.train.batch_size))
+              for b in range(experiment_lib.STANDING_STATS_BATCHES)]
+  expected = jax.tree.map(lambda *xs: np.mean(xs, axis=0), *expected)
+  assert jax.tree.structure(stats) == jax.tree.structure(expected)
+  for got, want in zip(jax.tree.leaves(stats), jax.tree.leaves(expected)):
+    # jit vs eager float32 rounding only.
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+  # Not the running averages, and computed once per step.
+  assert not np.allclose(jax.tree.leaves(stats)[0],
+                         jax.tree.leaves(state.g_batch_stats)[0])
+  assert exp.sampling_batch_stats(state) is stats

@@ -68,6 +68,7 @@ from gan_jax.step.state import PyTree
 from gan_jax.step.state import TrainState
 from gan_jax.step.update import ema_decay_at
 from gan_jax.step.update import generate
+from gan_jax.step.update import batch_norm_statistics
 from gan_jax.step.update import make_update
 
 __all__ = [
@@ -82,6 +83,7 @@ __all__ = [
     "TrainState",
     "ema_decay_at",
     "generate",
+    "batch_norm_statistics",
     "init_state",
     "learning_rate_schedule",
     "make_optimizer",

@@ -30,7 +30,11 @@ from gan_jax.train import stacked_modes
 # (training keys come from jax.random.split(PRNGKey(seed), 3)[2]).
 _SAMPLE_GRID_STREAM = 1_000_000_001
 _EVAL_STREAM = 1_000_000_002
+_STANDING_STATS_STREAM = 1_000_000_003
 _GENERATE_CHUNK = 1024
+# Batches (of train.batch_size) that the EMA generator's BatchNorm statistics
+# are recomputed from before it samples (`sampling_batch_stats`).
+STANDING_STATS_BATCHES = 64
 # Part of the real-data floors' cache key: bump when the image metrics change
 # so that floors cached by older code are recomputed (2: KID added, and
 # precision/recall exact on duplicates and ties).
@@ -88,6 +92,13 @@ class Experiment:
     generate = lambda params, batch_stats, z: step_lib.generate(
         generator, params, batch_stats, z)
     self._generate = jax.jit(generate, compiler_options=compiler_options)
+    # G without the mapped axis: its training-mode BatchNorm runs on the host.
+    plain_generator = model_lib.make_models(config.model, self.data_shape)[0]
+    statistics = lambda params, batch_stats, z: step_lib.batch_norm_statistics(
+        plain_generator, params, batch_stats, z)
+    self._batch_norm_statistics = jax.jit(statistics,
+                                          compiler_options=compiler_options)
+    self._standing_stats = (None, None)  # (step, batch_stats)
 
   # --------------------------------------------------------------------------
   # The state and the step.
@@ -154,10 +165,39 @@ class Experiment:
                              _EVAL_STREAM)
     return self.noise(key, self.num_eval_samples)
 
+  def sampling_batch_stats(self, state: step_lib.TrainState):
+    """G's BatchNorm statistics for sampling.
+
+    With an EMA of G's weights these are the EMA generator's own standing
+    statistics (`step.batch_norm_statistics` averaged over
+    STANDING_STATS_BATCHES batches of train.batch_size, with noise fixed by
+    the seed); they are computed once per step. Otherwise, and for a G
+    without BatchNorm, they are the state's running averages.
+    """
+    if state.ema_g_params is None or not state.g_batch_stats:
+      return state.g_batch_stats
+    step = int(state.step)
+    if self._standing_stats[0] != step:
+      key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed),
+                               _STANDING_STATS_STREAM)
+      batches = [self._batch_norm_statistics(
+          state.ema_g_params, state.g_batch_stats,
+          self.noise(jax.random.fold_in(key, b),
+                     int(self.config.train.batch_size)))
+                 for b in range(STANDING_STATS_BATCHES)]
+      mean = jax.tree.map(lambda *xs: np.mean(np.stack(xs), axis=0), *batches)
+      self._standing_stats = (step, mean)
+    return self._standing_stats[1]
+
   def generate(self, state: step_lib.TrainState, z: np.ndarray) -> np.ndarray:
-    """G(z) (EMA weights when on) on the host, in chunks of fixed size."""
+    """G(z) on the host, in chunks of fixed size.
+
+    With an EMA, G has the EMA weights and their own BatchNorm statistics
+    (`sampling_batch_stats`).
+    """
     params = (state.ema_g_params
               if state.ema_g_params is not None else state.g_params)
+    batch_stats = self.sampling_batch_stats(state)
     n = z.shape[0]
     chunk = min(n, _GENERATE_CHUNK)
     outputs = []
@@ -167,7 +207,7 @@ class Experiment:
       if pad:  # keep one compiled shape
         part = np.concatenate([part, np.zeros((pad,) + part.shape[1:],
                                               part.dtype)])
-      out = np.asarray(self._generate(params, state.g_batch_stats, part))
+      out = np.asarray(self._generate(params, batch_stats, part))
       outputs.append(out[:chunk - pad])
     return np.concatenate(outputs)
 
