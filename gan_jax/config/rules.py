@@ -250,7 +250,7 @@ def _check_feature_extractor_dir(config, unused_context: _Context) -> None:
   if not isinstance(config.eval.feature_extractor_dir, str):
     raise ConfigError(f"config.eval.feature_extractor_dir = "
                       f"{config.eval.feature_extractor_dir!r} must be a folder "
-                      "path ('' = beside the data)")
+                      "path ('' = the user cache)")
 
 
 # The k D sub-steps are unrolled in the compiled update (a Python loop:
