@@ -118,15 +118,34 @@ def test_theory_vs_practice_gaps_are_small_and_nonnegative(quick_output):
     assert r["gap"] < 0.05, r
 
 
-def test_figure1_d_star_is_the_density_ratio(quick_output):
+def _figure1_numbers(data, stage):
+  """A panel's numbers recomputed from the JSON's arrays with NumPy alone."""
+  p, p_g = np.asarray(data["p_data"]), np.asarray(stage["p_g"])
+  d, d_star = np.asarray(stage["d"]), np.asarray(stage["d_star"])
+  total = p + p_g
+  support = total >= data["support_fraction"] * total.max()
+  m = 0.5 * total
+  kl = lambda a: np.sum(np.where(a > 0, a * np.log(np.where(a > 0, a, 1)
+                                                    / np.where(a > 0, m, 1)),
+                                 0.0)) * data["dx"]
+  return dict(jsd=0.5 * kl(p) + 0.5 * kl(p_g),
+              max_abs_d_minus_d_star=np.max(np.abs(d - d_star)[support]),
+              max_abs_d_minus_half=np.max(np.abs(d - 0.5)[support]),
+              support=[data["x"][i] for i in np.flatnonzero(support)[[0, -1]]])
+
+
+def test_figure1_panels_are_one_run_with_d_star_the_density_ratio(
+    quick_output):
   data = quick_output("goodfellow2014_figure1")["data"]
   p = np.asarray(data["p_data"])
   dx = data["dx"]
   assert p.sum() * dx == pytest.approx(1.0, abs=1e-9)
-  assert len(data["stages"]) == 4
-  steps = [s["step"] for s in data["stages"]]
-  assert steps == sorted(steps)
-  for stage in data["stages"]:
+  stages = data["stages"]
+  assert [s["panel"] for s in stages] == list("abcd")
+  settings = data["settings"]
+  assert [s["step"] for s in stages] == [settings["stage_a"]] * 3 + [
+      settings["steps"]]
+  for stage in stages:
     p_g = np.asarray(stage["p_g"])
     assert np.all(p_g >= 0) and p_g.sum() * dx == pytest.approx(1.0, abs=1e-9)
     total = p + p_g
@@ -137,6 +156,62 @@ def test_figure1_d_star_is_the_density_ratio(quick_output):
     assert stage["value_d_star"] == pytest.approx(
         stage["minus_log4_plus_2jsd"], abs=1e-9)
     assert stage["value_d"] <= stage["value_d_star"] + 1e-9
+    numbers = _figure1_numbers(data, stage)
+    for key, value in numbers.items():
+      assert stage[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+  a, b, c, _ = stages
+  # (b) is (a)'s G with D retrained; (c) is (b)'s D with G updated.
+  assert data["summary"]["params_equal"] == dict(g_b_is_g_a=True,
+                                                 d_c_is_d_b=True)
+  np.testing.assert_array_equal(b["p_g"], a["p_g"])
+  np.testing.assert_array_equal(c["d"], b["d"])
+  assert not np.array_equal(c["p_g"], b["p_g"])
+  history = data["inner_loop_history"]
+  assert history[0]["max_abs_d_minus_d_star"] == pytest.approx(
+      a["max_abs_d_minus_d_star"], rel=1e-12)
+  assert history[-1]["max_abs_d_minus_d_star"] == pytest.approx(
+      b["max_abs_d_minus_d_star"], rel=1e-12)
+  checks = data["summary"]["checks"]
+  assert set(checks) == {"b_max_abs_d_minus_d_star", "d_jsd",
+                         "d_max_abs_d_minus_half"}
+  for check in checks.values():
+    assert check["met"] == (check["value"] < check["tolerance"])
+
+
+@pytest.fixture(scope="module")
+def figure1_full(tmp_path_factory):
+  """The full Figure 1 run (it raises if a tolerance is missed)."""
+  from experiments.figures import goodfellow2014_figure1 as figure1  # pylint: disable=g-import-not-at-top
+  outdir = str(tmp_path_factory.mktemp("figure1_full"))
+  figure1.main(outdir=outdir, quick=False)
+  with open(os.path.join(outdir, figure1.NAME + ".json")) as f:
+    return json.load(f)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("panel, key, tolerance", [
+    ("b", "max_abs_d_minus_d_star", 0.05),  # D trained to convergence: D*
+    ("d", "jsd", 0.01),  # the end: p_g = p_data ...
+    ("d", "max_abs_d_minus_half", 0.05),  # ... and D = 1/2
+])
+def test_figure1_full_run_meets_the_tolerances(figure1_full, panel, key,
+                                               tolerance):
+  stage = {s["panel"]: s for s in figure1_full["stages"]}[panel]
+  value = _figure1_numbers(figure1_full, stage)[key]
+  assert value < tolerance, (panel, key, value)
+  assert figure1_full["summary"]["checks"][f"{panel}_{key}"]["met"]
+
+
+@pytest.mark.slow
+def test_figure1_full_run_tells_the_papers_story(figure1_full):
+  a, b, c, d = figure1_full["stages"]
+  # (a): near convergence, D only partially accurate; the inner loop
+  # brings it onto D*.
+  assert a["jsd"] < 0.1
+  assert a["max_abs_d_minus_d_star"] > 2 * b["max_abs_d_minus_d_star"]
+  # (c): D's gradient moved G towards the data.
+  assert c["jsd"] < b["jsd"]
+  assert d["jsd"] < c["jsd"]
 
 
 def test_arjovsky_bottou_records_both_gradient_norms(quick_output):
