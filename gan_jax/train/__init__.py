@@ -12,14 +12,17 @@ One job per module:
   workdir.py     the workdir's lock and files
   inference.py   latest_state, sample, evaluate_workdir
   plots.py       sample figures
+  stacked_modes.py  the Stacked MNIST mode count, the image evaluation of
+                 stacked data sets
   errors.py      WorkdirError, WorkdirBusy, DivergenceError, Preempted
 
 A run's workdir holds config.json, metrics.jsonl, eval.jsonl,
 tensorboard/, checkpoints/, samples/ and summary.json (see
 `gan_jax.train.workdir`). Image runs are scored with the Parzen-window
 log-likelihood of Goodfellow et al. 2014 and, in the feature space of the
-bundled classifier (`gan_jax.feature_extractor`), FID and precision/recall;
-next to each model value the summary holds the real-data value (`real_*`).
+bundled classifier (`gan_jax.feature_extractor`), FID, KID and
+precision/recall (stacked data: the modes that classifier finds); next to
+each model value the summary holds the real-data value (`real_*`).
 
 Reliability (README, "Reliability"):
 
