@@ -92,14 +92,6 @@ class Classifier(nn.Module):
     return features, nn.Dense(self.num_classes)(features)
 
 
-def _to_unit(images: np.ndarray) -> np.ndarray:
-  """uint8 {0..255} -> float32 / 255; float images are taken as in [0, 1]."""
-  images = np.asarray(images)
-  if images.dtype == np.uint8:
-    return images.astype(np.float32) / 255.0
-  return images.astype(np.float32)
-
-
 @dataclasses.dataclass
 class FeatureExtractor:
   """A trained Classifier; call it on images to get their features.
@@ -131,7 +123,7 @@ class FeatureExtractor:
     return FEATURE_DIM
 
   def _run(self, images, index: int) -> np.ndarray:
-    images = _to_unit(images)
+    images = data_lib.to_unit_range(images)
     if images.ndim != 4 or tuple(images.shape[1:]) != tuple(self.image_shape):
       raise ValueError(f"images must be [n, {', '.join(map(str, self.image_shape))}]"
                        f" (the shape the extractor was trained on), got "

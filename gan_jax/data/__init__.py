@@ -32,6 +32,7 @@ re-exported here, e.g. `data.load_images`, `data.read_idx`,
 from gan_jax.data.batching import from_model_range
 from gan_jax.data.batching import process_batch_slice
 from gan_jax.data.batching import to_model_range
+from gan_jax.data.batching import to_unit_range
 from gan_jax.data.common import DataError
 from gan_jax.data.common import default_data_config
 from gan_jax.data.common import DEFAULT_IDX_DIR

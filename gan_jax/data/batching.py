@@ -26,6 +26,15 @@ def from_model_range(x) -> np.ndarray:
   return np.clip((x + 1.0) / 2.0, 0.0, 1.0)
 
 
+def to_unit_range(images) -> np.ndarray:
+  """Images for the metrics: uint8 {0..255} -> float32 x / 255; float images
+  are taken as already in [0, 1] (cast to float32)."""
+  images = np.asarray(images)
+  if images.dtype == np.uint8:
+    return images.astype(np.float32) / 255.0
+  return images.astype(np.float32)
+
+
 def process_batch_slice(global_batch_size: int,
                         process_index: int | None = None,
                         process_count: int | None = None) -> slice:

@@ -133,7 +133,7 @@ class ImageEvaluator:
     self._test_manifold = None
 
   def _features(self, images) -> np.ndarray:
-    return np.asarray(self.feature_fn(_to_unit_images(images)), np.float64)
+    return np.asarray(self.feature_fn(data_lib.to_unit_range(images)), np.float64)
 
   def _sample_metrics(self, samples) -> dict:
     results = {}
@@ -174,7 +174,7 @@ class ImageEvaluator:
 
   def __call__(self, samples) -> dict:
     """Metrics of `samples` ([n, H, W, C] in [0, 1]) and the floors."""
-    samples = _to_unit_images(samples)
+    samples = data_lib.to_unit_range(samples)
     results = self._sample_metrics(samples)
     results["num_samples"] = int(samples.shape[0])
     results.update(self.floors())
@@ -215,13 +215,6 @@ class ImageEvaluator:
       os.replace(tmp, self.floor_cache_path)
     except OSError:
       pass  # a read-only cache folder: the floors stay in memory
-
-
-def _to_unit_images(images) -> np.ndarray:
-  images = np.asarray(images)
-  if images.dtype == np.uint8:
-    return images.astype(np.float32) / 255.0
-  return images.astype(np.float32)
 
 
 def image_metrics(samples, data_config, *,

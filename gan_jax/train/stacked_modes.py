@@ -34,13 +34,6 @@ from gan_jax import feature_extractor
 from gan_jax.evaluation import stacked as stacked_lib
 
 
-def _to_unit(images) -> np.ndarray:
-  images = np.asarray(images)
-  if images.dtype == np.uint8:
-    return images.astype(np.float32) / 255.0
-  return images.astype(np.float32)
-
-
 class StackedModeEvaluator:
   """Modes and KL from uniform of stacked samples, beside the real data's.
 
@@ -83,7 +76,7 @@ class StackedModeEvaluator:
                        f"{images.shape}")
     columns = []
     for c in range(images.shape[-1]):  # one channel at a time: less memory
-      logits = np.asarray(self.classify(_to_unit(images[..., c:c + 1])))
+      logits = np.asarray(self.classify(data_lib.to_unit_range(images[..., c:c + 1])))
       columns.append(np.argmax(logits, axis=-1))
     return np.stack(columns, axis=1).astype(np.int64)
 
