@@ -34,6 +34,12 @@ def onednn():
   pytest.skip(message)
 
 
+# float32 rounding: oneDNN sums in another order than XLA. Its AVX2 kernels
+# differed by up to 3.1e-6 of the largest entry (AVX-512: under 2e-6); a
+# wrong index or padding is off by O(1).
+_F32_RTOL = 1e-5
+
+
 def _arrays(seed, *shapes, dtype=jnp.float32):
   rng = np.random.default_rng(seed)
   return [jnp.asarray(rng.normal(size=s), dtype) for s in shapes]
@@ -81,7 +87,7 @@ def test_conv_matches_lax(n, size, c_in, c_out, kernel, stride, padding):
     return lax.conv_general_dilated(x, k, (stride, stride), padding,
                                     dimension_numbers=_NHWC)
   _assert_close(_value_and_derivatives(ours)(x, k),
-                _value_and_derivatives(reference)(x, k), rtol=2e-6)
+                _value_and_derivatives(reference)(x, k), rtol=_F32_RTOL)
 
 
 TRANSPOSE_CASES = [
@@ -105,7 +111,7 @@ def test_conv_transpose_matches_lax(n, size, c_in, c_out, kernel, stride,
     return lax.conv_transpose(x, k, (stride, stride), padding,
                               dimension_numbers=_NHWC)
   _assert_close(_value_and_derivatives(ours)(x, k),
-                _value_and_derivatives(reference)(x, k), rtol=2e-6)
+                _value_and_derivatives(reference)(x, k), rtol=_F32_RTOL)
 
 
 def _hlo(fn, *args) -> str:
@@ -122,6 +128,11 @@ def test_the_convolution_is_a_onednn_call(dtype):
                                      ).astype(jnp.float32)), (0, 1))(x, k)
   text = _hlo(value_and_grads, x, k)
   suffix = "f32" if dtype == jnp.float32 else "bf16"
+  if not kernels.onednn_supports(dtype):
+    # bf16 on a CPU without AVX-512: XLA computes it, no oneDNN call is made.
+    assert dtype == jnp.bfloat16
+    assert "gan_jax_onednn" not in text and "stablehlo.convolution" in text
+    return
   for op in conv_lib._OPS:  # pylint: disable=protected-access
     assert f"custom_call @gan_jax_onednn_{op}_{suffix}(" in text
   assert "stablehlo.convolution" not in text
@@ -172,10 +183,10 @@ def test_vmap_and_devices():
                                         dimension_numbers=_NHWC)
   reference = jnp.stack([lax.conv_general_dilated(
       xi, k, (2, 2), "SAME", dimension_numbers=_NHWC) for xi in x])
-  _assert_close(jax.jit(jax.vmap(conv))(x), reference, rtol=2e-6)
+  _assert_close(jax.jit(jax.vmap(conv))(x), reference, rtol=_F32_RTOL)
   mesh = jax.make_mesh((2,), ("data",), devices=jax.devices()[:2])
   spec = jax.sharding.PartitionSpec(None, "data")
   sharded = jax.jit(jax.shard_map(jax.vmap(conv), mesh=mesh, in_specs=spec,
                                   out_specs=spec))
   x = jax.device_put(x, jax.sharding.NamedSharding(mesh, spec))
-  _assert_close(sharded(x), reference, rtol=2e-6)
+  _assert_close(sharded(x), reference, rtol=_F32_RTOL)

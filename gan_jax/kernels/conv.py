@@ -56,6 +56,34 @@ def onednn_available() -> bool:
   return True
 
 
+@functools.lru_cache(maxsize=None)
+def onednn_supports(dtype) -> bool:
+  """Whether oneDNN computes convolutions of `dtype` on this CPU.
+
+  float32 runs on every x86-64 oneDNN supports; bfloat16 needs AVX-512 (or
+  AVX2-VNNI-2/AMX): on an AVX2-only CPU oneDNN finds no bf16 primitive
+  ("could not create a primitive descriptor iterator", measured on a 2-core
+  AMD EPYC with AVX2 alone), so such convolutions go to XLA instead. Probed
+  once per dtype with the three kernels on a tiny convolution.
+  """
+  dtype = jnp.dtype(dtype)
+  if dtype not in _DTYPES or not onednn_available():
+    return False
+  geometry = Geometry((2, 2), (0, 0))
+  try:
+    # Eagerly even when first asked while a jitted function is traced.
+    with jax.ensure_compile_time_eval():
+      x = jnp.ones((1, 4, 4, 2), dtype)
+      k = jnp.ones((2, 2, 2, 2), dtype)
+      y = _call("conv_forward", geometry, x, k, (1, 2, 2, 2))
+      _call("conv_backward_data", geometry, y, k, x.shape).block_until_ready()
+      _call("conv_backward_weights", geometry, x, y,
+            k.shape).block_until_ready()
+  except jax.errors.JaxRuntimeError:
+    return False
+  return True
+
+
 def onednn_version() -> str | None:
   """The linked oneDNN's version ('2.6.3'), or None where it is not built."""
   if not onednn_available():
@@ -178,7 +206,7 @@ def _onednn_applies(lhs: Array, rhs: Array, dimension_numbers,
   """Whether this convolution is one the oneDNN kernels compute."""
   if (jax.default_backend() != "cpu" or lhs.ndim != 4
       or jnp.dtype(lhs.dtype) not in _DTYPES or lhs.dtype != rhs.dtype
-      or not onednn_available()):
+      or not onednn_supports(lhs.dtype)):
     return False
   numbers = lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
   wanted = lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC)
