@@ -133,7 +133,8 @@ class ImageEvaluator:
     self._test_manifold = None
 
   def _features(self, images) -> np.ndarray:
-    return np.asarray(self.feature_fn(data_lib.to_unit_range(images)), np.float64)
+    return np.asarray(self.feature_fn(data_lib.to_unit_range(images)),
+                      np.float64)
 
   def _sample_metrics(self, samples) -> dict:
     results = {}

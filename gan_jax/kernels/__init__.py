@@ -11,5 +11,5 @@ from gan_jax.kernels.conv import onednn_available
 from gan_jax.kernels.conv import onednn_supports
 from gan_jax.kernels.conv import onednn_version
 
-__all__ = ["conv_general_dilated", "conv_transpose", "custom_call_flops", "onednn_available", "onednn_supports",
-           "onednn_version"]
+__all__ = ["conv_general_dilated", "conv_transpose", "custom_call_flops",
+           "onednn_available", "onednn_supports", "onednn_version"]

@@ -204,9 +204,10 @@ def _onednn_applies(lhs: Array, rhs: Array, dimension_numbers,
                     lhs_dilation=None, rhs_dilation=None,
                     feature_group_count=1) -> bool:
   """Whether this convolution is one the oneDNN kernels compute."""
+  # onednn_supports is False for a dtype outside _DTYPES or an unbuilt
+  # extension, as well as for one this CPU's oneDNN lacks.
   if (jax.default_backend() != "cpu" or lhs.ndim != 4
-      or jnp.dtype(lhs.dtype) not in _DTYPES or lhs.dtype != rhs.dtype
-      or not onednn_supports(lhs.dtype)):
+      or lhs.dtype != rhs.dtype or not onednn_supports(lhs.dtype)):
     return False
   numbers = lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
   wanted = lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC)

@@ -76,7 +76,8 @@ class StackedModeEvaluator:
                        f"{images.shape}")
     columns = []
     for c in range(images.shape[-1]):  # one channel at a time: less memory
-      logits = np.asarray(self.classify(data_lib.to_unit_range(images[..., c:c + 1])))
+      channel = data_lib.to_unit_range(images[..., c:c + 1])
+      logits = np.asarray(self.classify(channel))
       columns.append(np.argmax(logits, axis=-1))
     return np.stack(columns, axis=1).astype(np.int64)
 
