@@ -168,6 +168,48 @@ def test_mode_histogram_index_and_other_sizes():
   assert stacked_eval.mode_histogram(np.zeros((0, 3), int)).sum() == 0
 
 
+def _all_triples(num_classes=10):
+  grid = np.indices((num_classes,) * 3).reshape(3, -1).T
+  return grid.astype(np.int64)
+
+
+@pytest.mark.parametrize("name,labels,marginal,dependence", [
+    # Every triple once: uniform joint, both parts 0.
+    ("uniform", _all_triples(), 0.0, 0.0),
+    # c1 = c2 = c3, uniform classes: balanced channels, all KL is
+    # dependence, log 1000 - log 10.
+    ("copies", np.repeat(np.arange(10)[:, None], 3, axis=1), 0.0,
+     2 * math.log(10)),
+    # Channel 0 always class 0, the others every pair once: independent,
+    # all KL is channel 0's log 10.
+    ("one class", _all_triples()[_all_triples()[:, 0] == 0], math.log(10),
+     0.0),
+])
+def test_kl_decomposition_hand_computed(name, labels, marginal, dependence):
+  parts = stacked_eval.kl_decomposition(labels)
+  assert parts["marginal"] == pytest.approx(marginal, abs=1e-12), name
+  assert parts["dependence"] == pytest.approx(dependence, abs=1e-12), name
+  assert parts["kl"] == pytest.approx(marginal + dependence, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_kl_decomposition_parts_add_up_to_the_kl(seed):
+  # Skewed, dependent labels: c2 copies c1 half the time.
+  rng = np.random.default_rng(seed)
+  labels = rng.choice(10, size=(5000, 3), p=np.arange(1, 11) / 55.0)
+  copy = rng.random(5000) < 0.5
+  labels[copy, 1] = labels[copy, 0]
+  parts = stacked_eval.kl_decomposition(labels)
+  joint = stacked_eval.mode_coverage(stacked_eval.mode_histogram(labels))
+  assert parts["kl"] == joint["kl"]
+  assert parts["marginal"] + parts["dependence"] == pytest.approx(
+      joint["kl"], rel=1e-10)
+  p = np.bincount(labels[:, 2], minlength=10) / 5000
+  assert parts["channel_kl"][2] == pytest.approx(
+      np.sum(p * np.log(10 * p)), rel=1e-12)
+  assert parts["dependence"] > 0.1 and parts["marginal"] > 0.1
+
+
 @pytest.mark.parametrize("labels,num_classes,words", [
     (np.zeros(5, int), 10, ["[n, channels]", "(5,)"]),
     (np.zeros((5, 3)), 10, ["integers", "float64"]),
@@ -224,6 +266,11 @@ def test_evaluator_counts_modes_of_samples_and_real_stacks(idx10):
   assert results["real_modes"] == floor["modes"]
   assert results["real_mode_kl"] == pytest.approx(floor["kl"])
   assert results["real_triple_accuracy"] == 1.0
+  parts = stacked_eval.kl_decomposition(sample_labels)
+  assert results["mode_kl_marginal"] == pytest.approx(parts["marginal"])
+  assert results["mode_kl_dependence"] == pytest.approx(parts["dependence"])
+  assert results["real_mode_kl_dependence"] == pytest.approx(
+      stacked_eval.kl_decomposition(real_labels)["dependence"])
   assert results["num_modes"] == 1000 and results["num_samples"] == 40
   assert results["real_mode_num_samples"] == 300
   # All samples in one mode: log(1000), whatever the floor.

@@ -40,8 +40,11 @@ class StackedModeEvaluator:
   Calling it on samples [n, H, W, C] in [0, 1] (or uint8) returns
 
     modes, mode_kl, num_modes   `mode_coverage(mode_histogram(labels))`
+    mode_kl_marginal,           mode_kl's two parts (`kl_decomposition`):
+    mode_kl_dependence          per-channel class balance, dependence
     num_samples                 n
-    real_modes, real_mode_kl    the same for the real stacks (the floor)
+    real_modes, real_mode_kl,   the same for the real stacks (the floor)
+    real_mode_kl_marginal, ...
     real_mode_num_samples       how many real stacks
     real_triple_accuracy        share of real stacks labelled right in all
                                 C channels
@@ -84,8 +87,11 @@ class StackedModeEvaluator:
   def _coverage(self, labels: np.ndarray, prefix: str) -> dict:
     coverage = stacked_lib.mode_coverage(stacked_lib.mode_histogram(
         labels, num_classes=self.num_classes))
+    parts = stacked_lib.kl_decomposition(labels, num_classes=self.num_classes)
     return {f"{prefix}modes": coverage["modes"],
             f"{prefix}mode_kl": coverage["kl"],
+            f"{prefix}mode_kl_marginal": parts["marginal"],
+            f"{prefix}mode_kl_dependence": parts["dependence"],
             "num_modes": coverage["num_modes"]}
 
   def floors(self) -> dict:
