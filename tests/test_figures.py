@@ -350,9 +350,12 @@ def test_mode_collapse_table_is_mean_and_stderr_beside_the_papers(tmp_path):
       for loss, values in (("saturating", ((1, 99.0), (2, 98.0))),
                            ("non_saturating", ((8, 90.0), (6, 80.0))))
       for s, (m, hq) in enumerate(values)])
+  write_fake_sweep(os.path.join(runs, "ring_wgan_gp"), [
+      ({"seed": s}, "finished", _toy_summary(8, hq, 0.001))
+      for s, hq in enumerate((98.0, 99.0))])
   result = table.main(outdir=str(tmp_path / "out"), runs_dir=runs,
                       no_run=True)
-  assert result["summary"]["rows"] == 3
+  assert result["summary"]["rows"] == 4
   with open(os.path.join(tmp_path, "out", "mode_collapse_table.json")) as f:
     rows = json.load(f)["rows"]
   ours = [r for r in rows if r["source"] == "this codebase"]
@@ -365,6 +368,11 @@ def test_mode_collapse_table_is_mean_and_stderr_beside_the_papers(tmp_path):
     assert headline[key + "_stderr"] == pytest.approx(
         values.std(ddof=1) / math.sqrt(3), rel=1e-12)
   by_method = {r["method"]: r for r in ours[1:]}
+  # A game's own sweep is its row, labelled by the game, after the headline.
+  wgan = ours[1]
+  assert wgan["method"] == "ours: WGAN-GP (Gulrajani et al. 2017)"
+  assert (wgan["runs"], wgan["high_quality_pct"]) == (2, 98.5)
+  assert wgan["high_quality_pct_stderr"] == pytest.approx(0.5, rel=1e-12)
   sat = by_method["ours: saturating, k=2, pi=0.25"]
   assert (sat["modes"], sat["high_quality_pct"]) == (1.5, 98.5)
   assert by_method["ours: non_saturating, k=2, pi=0.25"]["modes"] == 7.0
@@ -396,20 +404,29 @@ def test_sweep_figures_launch_the_configs_sweeps(tmp_path, monkeypatch):
   monkeypatch.setattr(common.subprocess, "run", fake_run)
   result = table.main(outdir=str(tmp_path), runs_dir=str(tmp_path / "r"),
                       parallel=2)
+  games = ("saturating", "rpgan", "wgan_gp")
+  assert set(table.GAMES) == set(table.sweep_lib.TOY_OBJECTIVES) - {"ns_r1"}
   assert result["summary"]["sweep_status"] == {
-      "ring:seeds": 3, "ring:table": 3, "grid:seeds": 3, "grid:table": 3}
-  launch, config, *rest = calls[1][1:]
+      f"{d}:{arg}": 3 for d in ("ring", "grid")
+      for arg in ("seeds", *games, "table")}
+  launch, config, *rest = calls[4][1:]
   assert launch == os.path.join(common.ROOT, "launch.py")
   assert config == "--config=" + os.path.join(
       common.CONFIG_DIR, "ring.py") + ":table"
   assert rest == ["--sweep", f"--workdir={tmp_path / 'r' / 'ring_table'}",
                   "--parallel=2"]
+  # A game's sweep: that game's config over the seeds, in <data>_<game>.
+  assert calls[3][2:4] == [
+      "--config=" + os.path.join(common.CONFIG_DIR, "ring.py") + ":wgan_gp",
+      "--sweep"]
+  assert calls[3][4] == f"--workdir={tmp_path / 'r' / 'ring_wgan_gp'}"
   # A smaller table: 2 seeds of shorter runs, in a folder of its own.
   calls.clear()
   table.main(outdir=str(tmp_path), runs_dir=str(tmp_path / "r"),
              datasets=("grid",), table="table2", table_steps=10_000)
-  assert [c[2].rsplit(":", 1)[1] for c in calls] == ["seeds", "table2"]
-  assert calls[1][3:] == [
+  assert [c[2].rsplit(":", 1)[1] for c in calls] == [
+      "seeds", *games, "table2"]
+  assert calls[4][3:] == [
       "--sweep", f"--workdir={tmp_path / 'r' / 'grid_table2_10000steps'}",
       "--parallel=1", "--config.train.steps=10000"]
 

@@ -210,11 +210,39 @@ def test_toy_configs_sweep_seeds_and_the_mode_collapse_table(name):
   assert rows == {(loss, k, pi) for loss in ("saturating", "non_saturating")
                   for k in (1, 2) for pi in (0.5, 0.25)}
   assert len(table) == 8 * 10
+  # The games: each over the seeds; "objectives" all of them.
+  for game in sweep.TOY_OBJECTIVES:
+    assert sweep.load_sweep(f"{path}:{game}") == [
+        {"seed": s} for s in range(10)]
+  objectives = sweep.load_sweep(path + ":objectives")
+  assert len(objectives) == 10 * len(sweep.TOY_OBJECTIVES) == 40
+  assert {"loss.name": "saturating", "seed": 3} in objectives
   two_seeds = sweep.load_sweep(path + ":table2")
   assert two_seeds == [v for v in table if v["seed"] < 2]
   for bad in ("table0", "tablex", "sedes"):
     with pytest.raises(sweep.SweepError, match=bad):
       sweep.load_sweep(f"{path}:{bad}")
+
+
+@pytest.mark.parametrize("name", ["ring", "grid"])
+@pytest.mark.parametrize("game", sorted(sweep.TOY_OBJECTIVES))
+def test_toy_games_change_only_their_own_fields(name, game):
+  path = os.path.join(ROOT, "experiments", "configs", f"{name}.py")
+  shipped = config_lib.from_file(path)
+  changed = config_lib.from_file(path, game)
+  overrides = sweep.TOY_OBJECTIVES[game]
+  # Each override is set, and nothing else differs from the shipped config.
+  def get(config, field):
+    for key in field.split("."):
+      config = config[key]
+    return config
+
+  for field, value in overrides.items():
+    assert get(changed, field) == value != get(shipped, field)
+  changed.update_from_flattened_dict(
+      {field: get(shipped, field) for field in overrides})
+  assert changed.to_dict() == shipped.to_dict()
+  assert overrides or game == "ns_r1"  # the shipped game changes nothing
 
 
 @pytest.mark.parametrize("model", ["mlp", "dcgan"])

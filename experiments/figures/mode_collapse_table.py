@@ -14,8 +14,14 @@ seeds, beside
                                              PacGAN4 ring 7.8 / 95.9%,
                                              grid 24.8 / 93.6%.
 
-Two sweeps per data set (`sweep(arg)` in its config):
-  seeds   the shipped config over 10 seeds (the headline row);
+Sweeps per data set (`sweep(arg)` in its config), each in its own folder
+<data>_<arg> of the runs folder:
+  seeds   the shipped config (non-saturating + R1) over 10 seeds (the
+          headline row);
+  saturating, rpgan, wgan_gp
+          the other games of `gan_jax.sweep.TOY_OBJECTIVES` over the same 10
+          seeds and the shipped length: the saturating loss, RpGAN + R1 + R2
+          and WGAN-GP (the table's main rows, with the headline);
   table   losses (saturating, non-saturating) x k D steps (1, 2) x
           pi = fake fraction (0.5, 0.25), 10 seeds each (80 runs, hours of
           CPU: run it where you have the cores; finished runs are skipped, so
@@ -94,6 +100,15 @@ def _row(group: dict, dataset: str, label: str, source: str) -> dict:
   return row
 
 
+# The games of sweep_lib.TOY_OBJECTIVES tabulated beside the shipped one
+# (whose row is the "seeds" sweep), with their labels.
+GAMES = {
+    "saturating": "saturating loss (Goodfellow et al. 2014) + R1",
+    "rpgan": "RpGAN + R1 + R2 (Huang et al. 2024)",
+    "wgan_gp": "WGAN-GP (Gulrajani et al. 2017)",
+}
+
+
 def _label(group: dict) -> str:
   loss = group.get("loss.name") or "non_saturating"
   k = group.get("train.discriminator_steps") or 1
@@ -120,6 +135,8 @@ def collect_rows(runs_dir: str, sweeps, *,
           continue
         if arg == "seeds":
           label = f"ours: {dataset}.py as shipped"
+        elif arg in GAMES:
+          label = f"ours: {GAMES[arg]}"
         else:
           label = "ours: " + _label(group)
           if table_steps:
@@ -160,11 +177,13 @@ PROTOCOL_NOTE = """\
 Mean ± standard error over seeds. All rows: 2,500 samples, each assigned to
 its nearest mode, high quality within 3 standard deviations of it, a mode
 captured when it has a high-quality sample. Our data: ring of 8 (radius 2,
-std 0.02), grid of 25 (spacing 2, std 0.05). Ours: MLPs with R1 (gamma 0.1) and samples from an EMA of G's weights, the
-plain GAN loss; k = D steps per G step, pi = fraction of generated samples
-in D's loss (`loss.fake_fraction`); "as shipped" runs 30k (ring) / 50k
-(grid) steps, rows marked with steps are shorter runs. Published rows are
-each paper's own networks and schedule (VEEGAN: 3-layer MLPs; PacGAN: G
+std 0.02), grid of 25 (spacing 2, std 0.05). Ours: MLPs with samples from
+an EMA of G's weights; "as shipped" is the non-saturating loss with R1
+(gamma 0.1), the named games change only the game (`TOY_OBJECTIVES` in
+gan_jax/sweep/presets.py), all at the shipped 30k (ring) / 50k (grid)
+steps; k = D steps per G step, pi = fraction of generated samples in D's
+loss (`loss.fake_fraction`), rows marked with steps are shorter runs.
+Published rows are each paper's own networks and schedule (VEEGAN: 3-layer MLPs; PacGAN: G
 4x400 with BatchNorm, D 3x200 LinearMaxout, Adam 1e-4, batch 100).
 """
 
@@ -221,6 +240,7 @@ def main(outdir: str = common.DEFAULT_OUTDIR, quick: bool = False, *,
                      QUICK_OVERRIDES))
     else:
       sweeps.append((dataset, "seeds", f"{dataset}_seeds", ()))
+      sweeps += [(dataset, game, f"{dataset}_{game}", ()) for game in GAMES]
       sweeps.append((dataset, table, table_dir_name(dataset, table,
                                                     table_steps),
                      table_overrides))

@@ -27,6 +27,9 @@ MODE_COLLAPSE_SEEDS = 10
 TOY_OBJECTIVES = {
     # Goodfellow et al. 2014's log-D trick with R1 (Mescheder et al. 2018).
     "ns_r1": {},
+    # Goodfellow et al. 2014's minimax G loss, log(1 - D(G(z))), all else
+    # equal: the "saturating" loss whose gradient vanishes where D wins.
+    "saturating": {"loss.name": "saturating"},
     # R3GAN's recipe (Huang et al. 2024): RpGAN + R1 + R2 with one gamma.
     # Ring seed 0 at 10k steps: gamma 0.01 88.6% high quality, 0.1 77.2%
     # (NS + R1: 87.4%); a smaller gamma keeps D sharper around the modes.
