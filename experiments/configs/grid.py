@@ -10,7 +10,8 @@ Sweeps (`sweep(arg)`, as in ring.py):
   # The shipped config over 10 seeds (the README's headline numbers):
   python launch.py --config experiments/configs/grid.py --sweep \
       --workdir runs/grid_seeds
-  # Other games (RpGAN + R1 + R2, WGAN-GP), one run or all over 10 seeds:
+  # Other games (saturating loss, RpGAN + R1 + R2, WGAN-GP; TOY_OBJECTIVES),
+  # one run or all over 10 seeds:
   python launch.py --config experiments/configs/grid.py:rpgan \
       --workdir runs/grid_rpgan
   python launch.py --config experiments/configs/grid.py:objectives --sweep \

@@ -11,7 +11,8 @@ Sweeps (`sweep(arg)` below):
   # The shipped config over 10 seeds (the README's headline numbers):
   python launch.py --config experiments/configs/ring.py --sweep \
       --workdir runs/ring_seeds
-  # Other games (RpGAN + R1 + R2, WGAN-GP), one run or all over 10 seeds:
+  # Other games (saturating loss, RpGAN + R1 + R2, WGAN-GP; TOY_OBJECTIVES),
+  # one run or all over 10 seeds:
   python launch.py --config experiments/configs/ring.py:rpgan \
       --workdir runs/ring_rpgan
   python launch.py --config experiments/configs/ring.py:objectives --sweep \
