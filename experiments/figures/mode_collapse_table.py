@@ -67,6 +67,7 @@ from gan_jax import sweep as sweep_lib  # pylint: disable=g-import-not-at-top,wr
 
 NAME = "mode_collapse_table"
 DATASETS = ("ring", "grid")
+DATASET_MODES = {"ring": 8, "grid": 25}
 
 # (method, source, dataset) -> (modes, high-quality %); the papers' Table 1.
 PUBLISHED = {
@@ -189,25 +190,38 @@ Published rows are each paper's own networks and schedule (VEEGAN: 3-layer MLPs;
 
 
 def plot(rows: list[dict], path: str, datasets=DATASETS) -> str:
-  """Modes against % high quality, ours and published, one panel per set."""
-  fig = common.new_figure((5 * len(datasets), 4))
-  for i, dataset in enumerate(datasets):
+  """% high quality per row as bars (ours blue, published grey), modes beside.
+
+  One panel per data set, a bar per row in the table's order, with the
+  standard error over seeds as an error bar and "modes / of" at its end:
+  the rows differ on two numbers, and a scatter of one against the other
+  piles every row that captures all modes onto one column.
+  """
+  panels = [[r for r in rows if r["dataset"] == d and r["modes"] is not None]
+            for d in datasets]
+  height = 1.2 + 0.28 * max((len(p) for p in panels), default=1)
+  fig = common.new_figure((6.5 * len(datasets), height))
+  for i, (dataset, panel) in enumerate(zip(datasets, panels)):
     ax = fig.add_subplot(1, len(datasets), i + 1)
-    for r in rows:
-      if r["dataset"] != dataset or r["modes"] is None:
-        continue
-      ours = r["source"] == "this codebase"
-      ax.errorbar(r["modes"], r["high_quality_pct"],
-                  xerr=r["modes_stderr"] or 0,
-                  yerr=r["high_quality_pct_stderr"] or 0,
-                  fmt="o" if ours else "s", capsize=2,
-                  color="tab:blue" if ours else "tab:gray")
-      ax.annotate(r["method"].replace("ours: ", ""),
-                  (r["modes"], r["high_quality_pct"]), fontsize=6,
-                  xytext=(3, 3), textcoords="offset points")
+    ours = [r["source"] == "this codebase" for r in panel]
+    y = np.arange(len(panel))[::-1]
+    hq = [r["high_quality_pct"] for r in panel]
+    ax.barh(y, hq, color=["tab:blue" if o else "tab:gray" for o in ours])
+    # Error bars only where there is a spread (ours over seeds).
+    spread = [i for i, r in enumerate(panel) if r["high_quality_pct_stderr"]]
+    ax.errorbar([hq[i] for i in spread], y[spread], fmt="none", ecolor="k",
+                xerr=[panel[i]["high_quality_pct_stderr"] for i in spread],
+                capsize=2)
+    of = DATASET_MODES.get(dataset)
+    for yi, r in zip(y, panel):
+      ax.text(101, yi, f"{r['modes']:.1f}" + (f" / {of}" if of else ""),
+              va="center", fontsize=7)
+    ax.set_yticks(y, [r["method"].replace("ours: ", "") +
+                      ("" if o else f" ({r['source']})")
+                      for r, o in zip(panel, ours)], fontsize=7)
+    ax.set_xlim(0, 112)
+    ax.set_xlabel("% high-quality samples (modes captured at the right)")
     ax.set_title(f"{dataset}: blue ours, grey published")
-    ax.set_xlabel("modes captured")
-    ax.set_ylabel("% high-quality samples")
   return common.save_figure(fig, path)
 
 
