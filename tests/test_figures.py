@@ -361,6 +361,7 @@ def test_mode_collapse_table_is_mean_and_stderr_beside_the_papers(tmp_path):
   ours = [r for r in rows if r["source"] == "this codebase"]
   headline = ours[0]
   assert headline["dataset"] == "ring" and headline["runs"] == 3
+  assert headline["num_modes"] == 8  # from the evaluations, for the plot
   for key, column in (("modes", 0), ("high_quality_pct", 1),
                       ("reverse_kl", 2)):
     values = np.array([v[column] for v in seeds])
