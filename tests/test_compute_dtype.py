@@ -263,7 +263,7 @@ def test_bad_compute_dtype_is_named(value):
 
 
 def test_names_agree():
-  assert config_lib.COMPUTE_DTYPES == models.COMPUTE_DTYPES
+  assert models.COMPUTE_DTYPES == ("float32", "bfloat16")
   assert models.default_model_config().compute_dtype == "float32"
 
 

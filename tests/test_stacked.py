@@ -282,7 +282,7 @@ def test_evaluator_counts_modes_of_samples_and_real_stacks(idx10):
 
 
 def test_config_names_match_the_data_module():
-  assert config_lib.STACKED_DATA == data.STACKED_DATASETS
+  assert data.STACKED_DATASETS == ("stacked_fashion_mnist", "stacked_mnist")
   assert data.default_data_config(NAME).source == "idx"
   assert data.stacked_base(data.default_data_config(NAME))["name"] == (
       "fashion_mnist")

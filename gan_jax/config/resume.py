@@ -19,6 +19,7 @@ RESUMABLE_FIELDS = (
     "train.divergence_lr_factor",
     "train.max_divergence_restores",
     "parallelism",
+    "plugins",
     "model.conv_impl",
     "eval",
 )
@@ -30,6 +31,8 @@ RESUMABLE_FIELDS = (
 ADDED_FIELDS = {
     "model.compute_dtype": "float32",
     "model.conv_impl": "auto",
+    "plugins": (),
+    "eval.metrics": (),
 }
 _ABSENT = object()
 
@@ -51,7 +54,7 @@ def changed_fields(old: Any, new: Any, path: str = "") -> list[str]:
       name = f"{path}.{key}" if path else key
       if key not in old or key not in new:
         present = old.get(key, new.get(key, _ABSENT))
-        if ADDED_FIELDS.get(name, _ABSENT) != present:
+        if changed_fields(ADDED_FIELDS.get(name, _ABSENT), present, name):
           changed.append(name)
       else:
         changed.extend(changed_fields(old[key], new[key], name))

@@ -11,6 +11,9 @@ JAX knows its devices. Importing gan_jax.config does not import jax.
 Schema (defaults in brackets):
 
   seed                       [0] seeds parameter init and all training noise
+  plugins                    [()] .py files or modules that register
+                             components (`gan_jax.registry.load_plugins`),
+                             loaded before the rest of the config is read
   data.*                     see `gan_jax.data.default_data_config()`:
                              name ring | grid | gaussian_1d (toy, sampled on
                              device) | fashion_mnist | mnist (source 'idx') |
@@ -19,21 +22,13 @@ Schema (defaults in brackets):
                              | any TFDS image set (source 'tfds'); data_dir,
                              tfds_name, image_size; toy num_modes, radius,
                              std, size, spacing, mean
-  model.*                    see `gan_jax.models.default_model_config()`;
-                             model.compute_dtype ['float32'] | 'bfloat16'
-                             (mixed precision: bfloat16 products, float32
-                             parameters, statistics and outputs)
-  loss.name                  one of `gan_jax.losses.NAMES`
-  loss.fake_fraction         [0.5] pi, share of fakes D is trained on, in (0,1)
-  loss.label_smoothing       [0.0] one-sided, cross-entropy losses only
-  loss.divergence            ['gan'] loss.name 'f_gan' only: the f-divergence
-                             (one of `gan_jax.losses.F_GAN_DIVERGENCES`)
-  loss.r1_gamma              [0.0] R1 penalty gamma/2 E_data|grad_x D(x)|^2;
-                             0 = off
-  loss.r2_gamma              [0.0] R2 penalty gamma/2 E_g|grad_x D(x)|^2 on
-                             fakes (R3GAN); 0 = off
-  loss.gp_weight             [0.0] WGAN-GP lambda E(|grad_x D(x^)| - 1)^2 at
-                             x^ between real and fake; 0 = off
+  model.*                    the registered models' fields (each model's in
+                             its own file; `gan_jax.registry.MODELS`)
+  loss.name                  a registered game (`gan_jax.registry.GAMES`)
+  loss.*                     the games' fields (fake_fraction,
+                             label_smoothing, divergence) and the
+                             penalties' weights (r1_gamma, r2_gamma,
+                             gp_weight): `gan_jax.games`
   optimizer.generator/discriminator.{name adam|sgd, learning_rate, b1, b2,
                              momentum, schedule constant|linear|cosine,
                              decay_steps (train steps; 0 = train.steps),
@@ -58,7 +53,11 @@ Schema (defaults in brackets):
                              learning rates by divergence_lr_factor)
   train.divergence_lr_factor [0.5] learning-rate factor per restore, in (0, 1)
   train.max_divergence_restores  [3] restores before stopping anyway
-  parallelism                shard_map | pmap
+  parallelism                shard_map (the only mapping; 'pmap' was
+                             removed, and old runs' 'pmap' reads as it)
+  eval.metrics               [()] the evaluators to run by registered name
+                             (`gan_jax.registry.EVALUATORS`); () = the data
+                             kind's defaults (`evaluators.default_metrics`)
   eval.num_samples           [2500] samples for the toy evaluation (modes,
                              JSD)
   eval.num_sample_images     [64] samples drawn in sample grids / scatters
@@ -92,7 +91,8 @@ from typing import Optional
 
 import ml_collections
 
-from gan_jax.config.checks import ConfigError
+from gan_jax import registry
+from gan_jax.fields import ConfigError
 
 
 def _optimizer_config(learning_rate: float) -> ml_collections.ConfigDict:
@@ -111,21 +111,32 @@ def set_optimizers(config: ml_collections.ConfigDict, **fields) -> None:
     config.optimizer[player].update(fields)
 
 
-def default_config() -> ml_collections.ConfigDict:
-  """Returns the full schema with defaults; config files change fields of it."""
+def _section(reg: registry.Registry, name: str) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(dict(name=name, **reg.defaults(name)))
+
+
+def default_config(plugins=()) -> ml_collections.ConfigDict:
+  """The full schema with defaults; config files change fields of it.
+
+  Args:
+    plugins: .py files or module names registering components
+      (`gan_jax.registry.load_plugins`); loaded first, so that their config
+      fields are in the schema, and kept in `config.plugins` so that every
+      process that reads the config (sweep jobs, resumed runs) loads them.
+  """
   # pylint: disable=g-import-not-at-top
   from gan_jax import data as data_lib
   from gan_jax import evaluation
   from gan_jax import feature_extractor
-  from gan_jax import models
   # pylint: enable=g-import-not-at-top
+  registry.load_plugins(plugins)
   config = ml_collections.ConfigDict()
   config.seed = 0
+  config.plugins = tuple(plugins)
   config.data = data_lib.default_data_config("ring")
-  config.model = models.default_model_config("mlp")
-  config.loss = ml_collections.ConfigDict(
-      dict(name="non_saturating", fake_fraction=0.5, label_smoothing=0.0,
-           divergence="gan", r1_gamma=0.0, r2_gamma=0.0, gp_weight=0.0))
+  config.model = _section(registry.MODELS, "mlp")
+  config.loss = _section(registry.GAMES, "non_saturating")
+  config.loss.update(registry.PENALTIES.defaults())
   config.optimizer = ml_collections.ConfigDict(
       dict(generator=_optimizer_config(1e-3),
            discriminator=_optimizer_config(1e-3)))
@@ -146,11 +157,12 @@ def default_config() -> ml_collections.ConfigDict:
       ))
   config.parallelism = "shard_map"
   config.eval = ml_collections.ConfigDict(
-      dict(num_samples=2500, num_sample_images=64, every=0,
+      dict(metrics=(), num_samples=2500, num_sample_images=64, every=0,
            image_num_samples=evaluation.IMAGE_NUM_SAMPLES, parzen=True,
            parzen_validation=evaluation.PARZEN_NUM_VALIDATION, features=True,
            feature_extractor_dir="",
-           feature_extractor_steps=feature_extractor.DEFAULT_STEPS))
+           feature_extractor_steps=feature_extractor.DEFAULT_STEPS,
+           **registry.EVALUATORS.defaults()))
   return config
 
 
@@ -197,6 +209,19 @@ def from_dict(values: dict, *, source: str = "config"
   value of the wrong type, is a ConfigError naming `source` and the field.
   Fields the dict lacks keep their defaults (a run saved by an older version).
   """
-  config = default_config()
-  _merge(config, values, source)
+  plugins = values.get("plugins", ()) if isinstance(values, dict) else ()
+  config = default_config(plugins if isinstance(plugins, (list, tuple))
+                          else ())
+  _merge(config, migrate(values), source)
   return config
+
+
+def migrate(values: dict) -> dict:
+  """A saved config's fields as this version names them.
+
+  'pmap' (removed; shard_map computes the same step) reads as 'shard_map'.
+  Fields added since (plugins, eval.metrics, ...) keep their defaults.
+  """
+  if isinstance(values, dict) and values.get("parallelism") == "pmap":
+    values = dict(values, parallelism="shard_map")
+  return values

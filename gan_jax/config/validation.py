@@ -6,10 +6,11 @@ from typing import Optional
 
 import ml_collections
 
-from gan_jax.config.checks import _check_known_fields
-from gan_jax.config.checks import _Context
-from gan_jax.config.checks import _run
-from gan_jax.config.rules import _CHECKS
+from gan_jax import registry
+from gan_jax.config.checks import check_known_fields
+from gan_jax.config.checks import Context
+from gan_jax.config.checks import run_checks
+from gan_jax.config.rules import CHECKS
 from gan_jax.config.schema import default_config
 
 
@@ -34,5 +35,8 @@ def validate(config: ml_collections.ConfigDict,
   Raises:
     ConfigError: naming the dotted field and the valid choices or range.
   """
-  _check_known_fields(config, default_config(), "config")
-  _run(config, _CHECKS, _Context(num_devices, num_processes))
+  plugins = config.get("plugins", ())
+  if isinstance(plugins, (tuple, list)):
+    registry.load_plugins(plugins)
+  check_known_fields(config, default_config(), "config")
+  run_checks(config, CHECKS, Context(num_devices, num_processes))

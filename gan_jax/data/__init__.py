@@ -29,6 +29,7 @@ re-exported here, e.g. `data.load_images`, `data.read_idx`,
 `data.DataError`.
 """
 
+from gan_jax.data import common
 from gan_jax.data.batching import from_model_range
 from gan_jax.data.batching import process_batch_slice
 from gan_jax.data.batching import to_model_range
@@ -36,14 +37,10 @@ from gan_jax.data.batching import to_unit_range
 from gan_jax.data.common import DataError
 from gan_jax.data.common import default_data_config
 from gan_jax.data.common import DEFAULT_IDX_DIR
-from gan_jax.data.common import IDX_DATASETS
-from gan_jax.data.common import IMAGE_DATASETS
 from gan_jax.data.common import is_stacked
 from gan_jax.data.common import is_toy
 from gan_jax.data.common import SOURCES
-from gan_jax.data.common import STACKED_DATASETS
 from gan_jax.data.common import stacked_base
-from gan_jax.data.common import TOY_DATASETS
 from gan_jax.data.idx import IDX_FILES
 from gan_jax.data.idx import IDX_MAGIC_IMAGES
 from gan_jax.data.idx import IDX_MAGIC_LABELS
@@ -61,3 +58,9 @@ from gan_jax.data.stacked import stack_channels
 from gan_jax.data.stacked import stack_indices
 from gan_jax.data.stacked import stack_labels
 from gan_jax.data.toy import make_toy_distribution
+
+
+def __getattr__(name: str):
+  # TOY_DATASETS, IDX_DATASETS, STACKED_DATASETS, IMAGE_DATASETS: read from
+  # the registry when asked (plug-ins may add to them).
+  return common.__getattr__(name)

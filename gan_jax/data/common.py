@@ -11,17 +11,33 @@ from typing import Any
 
 import ml_collections
 
-TOY_DATASETS = ("ring", "grid", "gaussian_1d")
-IDX_DATASETS = ("fashion_mnist", "mnist")
+from gan_jax import fields
+from gan_jax import registry
+
 # Stacked MNIST (Metz et al. 2017): "stacked_<base>" stacks three images of
 # the base data set as colour channels (see `gan_jax.data.stacked`); read
 # from the base data set's source ('idx' or 'tfds').
 STACKED_PREFIX = "stacked_"
-STACKED_DATASETS = ("stacked_fashion_mnist", "stacked_mnist")
-# Names known without asking TFDS; any other TFDS image data set name also
-# works with source='tfds'.
-IMAGE_DATASETS = ("fashion_mnist", "mnist", "cifar10") + STACKED_DATASETS
-SOURCES = ("idx", "tfds")
+SOURCES = registry.DATA_COMMON_FIELDS["source"].argument
+
+
+def names_of(**info) -> tuple[str, ...]:
+  """The registered data sets whose registration has these facts."""
+  return registry.DATASETS.where(**info)
+
+
+def __getattr__(name: str):
+  # Name lists read from the registry when asked (plug-ins may add to them).
+  lists = dict(
+      TOY_DATASETS=lambda: names_of(kind="toy"),
+      IDX_DATASETS=lambda: names_of(kind="images", source="idx",
+                                    stacked=False),
+      STACKED_DATASETS=lambda: names_of(stacked=True),
+      IMAGE_DATASETS=lambda: names_of(kind="images"))
+  if name in lists:
+    return lists[name]()
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Debian's `dataset-fashion-mnist` (`apt-get install dataset-fashion-mnist`;
 # `dpkg -L dataset-fashion-mnist` lists the files).
@@ -47,41 +63,24 @@ class DataError(ValueError):
 
 
 def default_data_config(name: str = "ring") -> ml_collections.ConfigDict:
-  """Returns a data ConfigDict with every field, defaults chosen for `name`.
+  """Returns a data ConfigDict: every registered data set's fields.
 
-  Fields:
-    name: a toy name (TOY_DATASETS) or an image data set name (one of
-      STACKED_DATASETS: three base images stacked as channels).
+  Defaults are `name`'s (e.g. the toy fields' `std`). Fields:
+    name: a registered data set (`gan_jax.registry.DATASETS`: toy ones,
+      IDX, stacked, known TFDS ones) or, with source='tfds', any TFDS
+      image data set.
     source: 'idx' | 'tfds' (images only).
-    data_dir: IDX folder ('' = DEFAULT_IDX_DIR) or TFDS data_dir ('' = the
-      TFDS default).
-    tfds_name: TFDS builder name if different from `name` ('' = name).
-    tfds_download: let TFDS download and prepare a missing data set (needs
-      internet; set False on offline machines to fail at once instead of
-      waiting for the download to time out).
-    image_size: resize images to image_size x image_size (0 = keep).
-    num_modes, radius, std: ring (Srivastava et al. 2017 defaults).
-    size, spacing, std: grid.
-    mean, std: gaussian_1d.
-  The toy fields share `std`, so its default follows `name`.
+    data_dir, tfds_name, tfds_download, image_size: see COMMON_FIELDS.
+    the toy fields: their data set's registration (`gan_jax.data.toy`).
   """
-  if name not in TOY_DATASETS and name not in IMAGE_DATASETS:
+  if name not in registry.DATASETS.names():
     _unknown_name(name)
   config = ml_collections.ConfigDict()
   config.name = name
+  values = registry.DATASETS.defaults(name)
   # Toy data ignores `source`; image data sets without IDX files need TFDS.
-  needs_tfds = (name in IMAGE_DATASETS and name not in IDX_DATASETS and
-                name not in STACKED_DATASETS)
-  config.source = "tfds" if needs_tfds else "idx"
-  config.data_dir = ""
-  config.tfds_name = ""
-  config.tfds_download = True
-  config.image_size = 0
-  toy = {}
-  for defaults in (TOY_DEFAULTS["gaussian_1d"], TOY_DEFAULTS["grid"],
-                   TOY_DEFAULTS["ring"], TOY_DEFAULTS.get(name, {})):
-    toy.update(defaults)
-  for field_name, value in toy.items():
+  values["source"] = registry.DATASETS.get(name).info.get("source", "idx")
+  for field_name, value in values.items():
     config[field_name] = value
   return config
 
@@ -89,9 +88,10 @@ def default_data_config(name: str = "ring") -> ml_collections.ConfigDict:
 def _unknown_name(name) -> None:
   raise DataError(
       f"config.data.name: unknown data set {name!r}; valid: toy "
-      f"{', '.join(TOY_DATASETS)}; images {', '.join(IDX_DATASETS)} "
-      f"(source='idx'), stacked {', '.join(STACKED_DATASETS)}, or any TFDS "
-      "image data set (source='tfds', e.g. cifar10)")
+      f"{', '.join(names_of(kind='toy'))}; images "
+      f"{', '.join(names_of(kind='images', source='idx', stacked=False))} "
+      f"(source='idx'), stacked {', '.join(names_of(stacked=True))}, or any "
+      "TFDS image data set (source='tfds', e.g. cifar10)")
 
 
 def field(data_config, name: str, default: Any = None) -> Any:
@@ -105,12 +105,12 @@ def field(data_config, name: str, default: Any = None) -> Any:
 
 def is_toy(data_config) -> bool:
   """Whether config.data names a toy distribution (sampled, no files)."""
-  return field(data_config, "name") in TOY_DATASETS
+  return field(data_config, "name") in names_of(kind="toy")
 
 
 def is_stacked(data_config) -> bool:
   """Whether config.data names a stacked data set (STACKED_DATASETS)."""
-  return field(data_config, "name") in STACKED_DATASETS
+  return field(data_config, "name") in names_of(stacked=True)
 
 
 def stacked_base(data_config) -> dict:
@@ -121,9 +121,9 @@ def stacked_base(data_config) -> dict:
   fashion_mnist, read and resized as the stacked set asks.
   """
   name = field(data_config, "name")
-  if name not in STACKED_DATASETS:
+  if name not in names_of(stacked=True):
     raise DataError(f"config.data.name = {name!r} is not a stacked data set; "
-                    f"valid: {', '.join(STACKED_DATASETS)}")
+                    f"valid: {', '.join(names_of(stacked=True))}")
   base = dict(name=name[len(STACKED_PREFIX):])
   for key, default in (("source", "idx"), ("data_dir", ""),
                        ("tfds_name", ""), ("tfds_download", True),

@@ -16,6 +16,7 @@ import zlib
 
 import numpy as np
 
+from gan_jax import registry
 from gan_jax.data import common
 
 IDX_SPLITS = ("train", "test")
@@ -168,3 +169,11 @@ def idx_path(data_config, split: str, kind: str) -> str:
   raise common.DataError(
       f"{stem}[.gz]: file not found (config.data.name={name!r}, "
       f"config.data.data_dir={data_dir!r}). {common.HOW_TO_GET}")
+
+
+# Images in MNIST's IDX files (LeCun et al. 1998); Fashion-MNIST (Xiao et al.
+# 2017) offline from Debian's dataset-fashion-mnist.
+registry.DATASETS.add("fashion_mnist", read_idx, kind="images", source="idx",
+                      stacked=False, shape=(28, 28, 1))
+registry.DATASETS.add("mnist", read_idx, kind="images", source="idx",
+                      stacked=False, shape=(28, 28, 1))

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from gan_jax import registry
 from gan_jax.data import common
 from gan_jax.data import idx
 from gan_jax.data import images
 from gan_jax.data import stacked
 from gan_jax.data import tfds_reader
 
-# Shapes of known image data sets, so `data_shape` needs no files.
-_KNOWN_SHAPES = {
-    "mnist": (28, 28, 1),
-    "fashion_mnist": (28, 28, 1),
-    "cifar10": (32, 32, 3),
-}
+
+
+def _known_shape(name: str):
+  """A registered image data set's shape (None: read it from the files)."""
+  if name not in registry.DATASETS.names():
+    return None
+  return registry.DATASETS.get(name).info.get("shape")
 
 
 def data_shape(data_config) -> tuple[int, ...]:
@@ -25,10 +27,8 @@ def data_shape(data_config) -> tuple[int, ...]:
   channels.
   """
   name = common.field(data_config, "name")
-  if name in ("ring", "grid"):
-    return (2,)
-  if name == "gaussian_1d":
-    return (1,)
+  if common.is_toy(data_config):
+    return (registry.DATASETS.get(name).info["dims"],)
   if name is None:
     raise common.DataError("config.data.name is required")
   if common.is_stacked(data_config):
@@ -47,8 +47,8 @@ def data_shape(data_config) -> tuple[int, ...]:
           f"{idx.idx_path(data_config, 'train', 'images')}: "
           f"expected an IDX image file, header dims {dims}")
     shape = (dims[1], dims[2], 1)
-  elif tfds_reader.tfds_name(data_config) in _KNOWN_SHAPES:
-    shape = _KNOWN_SHAPES[tfds_reader.tfds_name(data_config)]
+  elif _known_shape(tfds_reader.tfds_name(data_config)):
+    shape = _known_shape(tfds_reader.tfds_name(data_config))
   else:
     shape = _tfds_shape(data_config)
   if size:

@@ -31,6 +31,7 @@ import zlib
 
 import numpy as np
 
+from gan_jax import registry
 from gan_jax.data import common
 
 STACK_SEED = 0
@@ -90,3 +91,10 @@ def stack_labels(labels: np.ndarray, indices: np.ndarray) -> np.ndarray:
     raise common.DataError(f"stacked data: base labels must be [N], got "
                            f"shape {labels.shape}")
   return labels[np.asarray(indices)].astype(np.int32)
+
+
+# Three images of the base data set as the colour channels (Metz et al. 2017).
+registry.DATASETS.add("stacked_fashion_mnist", stack_channels, kind="images",
+                      source="idx", stacked=True)
+registry.DATASETS.add("stacked_mnist", stack_channels, kind="images",
+                      source="idx", stacked=True)

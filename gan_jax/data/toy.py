@@ -9,6 +9,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from gan_jax import distributions
+from gan_jax import fields
+from gan_jax import registry
 from gan_jax.data import common
 
 
@@ -25,20 +27,17 @@ def make_toy_distribution(
     DataError: unknown name, or a value out of range (naming the field).
   """
   name = common.field(data_config, "name")
-  if name not in common.TOY_DATASETS:
+  if name not in common.names_of(kind="toy"):
     raise common.DataError(
         f"config.data.name: {name!r} is not a toy distribution; valid: "
-        f"{', '.join(common.TOY_DATASETS)}")
+        f"{', '.join(common.names_of(kind='toy'))}")
+  component = registry.DATASETS.get(name)
+  defaults = registry.DATASETS.defaults(name)
   values = {}
-  for field, default in common.TOY_DEFAULTS[name].items():
-    values[field] = _checked(name, field, common.field(data_config, field,
-                                                       default), default)
-  if name == "ring":
-    return distributions.ring(**values)
-  if name == "grid":
-    return distributions.grid(**values)
-  return distributions.Gaussian(jnp.array([values["mean"]], jnp.float32),
-                                jnp.array([values["std"]], jnp.float32))
+  for field in ("std", *component.fields):
+    values[field] = _checked(name, field, common.field(
+        data_config, field, defaults[field]), defaults[field])
+  return component.target(**values)
 
 
 def _checked(name: str, field: str, value, default):
@@ -57,3 +56,30 @@ def _checked(name: str, field: str, value, default):
       raise common.DataError(f"config.data.{field} must be > 0 for "
                              f"name={name!r}, got {value}")
   return value
+
+
+def _gaussian_1d(mean: float, std: float) -> distributions.Gaussian:
+  return distributions.Gaussian(jnp.array([mean], jnp.float32),
+                                jnp.array([std], jnp.float32))
+
+
+# Srivastava et al. 2017 (VEEGAN): 8 modes on a circle of radius 2.
+registry.DATASETS.add(
+    "ring", distributions.ring,
+    fields=dict(
+        num_modes=fields.integer(8, 1, doc="ring: modes on the circle"),
+        radius=fields.real(2.0, fields.POSITIVE, doc="ring: its radius")),
+    kind="toy", dims=2)
+# Lin et al. 2018 (PacGAN): a 5 x 5 grid of modes 2 apart.
+registry.DATASETS.add(
+    "grid", distributions.grid,
+    fields=dict(
+        size=fields.integer(5, 1, doc="grid: modes per side"),
+        spacing=fields.real(2.0, fields.POSITIVE,
+                            doc="grid: distance between modes")),
+    defaults=dict(std=0.05), kind="toy", dims=2)
+# Goodfellow et al. 2014, Figure 1.
+registry.DATASETS.add(
+    "gaussian_1d", _gaussian_1d,
+    fields=dict(mean=fields.real(4.0, doc="gaussian_1d: its mean")),
+    defaults=dict(std=0.5), kind="toy", dims=1)

@@ -8,9 +8,12 @@ Two families, one module each:
   32x32 images; its transposed convolutions are in
   `gan_jax.models.conv_transpose`.
 
-`gan_jax.models.defaults` holds the names, config fields and MLP presets,
-`gan_jax.models.fields` the checks of config values; this module builds a
-pair by name (`make_models`, through `MODEL_BUILDERS`) and initialises it.
+Each family registers itself, with its config fields, in
+`gan_jax.registry.MODELS` (adding one is one file: see docs/howto);
+`gan_jax.models.defaults` builds a config section from the registry and
+holds the MLP presets, `gan_jax.models.fields` reads config values for the
+builders; this module builds a pair by name (`make_models`) and initialises
+it.
 
 Interface used by the training engine::
 
@@ -68,31 +71,34 @@ from typing import Any
 import flax.linen as nn
 import jax
 
+from gan_jax import registry
 from gan_jax.models.conv_transpose import CONV_TRANSPOSE_IMPLS
 from gan_jax.models.conv_transpose import StridedConvTranspose
 from gan_jax.models.conv_transpose import subpixel_conv_transpose
 from gan_jax.models.dcgan import build_dcgan
+from gan_jax.models.dcgan import CONV_IMPLS
+from gan_jax.models.dcgan import DCGAN_IMAGE_SIZES
 from gan_jax.models.dcgan import DCGANDiscriminator
 from gan_jax.models.dcgan import DCGANGenerator
-from gan_jax.models.defaults import ACTIVATIONS
-from gan_jax.models.defaults import COMPUTE_DTYPES
-from gan_jax.models.defaults import CONV_IMPLS
-from gan_jax.models.defaults import DCGAN_IMAGE_SIZES
 from gan_jax.models.defaults import default_model_config
 from gan_jax.models.defaults import MLP_PRESETS
 from gan_jax.models.defaults import mlp_preset
-from gan_jax.models.defaults import MODEL_NAMES
 from gan_jax.models.fields import Fields
+from gan_jax.models.mlp import ACTIVATIONS
 from gan_jax.models.mlp import build_mlp
 from gan_jax.models.mlp import MLPDiscriminator
 from gan_jax.models.mlp import MLPGenerator
 
 Array = jax.Array
 
-# The builder of each model name: (fields, data_shape, slope=, common=) ->
-# (generator, discriminator); see `build_mlp` and `build_dcgan`.
-MODEL_BUILDERS = {"mlp": build_mlp, "dcgan": build_dcgan}
-assert tuple(MODEL_BUILDERS) == MODEL_NAMES
+COMPUTE_DTYPES = registry.MODEL_COMMON_FIELDS["compute_dtype"].argument
+
+
+def __getattr__(name: str):
+  # The registered names, read when asked (plug-ins may add to them).
+  if name == "MODEL_NAMES":
+    return registry.MODELS.names()
+  raise AttributeError(f"module 'gan_jax.models' has no attribute {name!r}")
 
 
 def validate_model_config(model_config, data_shape: tuple[int, ...]) -> None:
@@ -123,9 +129,9 @@ def make_models(model_config, data_shape: tuple[int, ...], *,
   """
   name = (model_config.get("name") if hasattr(model_config, "get")
           else getattr(model_config, "name", None))
-  if name not in MODEL_NAMES:
+  if name not in registry.MODELS.names():
     raise ValueError(f"config.model.name: unknown model {name!r}; valid: "
-                     f"{', '.join(MODEL_NAMES)}")
+                     f"{', '.join(registry.MODELS.names())}")
   fields = Fields(model_config, default_model_config(name))
   data_shape = tuple(int(d) for d in data_shape)
   fields.positive_int("latent_dim")
@@ -135,7 +141,8 @@ def make_models(model_config, data_shape: tuple[int, ...], *,
       axis_name=axis_name,
       dtype=fields.compute_dtype("compute_dtype"))
   slope = float(fields.get("leaky_relu_slope"))
-  return MODEL_BUILDERS[name](fields, data_shape, slope=slope, common=common)
+  build = registry.MODELS.get(name).target
+  return build(fields, data_shape, slope=slope, common=common)
 
 
 def init_variables(module: nn.Module, rng: Array, example_input: Array

@@ -20,13 +20,22 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gan_jax import data as data_lib
+from gan_jax import fields
+from gan_jax import registry
+from gan_jax.fields import ConfigError
 from gan_jax.models import conv_transpose
-from gan_jax.models import defaults
 from gan_jax.models import fields as fields_lib
 from gan_jax.models.mlp import apply_layer
 from gan_jax.models.mlp import batch_norm
+from gan_jax.models.mlp import SPECTRAL_NORM_FIELD
 
 Array = jax.Array
+
+DCGAN_IMAGE_SIZES = ((28, 28), (32, 32))
+# config.model.conv_impl: how the (transposed) convolutions are computed (the
+# same function and parameters whichever; see gan_jax.kernels).
+CONV_IMPLS = ("auto", "onednn", "xla")
 
 
 def _dcgan_bn_scale_init(key, shape, dtype=jnp.float32):
@@ -148,7 +157,7 @@ def build_dcgan(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
   Raises:
     ValueError: a bad data shape or field value, naming the field.
   """
-  sizes = defaults.DCGAN_IMAGE_SIZES
+  sizes = DCGAN_IMAGE_SIZES
   if (len(data_shape) != 3 or tuple(data_shape[:2]) not in sizes
       or data_shape[2] <= 0):
     allowed = ", ".join(f"({h}, {w}, C)" for h, w in sizes)
@@ -171,3 +180,30 @@ def build_dcgan(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
       spectral_norm=spectral_norm,
       conv_impl=conv_impl, **common)
   return generator, discriminator
+
+
+def _check_needs_images(config) -> None:
+  if data_lib.is_toy(config.data):
+    raise ConfigError(
+        f"config.model.name = 'dcgan' needs image data, but config.data.name "
+        f"= {config.data.name!r}; use 'mlp' for toy data, or image data such "
+        f"as {fields.choices_text(data_lib.IDX_DATASETS)}")
+
+
+registry.MODELS.add(
+    "dcgan", build_dcgan,
+    fields=dict(
+        conv_impl=fields.choice(
+            "auto", CONV_IMPLS, doc="'onednn': oneDNN on CPU (gan_jax.kernels"
+            "; needs the extension pip install builds where libdnnl-dev is); "
+            "'xla': XLA's own; 'auto': oneDNN on CPU where built, for layers "
+            "of >= 8 channels in and out, XLA's own elsewhere"),
+        generator_base_features=fields.integer(
+            64, 1, doc="channels of G's last hidden layer (doubled towards "
+            "the input)"),
+        discriminator_base_features=fields.integer(
+            64, 1, doc="channels of D's first layer (doubled with depth)"),
+        discriminator_spectral_norm=SPECTRAL_NORM_FIELD,
+    ),
+    defaults=dict(latent_dim=100),
+    rules=(_check_needs_images,))

@@ -8,7 +8,13 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax import kernels
-from gan_jax.models import defaults
+from gan_jax import registry
+from gan_jax.fields import ConfigError
+
+
+def _choices(field: str) -> tuple[str, ...]:
+  """The valid values of a choice field, as its component declared them."""
+  return registry.MODELS.fields()[field].argument
 
 
 class Fields:
@@ -23,13 +29,18 @@ class Fields:
       value = self._config.get(field, None)
     else:
       value = getattr(self._config, field, None)
+    if field not in self._defaults:
+      raise ConfigError(
+          f"config.model.{field} is read by model "
+          f"{self._defaults.get('name')!r} but no model declares it; add it "
+          f"to the fields its registration declares")
     return self._defaults[field] if value is None else value
 
   def activation(self, field: str) -> str:
     value = self.get(field)
-    if value not in defaults.ACTIVATIONS:
+    if value not in _choices(field):
       raise ValueError(f"config.model.{field}: unknown activation {value!r}; "
-                       f"valid: {', '.join(defaults.ACTIVATIONS)}")
+                       f"valid: {', '.join(_choices(field))}")
     return value
 
   def widths(self, field: str) -> tuple[int, ...]:
@@ -64,11 +75,11 @@ class Fields:
     return value
 
   def conv_impl(self, field: str) -> str:
-    """One of defaults.CONV_IMPLS; 'onednn' only where its extension is."""
+    """One of the field's choices; 'onednn' only where its extension is."""
     value = self.get(field)
-    if value not in defaults.CONV_IMPLS:
+    if value not in _choices(field):
       raise ValueError(f"config.model.{field}: unknown {value!r}; valid: "
-                       f"{', '.join(defaults.CONV_IMPLS)}")
+                       f"{', '.join(_choices(field))}")
     if value == "onednn" and not kernels.onednn_available():
       raise ValueError(
           f"config.model.{field}='onednn' needs gan_jax's oneDNN extension, "
@@ -77,9 +88,9 @@ class Fields:
     return value
 
   def compute_dtype(self, field: str) -> jnp.dtype:
-    """One of defaults.COMPUTE_DTYPES, as a jnp dtype."""
+    """One of the field's choices, as a jnp dtype."""
     value = self.get(field)
-    if value not in defaults.COMPUTE_DTYPES:
+    if value not in _choices(field):
       raise ValueError(f"config.model.{field}: unknown dtype {value!r}; "
-                       f"valid: {', '.join(defaults.COMPUTE_DTYPES)}")
+                       f"valid: {', '.join(_choices(field))}")
     return jnp.dtype(value)

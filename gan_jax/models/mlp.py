@@ -24,10 +24,15 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gan_jax.models import defaults
+from gan_jax import fields
+from gan_jax import registry
+from gan_jax.fields import ConfigError
 from gan_jax.models import fields as fields_lib
 
 Array = jax.Array
+
+# config.model.{generator,discriminator}_activation.
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu", "gelu", "maxout")
 
 
 def _activation_fn(name: str, slope: float) -> Callable[[Array], Array]:
@@ -43,7 +48,7 @@ def _activation_fn(name: str, slope: float) -> Callable[[Array], Array]:
     return nn.gelu
   raise ValueError(
       f"unknown activation {name!r}; valid: "
-      f"{', '.join(defaults.ACTIVATIONS)}")
+      f"{', '.join(ACTIVATIONS)}")
 
 
 def _dense_init(activation: str) -> Callable[..., Array]:
@@ -247,3 +252,56 @@ def build_mlp(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
       spectral_norm=bool(fields.get("discriminator_spectral_norm")),
       **common)
   return generator, discriminator
+
+
+def _check_dropout_without_batch_norm(config) -> None:
+  """Dropout masks are drawn per example, one example at a time."""
+  model = config.model
+  dropout = model.discriminator_dropout or model.discriminator_input_dropout
+  if dropout and model.discriminator_batch_norm:
+    raise ConfigError(
+        "config.model.discriminator_dropout / discriminator_input_dropout > 0 "
+        "needs a discriminator without BatchNorm (dropout masks are drawn per "
+        "example, one example at a time); set them to 0, or use "
+        "config.model.name = 'mlp' with discriminator_batch_norm = False")
+  if dropout and model.discriminator_spectral_norm:
+    # One example at a time, the power iteration's state would never update.
+    raise ConfigError(
+        "config.model.discriminator_spectral_norm = True needs a "
+        "discriminator without dropout (dropout masks are drawn per example, "
+        "one example at a time); set discriminator_dropout and "
+        "discriminator_input_dropout to 0")
+
+
+# Spectral normalisation is a field of every D that can have it (DCGAN too).
+SPECTRAL_NORM_FIELD = fields.boolean(
+    False, doc="spectral normalisation of every weight of D (Miyato et al. "
+    "2018; one power iteration per training call, its state in "
+    "'batch_stats')")
+
+registry.MODELS.add(
+    "mlp", build_mlp,
+    fields=dict(
+        generator_widths=fields.widths(
+            (128, 128), doc="G's hidden layer widths"),
+        discriminator_widths=fields.widths(
+            (128, 128), doc="D's hidden layer widths"),
+        generator_activation=fields.choice(
+            "relu", ACTIVATIONS, doc="G's hidden activation; 'maxout': "
+            "maxout layers of maxout_pieces pieces (Goodfellow et al. 2013)"),
+        discriminator_activation=fields.choice(
+            "relu", ACTIVATIONS, doc="D's hidden activation"),
+        maxout_pieces=fields.integer(2, 1, doc="pieces per maxout unit"),
+        generator_batch_norm=fields.boolean(
+            False, doc="BatchNorm after each hidden Dense layer of G"),
+        generator_batch_norm_first_layer=fields.boolean(
+            True, doc="whether that includes G's first hidden layer"),
+        discriminator_batch_norm=fields.boolean(
+            False, doc="BatchNorm after each hidden layer of D but the first"),
+        discriminator_spectral_norm=SPECTRAL_NORM_FIELD,
+        discriminator_dropout=fields.real(
+            0.0, fields.UNIT, doc="dropout rate after each hidden layer of D"),
+        discriminator_input_dropout=fields.real(
+            0.0, fields.UNIT, doc="dropout rate on D's (flattened) input"),
+    ),
+    rules=(_check_dropout_without_batch_norm,))

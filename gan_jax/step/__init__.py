@@ -62,7 +62,7 @@ from gan_jax.step.state import AXIS
 from gan_jax.step.state import init_state
 from gan_jax.step.state import METRIC_NAMES
 from gan_jax.step.state import metric_names
-from gan_jax.step.state import OPTIONAL_METRIC_NAMES
+from gan_jax.step.state import optional_metric_names
 from gan_jax.step.state import Models
 from gan_jax.step.state import PyTree
 from gan_jax.step.state import TrainState
@@ -76,7 +76,7 @@ __all__ = [
     "DataParallel",
     "METRIC_NAMES",
     "metric_names",
-    "OPTIONAL_METRIC_NAMES",
+    "optional_metric_names",
     "Models",
     "PyTree",
     "RealSampler",

@@ -10,13 +10,10 @@ critic values otherwise). A generator loss that compares fakes with reals
 (RpGAN's, `objective.generator_needs_real`) gets D(x_real) on a fresh real
 batch; for the others the step never computes it and passes None.
 
-`penalties(config)` lists D's regularisers, each with its weight, added to
-D's loss in this order:
-
-  R1   gamma_1/2 E_{x~p_data} |grad_x D(x)|^2      (Mescheder et al. 2018)
-  R2   gamma_2/2 E_{x~p_g}    |grad_x D(x)|^2      (Huang et al. 2024, R3GAN)
-  GP   lambda E_{x^~} (|grad_x D(x^)| - 1)^2,  x^ = x + a (G(z) - x), a~U(0,1)
-                                                   (Gulrajani et al. 2017)
+`penalties(config)` lists D's regularisers that are on (their weight field
+in `config.loss` > 0), each with its weight and its term of D's input
+gradients, added to D's loss in registration order (R1, R2, GP, then
+plug-ins); see `gan_jax.games.penalties`.
 """
 
 from __future__ import annotations
@@ -28,12 +25,11 @@ from typing import Callable, Optional
 import jax
 import ml_collections
 
-from gan_jax import losses
+from gan_jax import registry
 
-# Where each penalty takes D's input gradient: on the real batch, on the fake
+# Where a penalty takes D's input gradient: on the real batch, on the fake
 # batch, or between the two (one uniform a per example).
-PENALTY_INPUTS = {"r1_penalty": "real", "r2_penalty": "fake",
-                  "gradient_penalty": "interpolated"}
+PENALTY_INPUTS = ("real", "fake", "interpolated")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,16 +53,15 @@ class Penalty:
   """A regulariser of D: `weight` times a mean over one input batch.
 
   Attributes:
-    name: its metric name, a key of `PENALTY_INPUTS`.
+    name: its registered name, also its metric name.
     weight: the factor in D's loss (gamma/2 for R1 and R2, lambda for GP).
-    inputs: 'real', 'fake' or 'interpolated' (`PENALTY_INPUTS[name]`).
+    inputs: 'real', 'fake' or 'interpolated' (one of PENALTY_INPUTS).
+    term: per-example input gradients [n, prod(data_shape)] -> scalar.
   """
   name: str
   weight: float
-
-  @property
-  def inputs(self) -> str:
-    return PENALTY_INPUTS[self.name]
+  inputs: str = "real"
+  term: Optional[Callable[[jax.Array], jax.Array]] = None
 
 
 def _options(loss_config: ml_collections.ConfigDict,
@@ -87,25 +82,29 @@ def _generator_with_real(generator, kwargs, fake_outputs, real_outputs):
 def make_objective(loss_config: ml_collections.ConfigDict) -> Objective:
   """The game named by `config.loss.name`, with its config hyperparameters.
 
-  The hyperparameters each loss takes are those its `losses.LossPair` lists
-  (`discriminator_options` / `generator_options`: fake_fraction,
+  The hyperparameters each loss takes are those its registration lists
+  (`discriminator_options` / `generator_options`, e.g. fake_fraction,
   label_smoothing, divergence); validation has rejected the others.
   """
-  pair = losses.get(loss_config.name)
-  d_kwargs = _options(loss_config, pair.discriminator_options)
-  g_kwargs = _options(loss_config, pair.generator_options)
-  call = (_generator_with_real if pair.generator_needs_real else
-          _generator_without_real)
+  game = registry.GAMES.get(loss_config.name).info
+  d_kwargs = _options(loss_config, game.get("discriminator_options", ()))
+  g_kwargs = _options(loss_config, game.get("generator_options", ()))
+  needs_real = bool(game.get("generator_needs_real", False))
+  call = _generator_with_real if needs_real else _generator_without_real
   return Objective(
-      discriminator=functools.partial(pair.discriminator, **d_kwargs),
-      generator=functools.partial(call, pair.generator, g_kwargs),
-      generator_needs_real=pair.generator_needs_real,
+      discriminator=functools.partial(game["discriminator"], **d_kwargs),
+      generator=functools.partial(call, game["generator"], g_kwargs),
+      generator_needs_real=needs_real,
       name=loss_config.name)
 
 
 def penalties(loss_config: ml_collections.ConfigDict) -> tuple[Penalty, ...]:
   """The penalties switched on in `config.loss` (weight > 0), in order."""
-  weights = (("r1_penalty", 0.5 * float(loss_config.r1_gamma)),
-             ("r2_penalty", 0.5 * float(loss_config.r2_gamma)),
-             ("gradient_penalty", float(loss_config.gp_weight)))
-  return tuple(Penalty(name, weight) for name, weight in weights if weight > 0)
+  on = []
+  for penalty in registry.PENALTIES.components():
+    weight = penalty.info["weight"](float(loss_config[
+        penalty.info["weight_field"]]))
+    if weight > 0:
+      on.append(Penalty(penalty.name, weight, penalty.info["inputs"],
+                        penalty.target))
+  return tuple(on)

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax import models as model_lib
+from gan_jax import registry
 from gan_jax.step.optimizers import make_optimizers
 
 AXIS = "data"
@@ -24,18 +25,22 @@ PyTree = Any
 # update; G's are those of the generator step.
 METRIC_NAMES = ("d_loss", "g_loss", "value", "d_real", "d_fake", "g_grad_norm",
                 "d_grad_norm", "r1_penalty")
-# Logged only by runs that switch them on (config.loss.r2_gamma, gp_weight).
-OPTIONAL_METRIC_NAMES = ("r2_penalty", "gradient_penalty")
+
+
+def optional_metric_names() -> tuple[str, ...]:
+  """The registered penalties not in METRIC_NAMES, logged only when on."""
+  return tuple(n for n in registry.PENALTIES.names() if n not in METRIC_NAMES)
 
 
 def metric_names(names: Iterable[str] = ()) -> tuple[str, ...]:
-  """METRIC_NAMES, then those of `names` in OPTIONAL_METRIC_NAMES, in order.
+  """METRIC_NAMES, then those of `names` that are penalties, in order.
 
   The metrics of a run are `metric_names(its penalties)`; of a dict of them,
   `metric_names(the dict)`, so that the order is the same everywhere.
   """
   names = set(names)
-  return METRIC_NAMES + tuple(n for n in OPTIONAL_METRIC_NAMES if n in names)
+  return METRIC_NAMES + tuple(n for n in optional_metric_names()
+                              if n in names)
 
 
 @flax.struct.dataclass

@@ -194,16 +194,14 @@ def _interpolate(real, fake, key, example_ids) -> jax.Array:
 def _penalty(setup: _UpdateSetup, penalty: objective_lib.Penalty, d_params,
              d_batch_stats, real, fake, key, dropout_key,
              example_ids) -> jax.Array:
-  """The unweighted penalty: E|grad D|^2 (R1, R2) or E(|grad D| - 1)^2 (GP)."""
+  """The unweighted penalty: its term of D's input gradients at its inputs."""
   if penalty.inputs == "interpolated":
     x = _interpolate(real, fake, jax.random.fold_in(key, 3), example_ids)
   else:
     x = real if penalty.inputs == "real" else fake
   grads = _input_gradients(setup, d_params, d_batch_stats, x, dropout_key,
                            example_ids)
-  if penalty.inputs == "interpolated":
-    return losses.gradient_norm_penalty(grads)
-  return jnp.mean(jnp.sum(jnp.square(grads), axis=-1))
+  return penalty.term(grads)
 
 
 def _discriminator_loss(d_params, setup: _UpdateSetup, d_batch_stats, real,

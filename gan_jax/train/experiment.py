@@ -24,6 +24,7 @@ from gan_jax import evaluation
 from gan_jax import feature_extractor
 from gan_jax import models as model_lib
 from gan_jax import step as step_lib
+from gan_jax.evaluation import evaluators as evaluators_lib
 from gan_jax.train import stacked_modes
 
 # Streams folded into PRNGKey(seed) for noise that is not training noise
@@ -99,6 +100,9 @@ class Experiment:
     self._batch_norm_statistics = jax.jit(statistics,
                                           compiler_options=compiler_options)
     self._standing_stats = (None, None)  # (step, batch_stats)
+    self.metrics = evaluators_lib.chosen_metrics(config)
+    self.evaluators = evaluators_lib.make_evaluators(config, self)
+    self._image_results = (None, None)  # (samples, results)
 
   # --------------------------------------------------------------------------
   # The state and the step.
@@ -230,8 +234,17 @@ class Experiment:
 
   @property
   def evaluates_images(self) -> bool:
-    return not self.is_toy and bool(self.config.eval.parzen or
-                                    self.config.eval.features)
+    """Whether a built-in image metric is chosen (`image_results`)."""
+    return not self.is_toy and bool(self._uses_parzen or self._uses_features)
+
+  @property
+  def _uses_parzen(self) -> bool:
+    return "parzen" in self.metrics
+
+  @property
+  def _uses_features(self) -> bool:
+    return bool({"fid", "kid", "precision", "recall", "stacked_modes"} &
+                set(self.metrics))
 
   def _floor_cache_key(self, real) -> str:
     """Tells cached real-data floors of other data or settings apart."""
@@ -242,7 +255,7 @@ class Experiment:
               data_config.tfds_name, data_config.image_size],
         train=int(real.train.shape[0]),
         validation=int(real.validation.shape[0]),
-        test=int(real.test.shape[0]), parzen=bool(eval_config.parzen),
+        test=int(real.test.shape[0]), parzen=self._uses_parzen,
         sigmas=list(evaluation.PARZEN_SIGMAS),
         k=evaluation.PRECISION_RECALL_K,
         kid=[evaluation.KID_NUM_SUBSETS, evaluation.KID_SUBSET_SIZE]),
@@ -255,7 +268,9 @@ class Experiment:
     if self._image_evaluator is None and data_lib.is_stacked(self.config.data):
       # Stacked MNIST: the mode count in place of FID and P/R.
       self._image_evaluator, self._extractor_accuracy = (
-          stacked_modes.make_evaluator(self.config, self.dataset))
+          stacked_modes.make_evaluator(self.config, self.dataset,
+                                       parzen=self._uses_parzen,
+                                       features=self._uses_features))
     if self._image_evaluator is None:
       eval_config = self.config.eval
       real = evaluation.load_real_images(
@@ -263,14 +278,14 @@ class Experiment:
           num_validation=eval_config.parzen_validation,
           train_images=self.dataset)
       extractor, floor_cache = None, None
-      if eval_config.features:
+      if self._uses_features:
         extractor = feature_extractor.load_or_train(
             self.config.data, cache_dir=eval_config.feature_extractor_dir,
             steps=eval_config.feature_extractor_steps)
         if extractor.path:
           floor_cache = os.path.join(extractor.path, "real_floors.json")
       self._image_evaluator = evaluation.ImageEvaluator(
-          real, feature_fn=extractor, parzen=bool(eval_config.parzen),
+          real, feature_fn=extractor, parzen=self._uses_parzen,
           floor_cache_path=floor_cache,
           floor_cache_key=self._floor_cache_key(real))
       self._extractor_accuracy = (extractor.test_accuracy if extractor
@@ -288,46 +303,33 @@ class Experiment:
     results["eval_time_sec"] = time.time() - start
     return results
 
+  def image_results(self, samples: np.ndarray) -> dict:
+    """The built-in image metrics of `samples`, computed once per samples.
+
+    Every image evaluator (`gan_jax.evaluation.evaluators`) reports its part.
+    """
+    if self._image_results[0] is not samples:
+      self._image_results = (samples, self._evaluate_images(samples))
+    return self._image_results[1]
+
   def evaluate(self, samples: np.ndarray) -> dict:
-    """Toy metrics, or image metrics with real-data floors (flat dict).
+    """The chosen evaluators' results, merged (flat dict).
 
     Args:
       samples: generator output in the model's range (images in [-1, 1]).
     """
+    start = time.time()
+    results = {}
+    for evaluator in self.evaluators:
+      results.update(evaluator(samples))
+    self._image_results = (None, None)
     if not self.is_toy:
-      return self._evaluate_images(samples)
-    dist = self.distribution
-    if samples.shape[-1] == 2:
-      return evaluation.evaluate_modes(samples, np.asarray(dist.means),
-                                       np.asarray(dist.stds))
-    mean = float(np.asarray(dist.means).reshape(-1)[0])
-    std = float(np.asarray(dist.stds).reshape(-1)[0])
-    finite = samples[np.isfinite(samples)]
-    low = min(mean - 8 * std, float(finite.min()) if finite.size else mean)
-    high = max(mean + 8 * std, float(finite.max()) if finite.size else mean)
-    log_prob = lambda x: np.asarray(dist.log_prob(jnp.asarray(x, jnp.float32)))
-    return evaluation.jsd_1d(samples, log_prob, low=low, high=high)
+      results["eval_time_sec"] = time.time() - start
+    return results
 
-
-def headline(results: dict) -> str:
-  """The evaluation in a few words: modes and HQ %, JSD, or Parzen and FID."""
-  if "mode_kl" in results:  # Stacked MNIST
-    return (f"{results['modes']}/{results['num_modes']} modes, KL "
-            f"{results['mode_kl']:.3f} (real {results['real_modes']}, "
-            f"{results['real_mode_kl']:.3f})")
-  if "modes" in results:
-    return (f"{results['modes']}/{results['num_modes']} modes, "
-            f"{results['high_quality_pct']:.1f}% HQ")
-  if "jsd" in results:
-    return f"JSD {results['jsd']:.4f}"
-  parts = []
-  if "parzen_ll" in results:
-    parts.append(f"Parzen {results['parzen_ll']:.0f} +- "
-                 f"{results['parzen_ll_stderr']:.1f} "
-                 f"(real {results['real_parzen_ll']:.0f})")
-  if "fid" in results:
-    parts.append(f"FID {results['fid']:.3g} (real {results['real_fid']:.2g})")
-  return ", ".join(parts)
+  def headline(self, results: dict) -> str:
+    """The evaluation in a few words: the chosen evaluators' headlines."""
+    return evaluators_lib.headline(self.evaluators, results)
 
 
 def format_results(results: dict) -> str:

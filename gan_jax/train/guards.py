@@ -100,7 +100,7 @@ class DivergenceGuard:
   def _describe(self, run: Run, problem) -> str:
     bad_step, metric, value = problem
     is_metric = metric in (step_lib.METRIC_NAMES +
-                           step_lib.OPTIONAL_METRIC_NAMES)
+                           step_lib.optional_metric_names())
     where = (f"{metric} = {value}" if is_metric else
              f"non-finite values in {metric}")
     return (f"training diverged: {where} at step {bad_step} (checked at "

@@ -31,7 +31,7 @@ from gan_jax.train import actions as actions_lib
 from gan_jax.train import errors
 from gan_jax.train import guards
 from gan_jax.train import workdir as workdir_lib
-from gan_jax.train.experiment import Experiment, format_results, headline
+from gan_jax.train.experiment import Experiment, format_results
 from gan_jax.train import run_state
 from gan_jax.train.run_state import Run, restore_latest
 
@@ -245,7 +245,7 @@ def _finish(run: Run, jobs: SideJobs, folder: workdir_lib.Workdir,
   """Final checkpoint, evaluation, grid and summary.json."""
   run.save(session_start)
   results, samples = jobs.evaluator.evaluate(run)
-  note = headline(results)
+  note = run.experiment.headline(results)
   jobs.samples.write(run, run.experiment.grid_samples(samples), note)
   run.manager.wait_until_finished()
   summary = _summary(run, results, folder, session_start)

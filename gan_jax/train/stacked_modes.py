@@ -121,7 +121,8 @@ class StackedModeEvaluator:
     return results
 
 
-def make_evaluator(config, train_images: Optional[np.ndarray] = None):
+def make_evaluator(config, train_images: Optional[np.ndarray] = None, *,
+                   parzen: bool = True, features: bool = True):
   """The image evaluation of a stacked run, and its classifier's accuracy.
 
   Args:
@@ -129,6 +130,8 @@ def make_evaluator(config, train_images: Optional[np.ndarray] = None):
       config.eval.parzen or config.eval.features set.
     train_images: the stacked train split if loaded (Parzen's validation
       images come from it; else read here).
+    parzen: whether to compute the Parzen log-likelihood of the pixels.
+    features: whether to count the modes with the classifier.
 
   Returns:
     (evaluator, test accuracy of the classifier or None): a
@@ -137,14 +140,14 @@ def make_evaluator(config, train_images: Optional[np.ndarray] = None):
   """
   eval_config = config.eval
   pixel_evaluator = None
-  if eval_config.parzen:
+  if parzen:
     real = evaluation.load_real_images(
         config.data, num_samples=eval_config.image_num_samples,
         num_validation=eval_config.parzen_validation,
         train_images=train_images)
     pixel_evaluator = evaluation.ImageEvaluator(real, feature_fn=None,
                                                 parzen=True)
-  if not eval_config.features:
+  if not features:
     return pixel_evaluator, None
   # The classifier of the base data set at the stacks' size: the one FID
   # uses for that data set, so both share one cached training.

@@ -1,0 +1,222 @@
+"""The evaluator interface and the built-in evaluators, registered by name.
+
+An evaluator is a small class registered in `gan_jax.registry.EVALUATORS`
+(big_vision's `evaluators/common.py` is the model): it is built once per run
+with the run's `context`, called on generator samples, and says what it
+reports and how to summarise it:
+
+  @registry.EVALUATORS.register("my_metric", kinds=("toy2d",),
+                                fields=dict(my_metric_bins=...))
+  class MyMetric(evaluators.Evaluator):
+    def __call__(self, samples):           # model range, [n, *data_shape]
+      return {"my_metric": ..., "real_my_metric": ...}
+    def headline(self, results):
+      return f"my metric {results['my_metric']:.3f}"
+
+`config.eval.metrics` chooses them by name; () runs `default_metrics`, the
+defaults of the data kind: 'toy2d' (ring, grid) modes; 'toy1d' jsd;
+'images' parzen, fid, kid, precision, recall; 'stacked' parzen,
+stacked_modes (`config.eval.parzen` / `features` = False drop theirs).
+The results of all chosen evaluators go, merged, to eval.jsonl,
+TensorBoard, summary.json and the sweep tables; their headlines make the
+progress line.
+
+The context (`gan_jax.train.Experiment`) gives `config`, `distribution`
+(toy p_data or None) and `image_results(samples)`: the image metrics of
+`gan_jax.evaluation.ImageEvaluator` (or the stacked mode count), computed
+once per call for every built-in image evaluator — they share the samples'
+features and the real-data floors, so they are one computation that each
+evaluator reports its part of.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gan_jax import registry
+from gan_jax.evaluation import toy as toy_lib
+from gan_jax.fields import ConfigError
+
+# Data kinds an evaluator may apply to (see `data_kind`).
+KINDS = ("toy2d", "toy1d", "images", "stacked")
+
+
+class Evaluator:
+  """One metric (or a few computed together) of generator samples.
+
+  Attributes:
+    context: the run's `gan_jax.train.Experiment` (config, distribution,
+      image_results).
+  """
+
+  def __init__(self, context: Any):
+    self.context = context
+
+  def __call__(self, samples: np.ndarray) -> dict[str, Any]:
+    """Results of samples [n, *data_shape] in the model's range (flat dict)."""
+    raise NotImplementedError
+
+  def headline(self, results: dict[str, Any]) -> str:
+    """A few words for the progress line ('' for none)."""
+    del results
+    return ""
+
+
+def data_kind(data_config) -> str:
+  """'toy2d', 'toy1d', 'stacked' or 'images' for a config.data."""
+  from gan_jax import data as data_lib  # pylint: disable=g-import-not-at-top
+  if data_lib.is_toy(data_config):
+    return "toy1d" if data_lib.data_shape(data_config) == (1,) else "toy2d"
+  return "stacked" if data_lib.is_stacked(data_config) else "images"
+
+
+def default_metrics(config) -> tuple[str, ...]:
+  """The evaluators a run with config.eval.metrics = () runs."""
+  kind = data_kind(config.data)
+  parzen = ("parzen",) if config.eval.parzen else ()
+  if kind == "images":
+    return parzen + (("fid", "kid", "precision", "recall")
+                     if config.eval.features else ())
+  if kind == "stacked":
+    return parzen + (("stacked_modes",) if config.eval.features else ())
+  return registry.EVALUATORS.where(kinds=(kind,), default=True)
+
+
+def chosen_metrics(config) -> tuple[str, ...]:
+  """config.eval.metrics, or the data kind's defaults when it is ()."""
+  return tuple(config.eval.metrics) or default_metrics(config)
+
+
+def check_metrics(config) -> None:
+  """Each chosen evaluator is registered and applies to the data kind."""
+  kind = data_kind(config.data)
+  for name in config.eval.metrics:
+    if name not in registry.EVALUATORS.names():
+      raise ConfigError(
+          f"config.eval.metrics: {name!r} is not a registered evaluator; "
+          f"choose from {', '.join(map(repr, registry.EVALUATORS.names()))}")
+    kinds = registry.EVALUATORS.get(name).info.get("kinds", KINDS)
+    if kind not in kinds:
+      raise ConfigError(
+          f"config.eval.metrics: {name!r} evaluates {', '.join(kinds)} data,"
+          f" not {kind} data (config.data.name = {config.data.name!r})")
+
+
+def make_evaluators(config, context) -> tuple[Evaluator, ...]:
+  """The chosen evaluators, built with the run's context."""
+  return tuple(registry.EVALUATORS.get(name).target(context)
+               for name in chosen_metrics(config))
+
+
+def headline(evaluators, results: dict[str, Any]) -> str:
+  """The evaluators' headlines joined: '8/8 modes, 97.1% HQ', ..."""
+  return ", ".join(h for h in (e.headline(results) for e in evaluators) if h)
+
+
+# --- Toy data.
+
+
+@registry.EVALUATORS.register("modes", kinds=("toy2d",), default=True)
+class ToyModes(Evaluator):
+  """Modes captured, % high quality and reverse KL on the ring and grid.
+
+  `evaluate_modes` (Srivastava et al. 2017; Lin et al. 2018).
+  """
+
+  def __call__(self, samples):
+    dist = self.context.distribution
+    return toy_lib.evaluate_modes(samples, np.asarray(dist.means),
+                                  np.asarray(dist.stds))
+
+  def headline(self, results):
+    return (f"{results['modes']}/{results['num_modes']} modes, "
+            f"{results['high_quality_pct']:.1f}% HQ")
+
+
+@registry.EVALUATORS.register("jsd", kinds=("toy1d",), default=True)
+class JensenShannon1D(Evaluator):
+  """JSD(p_data || p_g) in 1D, p_g a kernel density estimate (`jsd_1d`)."""
+
+  def __call__(self, samples):
+    dist = self.context.distribution
+    mean = float(np.asarray(dist.means).reshape(-1)[0])
+    std = float(np.asarray(dist.stds).reshape(-1)[0])
+    finite = samples[np.isfinite(samples)]
+    low = min(mean - 8 * std, float(finite.min()) if finite.size else mean)
+    high = max(mean + 8 * std, float(finite.max()) if finite.size else mean)
+
+    def log_prob(x):
+      import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+      return np.asarray(dist.log_prob(jnp.asarray(x, jnp.float32)))
+
+    return toy_lib.jsd_1d(samples, log_prob, low=low, high=high)
+
+  def headline(self, results):
+    return f"JSD {results['jsd']:.4f}"
+
+
+# --- Images: parts of one computation (`context.image_results`).
+
+
+class ImageMetric(Evaluator):
+  """The keys of the shared image computation that this metric reports."""
+  keys: tuple[str, ...] = ()
+
+  def __call__(self, samples):
+    results = self.context.image_results(samples)
+    wanted = set(self.keys) | {f"real_{k}" for k in self.keys} | {
+        "num_samples", "real_num_samples", "feature_extractor_test_accuracy"}
+    return {k: v for k, v in results.items() if k in wanted}
+
+
+@registry.EVALUATORS.register("parzen", kinds=("images", "stacked"))
+class Parzen(ImageMetric):
+  """Parzen-window log-likelihood (Goodfellow et al. 2014, Table 1)."""
+  keys = ("parzen_ll", "parzen_ll_stderr", "parzen_sigma",
+          "parzen_validation_ll")
+
+  def headline(self, results):
+    return (f"Parzen {results['parzen_ll']:.0f} +- "
+            f"{results['parzen_ll_stderr']:.1f} "
+            f"(real {results['real_parzen_ll']:.0f})")
+
+
+@registry.EVALUATORS.register("fid", kinds=("images",))
+class FrechetDistance(ImageMetric):
+  """FID (Heusel et al. 2017) in the project classifier's feature space."""
+  keys = ("fid",)
+
+  def headline(self, results):
+    return f"FID {results['fid']:.3g} (real {results['real_fid']:.2g})"
+
+
+@registry.EVALUATORS.register("kid", kinds=("images",))
+class KernelDistance(ImageMetric):
+  """KID (Binkowski et al. 2018) in the same feature space."""
+  keys = ("kid", "kid_stderr")
+
+
+@registry.EVALUATORS.register("precision", kinds=("images",))
+class Precision(ImageMetric):
+  """Improved precision (Kynkaanniemi et al. 2019), k-NN manifolds."""
+  keys = ("precision",)
+
+
+@registry.EVALUATORS.register("recall", kinds=("images",))
+class Recall(ImageMetric):
+  """Improved recall (Kynkaanniemi et al. 2019), k-NN manifolds."""
+  keys = ("recall",)
+
+
+@registry.EVALUATORS.register("stacked_modes", kinds=("stacked",))
+class StackedModes(ImageMetric):
+  """The StackedMNIST mode count and its KL from uniform (Metz et al. 2017)."""
+  keys = ("modes", "num_modes", "mode_kl", "mode_kl_marginal",
+          "mode_kl_dependence", "mode_num_samples", "triple_accuracy")
+
+  def headline(self, results):
+    return (f"{results['modes']}/{results['num_modes']} modes, KL "
+            f"{results['mode_kl']:.3f} (real {results['real_modes']}, "
+            f"{results['real_mode_kl']:.3f})")
