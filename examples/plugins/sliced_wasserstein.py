@@ -1,0 +1,1 @@
+# Placeholder: the plug-in example examples/plugins/sliced_wasserstein.py is written in another branch.

@@ -1,0 +1,1 @@
+# Placeholder: the plug-in example examples/plugins/spiral.py is written in another branch.
