@@ -33,6 +33,7 @@ if __package__ in (None, ""):
 
 from experiments.figures import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+# --8<-- [start:registry]
 # Module names under experiments/figures, in the order they run (cheap first).
 FIGURES = [
     "tutorial2016_figure16",
@@ -47,6 +48,7 @@ FIGURES = [
     "fashion_mnist_curves",
     "mode_collapse_table",
 ]
+# --8<-- [end:registry]
 # The figures that train through sweeps: even their --quick versions launch
 # several training processes (minutes), so the tests check them on prepared
 # sweep folders instead (tests/test_figures.py).

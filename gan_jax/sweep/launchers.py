@@ -72,9 +72,9 @@ class Launcher:
   Attributes:
     name: 'local' (processes on this machine) or 'slurm' (sbatch).
     parallel: local: how many jobs run at once.
-    partition, time, gpus_per_node, cpus_per_task, array_parallelism,
-      additional: sbatch's options ('' / 0: SLURM's defaults); `time` as
-      sbatch takes it, `additional` as 'key=value,...'.
+    partition, time, gpus_per_node, cpus_per_task, array_parallelism: sbatch's
+      options ('' / 0: SLURM's defaults); `time` as sbatch takes it.
+    additional: other sbatch options, as 'key=value,...' ('': none).
     nodes, tasks_per_node: one multi-process run (`jax.distributed`).
   """
   name: str = "local"
