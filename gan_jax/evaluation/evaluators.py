@@ -49,7 +49,10 @@ class Evaluator:
   Attributes:
     context: the run's `gan_jax.train.Experiment` (config, distribution,
       image_results).
+    columns: (result key, label) of the numbers a sweep's results.md shows
+      for it (results.csv has every number).
   """
+  columns: tuple[tuple[str, str], ...] = ()
 
   def __init__(self, context: Any):
     self.context = context
@@ -115,6 +118,20 @@ def headline(evaluators, results: dict[str, Any]) -> str:
   return ", ".join(h for h in (e.headline(results) for e in evaluators) if h)
 
 
+# --- Image metrics are parts of one computation (`context.image_results`).
+
+
+class ImageMetric(Evaluator):
+  """The keys of the shared image computation that this metric reports."""
+  keys: tuple[str, ...] = ()
+
+  def __call__(self, samples):
+    results = self.context.image_results(samples)
+    wanted = set(self.keys) | {f"real_{k}" for k in self.keys} | {
+        "num_samples", "real_num_samples", "feature_extractor_test_accuracy"}
+    return {k: v for k, v in results.items() if k in wanted}
+
+
 # --- Toy data.
 
 
@@ -124,6 +141,8 @@ class ToyModes(Evaluator):
 
   `evaluate_modes` (Srivastava et al. 2017; Lin et al. 2018).
   """
+  columns = (("modes", "modes"), ("high_quality_pct", "high quality %"),
+             ("reverse_kl", "reverse KL"))
 
   def __call__(self, samples):
     dist = self.context.distribution
@@ -135,9 +154,24 @@ class ToyModes(Evaluator):
             f"{results['high_quality_pct']:.1f}% HQ")
 
 
+@registry.EVALUATORS.register("stacked_modes", kinds=("stacked",))
+class StackedModes(ImageMetric):
+  """The StackedMNIST mode count and its KL from uniform (Metz et al. 2017)."""
+  columns = (("modes", "modes"), ("mode_kl", "mode KL"),
+             ("real_mode_kl", "real mode KL"))
+  keys = ("modes", "num_modes", "mode_kl", "mode_kl_marginal",
+          "mode_kl_dependence", "mode_num_samples", "triple_accuracy")
+
+  def headline(self, results):
+    return (f"{results['modes']}/{results['num_modes']} modes, KL "
+            f"{results['mode_kl']:.3f} (real {results['real_modes']}, "
+            f"{results['real_mode_kl']:.3f})")
+
+
 @registry.EVALUATORS.register("jsd", kinds=("toy1d",), default=True)
 class JensenShannon1D(Evaluator):
   """JSD(p_data || p_g) in 1D, p_g a kernel density estimate (`jsd_1d`)."""
+  columns = (("jsd", "JSD"),)
 
   def __call__(self, samples):
     dist = self.context.distribution
@@ -157,23 +191,10 @@ class JensenShannon1D(Evaluator):
     return f"JSD {results['jsd']:.4f}"
 
 
-# --- Images: parts of one computation (`context.image_results`).
-
-
-class ImageMetric(Evaluator):
-  """The keys of the shared image computation that this metric reports."""
-  keys: tuple[str, ...] = ()
-
-  def __call__(self, samples):
-    results = self.context.image_results(samples)
-    wanted = set(self.keys) | {f"real_{k}" for k in self.keys} | {
-        "num_samples", "real_num_samples", "feature_extractor_test_accuracy"}
-    return {k: v for k, v in results.items() if k in wanted}
-
-
 @registry.EVALUATORS.register("parzen", kinds=("images", "stacked"))
 class Parzen(ImageMetric):
   """Parzen-window log-likelihood (Goodfellow et al. 2014, Table 1)."""
+  columns = (("parzen_ll", "Parzen log-lik."),)
   keys = ("parzen_ll", "parzen_ll_stderr", "parzen_sigma",
           "parzen_validation_ll")
 
@@ -186,6 +207,7 @@ class Parzen(ImageMetric):
 @registry.EVALUATORS.register("fid", kinds=("images",))
 class FrechetDistance(ImageMetric):
   """FID (Heusel et al. 2017) in the project classifier's feature space."""
+  columns = (("fid", "FID"),)
   keys = ("fid",)
 
   def headline(self, results):
@@ -195,28 +217,19 @@ class FrechetDistance(ImageMetric):
 @registry.EVALUATORS.register("kid", kinds=("images",))
 class KernelDistance(ImageMetric):
   """KID (Binkowski et al. 2018) in the same feature space."""
+  columns = (("kid", "KID"),)
   keys = ("kid", "kid_stderr")
 
 
 @registry.EVALUATORS.register("precision", kinds=("images",))
 class Precision(ImageMetric):
   """Improved precision (Kynkaanniemi et al. 2019), k-NN manifolds."""
+  columns = (("precision", "precision"),)
   keys = ("precision",)
 
 
 @registry.EVALUATORS.register("recall", kinds=("images",))
 class Recall(ImageMetric):
   """Improved recall (Kynkaanniemi et al. 2019), k-NN manifolds."""
+  columns = (("recall", "recall"),)
   keys = ("recall",)
-
-
-@registry.EVALUATORS.register("stacked_modes", kinds=("stacked",))
-class StackedModes(ImageMetric):
-  """The StackedMNIST mode count and its KL from uniform (Metz et al. 2017)."""
-  keys = ("modes", "num_modes", "mode_kl", "mode_kl_marginal",
-          "mode_kl_dependence", "mode_num_samples", "triple_accuracy")
-
-  def headline(self, results):
-    return (f"{results['modes']}/{results['num_modes']} modes, KL "
-            f"{results['mode_kl']:.3f} (real {results['real_modes']}, "
-            f"{results['real_mode_kl']:.3f})")

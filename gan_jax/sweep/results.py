@@ -4,7 +4,7 @@ Rows group the variants that differ only in `seed`; each holds the group's
 overrides, run counts, and mean / std / stderr / n of every numeric field of
 the finished runs' summary.json. results.csv has all of them, for figure
 scripts; results.md, for people, shows only the headline metrics
-(`HEADLINE_METRICS`) as mean ± standard error, then each run's values.
+(`headline_metrics()`: the evaluators' columns) as mean ± standard error, then each run's values.
 """
 
 from __future__ import annotations
@@ -143,25 +143,21 @@ def _csv_cell(value: Any) -> str:
   return json.dumps(files.jsonable(value))
 
 
-# The numbers results.md shows, in column order, with their labels: what
-# each kind of experiment is judged by (toy: gan_jax.evaluation.toy's
-# evaluate_modes; 1D: its JSD; images: gan_jax.evaluation.images'
-# ImageEvaluator). Only those some finished run reports become columns, so a
-# toy sweep shows no FID column; results.csv has everything else.
-HEADLINE_METRICS = (
-    ("evaluation.modes", "modes"),
-    # Stacked MNIST: KL(mode histogram || uniform), and the real data's.
-    ("evaluation.mode_kl", "mode KL"),
-    ("evaluation.real_mode_kl", "real mode KL"),
-    ("evaluation.high_quality_pct", "high quality %"),
-    ("evaluation.reverse_kl", "reverse KL"),
-    ("evaluation.jsd", "JSD"),
-    ("evaluation.parzen_ll", "Parzen log-lik."),
-    ("evaluation.fid", "FID"),
-    ("evaluation.kid", "KID"),
-    ("evaluation.precision", "precision"),
-    ("evaluation.recall", "recall"),
-)
+def headline_metrics() -> tuple[tuple[str, str], ...]:
+  """(summary field, label) of results.md's columns: the evaluators' own.
+
+  Each registered evaluator lists its `columns`; a sweep shows those its
+  runs report (a toy sweep no FID column; results.csv has everything).
+  """
+  # Imported here: the evaluators import jax; the tables need it only here.
+  from gan_jax import registry  # pylint: disable=g-import-not-at-top
+  columns = {}
+  for evaluator in registry.EVALUATORS.components():
+    for key, label in getattr(evaluator.target, "columns", ()):
+      columns.setdefault(f"evaluation.{key}", label)
+  return tuple(columns.items())
+
+
 _EVALUATION = "evaluation."
 _ERROR_LENGTH = 80  # characters of a failed run's error in the per-run table
 
@@ -192,7 +188,7 @@ def _headline(runs: list[dict[str, Any]]) -> list[tuple[str, str]]:
   reported = []
   for run in runs:
     reported += [name for name in run["metrics"] if name not in reported]
-  columns = [(name, label) for name, label in HEADLINE_METRICS
+  columns = [(name, label) for name, label in headline_metrics()
              if name in reported]
   if not columns:
     columns = [(name, name[len(_EVALUATION):]) for name in reported
@@ -299,7 +295,7 @@ def _markdown(sweep_dir: str, rows: list[dict[str, Any]],
               runs: list[dict[str, Any]]) -> str:
   """results.md: the headline numbers of each group of seeds, then each run.
 
-  Only the metrics a person compares variants by (`HEADLINE_METRICS`), as
+  Only the metrics a person compares variants by (`headline_metrics()`: the evaluators' columns), as
   mean ± standard error, because a table of every number in summary.json is
   too wide to read; results.csv keeps them all.
   """
