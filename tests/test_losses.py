@@ -1307,7 +1307,7 @@ def test_weights_that_do_not_broadcast_raise():
                                            weights=np.ones(4))
 
 
-# One loss per way of combining the weighted means (they share `_expectation`).
+# One loss per way of combining the weighted means (they share `expectation`).
 ZERO_WEIGHT_NAMES = ["discriminator_loss", "non_saturating_generator_loss",
                      "f_gan_discriminator_loss[neyman]",
                      "relativistic_discriminator_loss"]

@@ -1,9 +1,9 @@
 """Input checks and the (weighted) mean shared by the losses; imports jax only.
 
-`_term(fn, values, weights, ...)` is E fn(values) after the checks described
+`term(fn, values, weights, ...)` is E fn(values) after the checks described
 in the `gan_jax.losses` docstring (an empty argument, bad concrete weights;
-zero-weight elements dropped exactly); `_check_fake_fraction` and
-`_check_label_smoothing` range-check concrete hyperparameters.
+zero-weight elements dropped exactly); `check_fake_fraction` and
+`check_label_smoothing` range-check concrete hyperparameters.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def _is_traced(value) -> bool:
   return isinstance(value, jax.core.Tracer)
 
 
-def _to_float(values: ArrayLike) -> Array:
+def to_float(values: ArrayLike) -> Array:
   """`values` as a floating array; integers and bools become float32."""
   values = jnp.asarray(values)
   if not jnp.issubdtype(values.dtype, jnp.floating):
@@ -29,16 +29,16 @@ def _to_float(values: ArrayLike) -> Array:
   return values
 
 
-def _as_float(values: ArrayLike, name: str) -> Array:
-  """`_to_float(values)`; rejects size 0, naming the argument."""
-  values = _to_float(values)
+def as_float(values: ArrayLike, name: str) -> Array:
+  """`to_float(values)`; rejects size 0, naming the argument."""
+  values = to_float(values)
   if values.size == 0:
     raise ValueError(f"{name} is empty (shape {values.shape}); a mean over no "
                      "elements is undefined")
   return values
 
 
-def _check_weights(weights: Optional[ArrayLike], shape: tuple[int, ...],
+def check_weights(weights: Optional[ArrayLike], shape: tuple[int, ...],
                    dtype, name: str) -> Optional[Array]:
   """`weights` broadcast to `shape`; concrete ones must be >= 0, not all 0."""
   if weights is None:
@@ -61,7 +61,7 @@ def _check_weights(weights: Optional[ArrayLike], shape: tuple[int, ...],
   return weights
 
 
-def _expectation(fn: Callable[[Array], Array], x: Array,
+def expectation(fn: Callable[[Array], Array], x: Array,
                  weights: Optional[Array]) -> Array:
   """E fn(x): the mean, or sum(w fn(x)) / sum(w).
 
@@ -79,11 +79,11 @@ def _expectation(fn: Callable[[Array], Array], x: Array,
   return jnp.where(nonzero, mean, jnp.zeros_like(mean))
 
 
-def _term(fn: Callable[[Array], Array], values: ArrayLike,
+def term(fn: Callable[[Array], Array], values: ArrayLike,
           weights: Optional[ArrayLike], name: str, weights_name: str) -> Array:
   """E fn(values) after checking `values` and `weights` (see the module doc)."""
-  x = _as_float(values, name)
-  return _expectation(fn, x, _check_weights(weights, x.shape, x.dtype,
+  x = as_float(values, name)
+  return expectation(fn, x, check_weights(weights, x.shape, x.dtype,
                                             weights_name))
 
 
@@ -104,7 +104,7 @@ def _concrete_scalar(value, name: str) -> Optional[float]:
   return float(value)
 
 
-def _check_fake_fraction(fake_fraction):
+def check_fake_fraction(fake_fraction):
   """Returns pi as a Python float if concrete (checked), else unchanged."""
   pi = _concrete_scalar(fake_fraction, "fake_fraction")
   if pi is None:
@@ -115,7 +115,7 @@ def _check_fake_fraction(fake_fraction):
   return pi
 
 
-def _check_label_smoothing(label_smoothing):
+def check_label_smoothing(label_smoothing):
   """Returns a as a Python float if concrete (checked), else unchanged."""
   a = _concrete_scalar(label_smoothing, "label_smoothing")
   if a is None:

@@ -14,14 +14,14 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
-from gan_jax.losses._checks import _check_fake_fraction
-from gan_jax.losses._checks import _term
+from gan_jax.losses._checks import check_fake_fraction
+from gan_jax.losses._checks import term
 from gan_jax.losses._checks import Array
 from gan_jax.losses._checks import ArrayLike
 
 
 def _mix(real_term: Array, fake_term: Array, fake_fraction) -> Array:
-  pi = _check_fake_fraction(fake_fraction)
+  pi = check_fake_fraction(fake_fraction)
   return 2.0 * ((1.0 - pi) * real_term + pi * fake_term)
 
 
@@ -39,9 +39,9 @@ def least_squares_discriminator_loss(
   "logits" here are D's raw, unsquashed outputs, any shape. Both terms are
   >= 0: infinite outputs give +inf, never NaN.
   """
-  real_term = _term(lambda l: 0.5 * jnp.square(l - 1.0), real_logits,
+  real_term = term(lambda l: 0.5 * jnp.square(l - 1.0), real_logits,
                     real_weights, "real_logits", "real_weights")
-  fake_term = _term(lambda l: 0.5 * jnp.square(l), fake_logits, fake_weights,
+  fake_term = term(lambda l: 0.5 * jnp.square(l), fake_logits, fake_weights,
                     "fake_logits", "fake_weights")
   return _mix(real_term, fake_term, fake_fraction)
 
@@ -52,7 +52,7 @@ def least_squares_generator_loss(
     fake_weights: Optional[ArrayLike] = None,
 ) -> Array:
   """LSGAN generator loss: 1/2 E (D(G(z)) - 1)^2 (Mao et al. 2017, Eq. 9)."""
-  return _term(lambda l: 0.5 * jnp.square(l - 1.0), fake_logits, fake_weights,
+  return term(lambda l: 0.5 * jnp.square(l - 1.0), fake_logits, fake_weights,
                "fake_logits", "fake_weights")
 
 
@@ -69,9 +69,9 @@ def hinge_discriminator_loss(
   Lim & Ye 2017; Miyato et al. 2018, Eq. 16. D's outputs are raw scores, any
   shape. Both terms are >= 0: infinite outputs give +inf or add 0.
   """
-  real_term = _term(lambda l: jax.nn.relu(1.0 - l), real_logits, real_weights,
+  real_term = term(lambda l: jax.nn.relu(1.0 - l), real_logits, real_weights,
                     "real_logits", "real_weights")
-  fake_term = _term(lambda l: jax.nn.relu(1.0 + l), fake_logits, fake_weights,
+  fake_term = term(lambda l: jax.nn.relu(1.0 + l), fake_logits, fake_weights,
                     "fake_logits", "fake_weights")
   return _mix(real_term, fake_term, fake_fraction)
 
@@ -100,9 +100,9 @@ def wasserstein_discriminator_loss(
   Linear in the outputs: infinite outputs of one sign give +-inf; opposite
   infinities (e.g. real = fake = +inf) have no limit and give NaN.
   """
-  real_term = _term(jnp.negative, real_logits, real_weights, "real_logits",
+  real_term = term(jnp.negative, real_logits, real_weights, "real_logits",
                     "real_weights")
-  fake_term = _term(lambda l: l, fake_logits, fake_weights, "fake_logits",
+  fake_term = term(lambda l: l, fake_logits, fake_weights, "fake_logits",
                     "fake_weights")
   return _mix(real_term, fake_term, fake_fraction)
 
@@ -119,5 +119,5 @@ def wasserstein_generator_loss(
 def _minus_mean_fake(fake_logits: ArrayLike,
                      fake_weights: Optional[ArrayLike]) -> Array:
   """-E D(G(z)): the hinge and the Wasserstein generator loss alike."""
-  return _term(jnp.negative, fake_logits, fake_weights, "fake_logits",
+  return term(jnp.negative, fake_logits, fake_weights, "fake_logits",
                "fake_weights")

@@ -13,9 +13,9 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
-from gan_jax.losses._checks import _check_fake_fraction
-from gan_jax.losses._checks import _check_label_smoothing
-from gan_jax.losses._checks import _term
+from gan_jax.losses._checks import check_fake_fraction
+from gan_jax.losses._checks import check_label_smoothing
+from gan_jax.losses._checks import term
 from gan_jax.losses._checks import Array
 from gan_jax.losses._checks import ArrayLike
 
@@ -70,11 +70,11 @@ def discriminator_loss(
   Returns:
     Scalar loss.
   """
-  pi = _check_fake_fraction(fake_fraction)
-  a = _check_label_smoothing(label_smoothing)
-  real_term = _term(lambda l: _smoothed_real_log_likelihood(l, a),
+  pi = check_fake_fraction(fake_fraction)
+  a = check_label_smoothing(label_smoothing)
+  real_term = term(lambda l: _smoothed_real_log_likelihood(l, a),
                     real_logits, real_weights, "real_logits", "real_weights")
-  fake_term = _term(lambda l: jax.nn.log_sigmoid(-l), fake_logits,
+  fake_term = term(lambda l: jax.nn.log_sigmoid(-l), fake_logits,
                     fake_weights, "fake_logits", "fake_weights")
   return -2.0 * ((1.0 - pi) * real_term + pi * fake_term)
 
@@ -98,7 +98,7 @@ def saturating_generator_loss(
   Returns:
     Scalar loss (<= 0).
   """
-  return _term(lambda l: jax.nn.log_sigmoid(-l), fake_logits, fake_weights,
+  return term(lambda l: jax.nn.log_sigmoid(-l), fake_logits, fake_weights,
                "fake_logits", "fake_weights")
 
 
@@ -121,7 +121,7 @@ def non_saturating_generator_loss(
   Returns:
     Scalar loss (>= 0).
   """
-  return _term(lambda l: -jax.nn.log_sigmoid(l), fake_logits, fake_weights,
+  return term(lambda l: -jax.nn.log_sigmoid(l), fake_logits, fake_weights,
                "fake_logits", "fake_weights")
 
 
@@ -145,7 +145,7 @@ def maximum_likelihood_generator_loss(
   Returns:
     Scalar loss (<= 0).
   """
-  return _term(lambda l: -0.5 * jnp.exp(l), fake_logits, fake_weights,
+  return term(lambda l: -0.5 * jnp.exp(l), fake_logits, fake_weights,
                "fake_logits", "fake_weights")
 
 
@@ -171,8 +171,8 @@ def value_function(
   Returns:
     Scalar estimate of V.
   """
-  real_term = _term(jax.nn.log_sigmoid, real_logits, real_weights,
+  real_term = term(jax.nn.log_sigmoid, real_logits, real_weights,
                     "real_logits", "real_weights")
-  fake_term = _term(lambda l: jax.nn.log_sigmoid(-l), fake_logits,
+  fake_term = term(lambda l: jax.nn.log_sigmoid(-l), fake_logits,
                     fake_weights, "fake_logits", "fake_weights")
   return real_term + fake_term

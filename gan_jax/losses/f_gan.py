@@ -13,11 +13,11 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
-from gan_jax.losses._checks import _as_float
-from gan_jax.losses._checks import _check_weights
-from gan_jax.losses._checks import _expectation
-from gan_jax.losses._checks import _term
-from gan_jax.losses._checks import _to_float
+from gan_jax.losses._checks import as_float
+from gan_jax.losses._checks import check_weights
+from gan_jax.losses._checks import expectation
+from gan_jax.losses._checks import term
+from gan_jax.losses._checks import to_float
 from gan_jax.losses._checks import Array
 from gan_jax.losses._checks import ArrayLike
 
@@ -120,7 +120,7 @@ def f_gan_activation(v: ArrayLike, divergence: str) -> Array:
   Returns:
     g_f(v), the shape of `v`.
   """
-  return _ACTIVATIONS[_check_divergence(divergence)](_to_float(v))
+  return _ACTIVATIONS[_check_divergence(divergence)](to_float(v))
 
 
 def f_gan_conjugate(t: ArrayLike, divergence: str) -> Array:
@@ -148,7 +148,7 @@ def f_gan_conjugate(t: ArrayLike, divergence: str) -> Array:
   Returns:
     f*(t), the shape of `t`.
   """
-  return _conjugate(_to_float(t), _check_divergence(divergence))
+  return _conjugate(to_float(t), _check_divergence(divergence))
 
 
 @jax.custom_jvp
@@ -175,7 +175,7 @@ def _add_resolving_overflow_jvp(primals, tangents):
 
 
 def _log_mean_exp(x: Array, weights: Optional[Array]) -> Array:
-  """log E exp(x), weighted like `_expectation` (zero weights dropped)."""
+  """log E exp(x), weighted like `expectation` (zero weights dropped)."""
   if weights is None:
     return jax.nn.logsumexp(x) - math.log(x.size)
   keep = weights != 0
@@ -190,8 +190,8 @@ def _neyman_loss(real: Array, fake: Array, real_weights, fake_weights):
   and -inf; their log-magnitudes log E e^-v and log 2 + log E e^(-v/2) decide
   the sign of the (beyond float32) sum.
   """
-  real_term = _expectation(lambda v: jnp.expm1(-v), real, real_weights)
-  fake_term = _expectation(_CONJUGATES_OF_ACTIVATIONS["neyman"], fake,
+  real_term = expectation(lambda v: jnp.expm1(-v), real, real_weights)
+  fake_term = expectation(_CONJUGATES_OF_ACTIVATIONS["neyman"], fake,
                            fake_weights)
   log_real = jax.lax.stop_gradient(_log_mean_exp(-real, real_weights))
   log_fake = jax.lax.stop_gradient(
@@ -252,17 +252,17 @@ def f_gan_discriminator_loss(
     Scalar loss, -(lower bound on D_f).
   """
   divergence = _check_divergence(divergence)
-  real = _as_float(real_outputs, "real_outputs")
-  fake = _as_float(fake_outputs, "fake_outputs")
-  real_weights = _check_weights(real_weights, real.shape, real.dtype,
+  real = as_float(real_outputs, "real_outputs")
+  fake = as_float(fake_outputs, "fake_outputs")
+  real_weights = check_weights(real_weights, real.shape, real.dtype,
                                 "real_weights")
-  fake_weights = _check_weights(fake_weights, fake.shape, fake.dtype,
+  fake_weights = check_weights(fake_weights, fake.shape, fake.dtype,
                                 "fake_weights")
   if divergence == "neyman":
     return _neyman_loss(real, fake, real_weights, fake_weights)
   activation = _ACTIVATIONS[divergence]
-  real_term = _expectation(lambda v: -activation(v), real, real_weights)
-  fake_term = _expectation(_CONJUGATES_OF_ACTIVATIONS[divergence], fake,
+  real_term = expectation(lambda v: -activation(v), real, real_weights)
+  fake_term = expectation(_CONJUGATES_OF_ACTIVATIONS[divergence], fake,
                            fake_weights)
   return real_term + fake_term
 
@@ -306,5 +306,5 @@ def f_gan_generator_loss(
   else:
     raise ValueError(f"unknown f-GAN generator loss kind {kind!r}; valid: "
                      f"{', '.join(F_GAN_KINDS)}")
-  return _term(lambda v: -fn(v), fake_outputs, fake_weights, "fake_outputs",
+  return term(lambda v: -fn(v), fake_outputs, fake_weights, "fake_outputs",
                "fake_weights")

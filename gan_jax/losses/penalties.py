@@ -12,7 +12,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from gan_jax.losses._checks import _as_float
+from gan_jax.losses._checks import as_float
 from gan_jax.losses._checks import Array
 from gan_jax.losses._checks import ArrayLike
 
@@ -38,7 +38,7 @@ def gradient_norm_penalty(gradients: ArrayLike, *,
   Returns:
     Scalar penalty (>= 0).
   """
-  grads = _as_float(gradients, "gradients")
+  grads = as_float(gradients, "gradients")
   if grads.ndim == 0:
     raise ValueError("gradients must have a leading batch axis, got a scalar")
   squared = jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=-1)
@@ -78,7 +78,7 @@ def gradient_penalty(
     ValueError: if an input is empty or a scalar, the shapes differ, or
       critic_fn's output is not [n] or [n, 1].
   """
-  real, fake = _as_float(real, "real"), _as_float(fake, "fake")
+  real, fake = as_float(real, "real"), as_float(fake, "fake")
   if real.shape != fake.shape or real.ndim == 0:
     raise ValueError("real and fake must have the same shape [n, ...], got "
                      f"{real.shape} and {fake.shape}")

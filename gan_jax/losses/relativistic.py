@@ -10,9 +10,9 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
-from gan_jax.losses._checks import _as_float
-from gan_jax.losses._checks import _check_weights
-from gan_jax.losses._checks import _expectation
+from gan_jax.losses._checks import as_float
+from gan_jax.losses._checks import check_weights
+from gan_jax.losses._checks import expectation
 from gan_jax.losses._checks import Array
 from gan_jax.losses._checks import ArrayLike
 
@@ -20,14 +20,14 @@ from gan_jax.losses._checks import ArrayLike
 def _paired(real_logits: ArrayLike, fake_logits: ArrayLike,
             weights: Optional[ArrayLike]):
   """Checked (real, fake, weights) of equal shapes."""
-  real = _as_float(real_logits, "real_logits")
-  fake = _as_float(fake_logits, "fake_logits")
+  real = as_float(real_logits, "real_logits")
+  fake = as_float(fake_logits, "fake_logits")
   if real.shape != fake.shape:
     raise ValueError(
         "relativistic losses pair real_logits[i] with fake_logits[i]: their "
         f"shapes must be equal, got {real.shape} and {fake.shape}")
   dtype = jnp.result_type(real, fake)
-  return real, fake, _check_weights(weights, real.shape, dtype, "weights")
+  return real, fake, check_weights(weights, real.shape, dtype, "weights")
 
 
 def relativistic_discriminator_loss(
@@ -60,7 +60,7 @@ def relativistic_discriminator_loss(
       are negative or all zero.
   """
   real, fake, weights = _paired(real_logits, fake_logits, weights)
-  return _expectation(lambda d: jax.nn.softplus(-d), real - fake, weights)
+  return expectation(lambda d: jax.nn.softplus(-d), real - fake, weights)
 
 
 def relativistic_generator_loss(
@@ -84,4 +84,4 @@ def relativistic_generator_loss(
     Scalar loss (>= 0); infinities as in `relativistic_discriminator_loss`.
   """
   real, fake, weights = _paired(real_logits, fake_logits, weights)
-  return _expectation(lambda d: jax.nn.softplus(-d), fake - real, weights)
+  return expectation(lambda d: jax.nn.softplus(-d), fake - real, weights)
