@@ -222,7 +222,16 @@ _TRAIN = (
     FieldCheck("train.max_divergence_restores", "int", 0),
 )
 
-_PARALLELISM = (FieldCheck("parallelism", "choice", PARALLELISM),)
+def _check_parallelism(config, unused_context: Context) -> None:
+  if config.parallelism == "pmap":
+    raise ConfigError(
+        "config.parallelism = 'pmap' was removed (jax.pmap is in maintenance;"
+        " shard_map computes the same step): use 'shard_map'. A run saved "
+        "with 'pmap' resumes as it is")
+  FieldCheck("parallelism", "choice", PARALLELISM)(config)
+
+
+_PARALLELISM = (_check_parallelism,)
 
 
 def _check_metrics(config, unused_context: Context) -> None:
