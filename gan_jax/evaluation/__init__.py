@@ -33,10 +33,12 @@ from gan_jax.evaluation.features import frechet_distance_from_moments
 from gan_jax.evaluation.features import precision_recall
 from gan_jax.evaluation.features import PRECISION_RECALL_K
 from gan_jax.evaluation.features import RealManifold
+from gan_jax.evaluation.images import FEATURE_METRICS
 from gan_jax.evaluation.images import image_metrics
 from gan_jax.evaluation.images import IMAGE_NUM_SAMPLES
 from gan_jax.evaluation.images import ImageEvaluator
 from gan_jax.evaluation.images import load_real_images
+from gan_jax.evaluation.images import METRIC_KEYS as IMAGE_METRIC_KEYS
 from gan_jax.evaluation.images import PARZEN_NUM_VALIDATION
 from gan_jax.evaluation.images import RealImages
 from gan_jax.evaluation.kernel import KID_NUM_SUBSETS

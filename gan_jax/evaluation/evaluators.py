@@ -22,11 +22,11 @@ TensorBoard, summary.json and the sweep tables; their headlines make the
 progress line.
 
 The context (`gan_jax.train.Experiment`) gives `config`, `distribution`
-(toy p_data or None) and `image_results(samples)`: the image metrics of
-`gan_jax.evaluation.ImageEvaluator` (or the stacked mode count), computed
-once per call for every built-in image evaluator — they share the samples'
-features and the real-data floors, so they are one computation that each
-evaluator reports its part of.
+(toy p_data or None) and `image_results(samples)`: the chosen image metrics
+of `gan_jax.evaluation.ImageEvaluator` (or the stacked mode count), computed
+once per evaluation for all of them — each metric has its own computation
+and floor there (`ImageEvaluator.fid_metrics`, ...; only the chosen ones
+run), and they share the samples' features, which are computed once.
 """
 
 from __future__ import annotations

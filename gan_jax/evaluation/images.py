@@ -22,10 +22,16 @@ from gan_jax.evaluation import parzen as parzen_lib
 
 IMAGE_NUM_SAMPLES = 10_000
 PARZEN_NUM_VALIDATION = 10_000
-# The numbers ImageEvaluator gives (the floors: each with real_ in front).
-_PARZEN_METRICS = ("parzen_ll", "parzen_ll_stderr", "parzen_sigma",
-                   "parzen_validation_ll")
-_FEATURE_METRICS = ("fid", "kid", "kid_stderr", "precision", "recall")
+# The numbers of each image metric (its floors: each with real_ in front).
+METRIC_KEYS = {
+    "parzen": ("parzen_ll", "parzen_ll_stderr", "parzen_sigma",
+               "parzen_validation_ll"),
+    "fid": ("fid",),
+    "kid": ("kid", "kid_stderr"),
+    "precision": ("precision",),
+    "recall": ("recall",),
+}
+FEATURE_METRICS = ("fid", "kid", "precision", "recall")
 
 
 @dataclasses.dataclass
@@ -76,9 +82,9 @@ def load_real_images(data_config, *, num_samples: int = IMAGE_NUM_SAMPLES,
 
 
 def _flat_parzen(result: dict) -> dict:
-  return dict(zip(_PARZEN_METRICS, (result["mean"], result["stderr"],
-                                    result["sigma"],
-                                    result["validation_mean"])))
+  return dict(zip(METRIC_KEYS["parzen"], (result["mean"], result["stderr"],
+                                          result["sigma"],
+                                          result["validation_mean"])))
 
 
 class ImageEvaluator:
@@ -101,7 +107,9 @@ class ImageEvaluator:
 
   with f the feature extractor (any callable images [n, H, W, C] in [0, 1]
   -> features [n, f]; e.g. `gan_jax.feature_extractor.load_or_train(...)`).
-  Parzen keys appear when `parzen`, feature keys when `feature_fn` is given.
+  `metrics` chooses among them (keys of METRIC_KEYS; only those are computed,
+  floors included); by default Parzen's keys when `parzen`, the feature
+  metrics' when `feature_fn` is given.
   The floors do not depend on the samples: they are computed once, and kept
   in the JSON file `floor_cache_path` (under `floor_cache_key`) if given; a
   cached entry that lacks one of the floors this evaluator gives (written
@@ -116,10 +124,19 @@ class ImageEvaluator:
                kid_num_subsets: int = kernel_lib.KID_NUM_SUBSETS,
                kid_subset_size: int = kernel_lib.KID_SUBSET_SIZE,
                floor_cache_path: Optional[str] = None,
-               floor_cache_key: str = ""):
+               floor_cache_key: str = "",
+               metrics: Optional[tuple[str, ...]] = None):
+    if metrics is None:
+      metrics = ((("parzen",) if parzen else ()) +
+                 (FEATURE_METRICS if feature_fn is not None else ()))
+    unknown = set(metrics) - set(METRIC_KEYS)
+    if unknown or (feature_fn is None and set(metrics) & set(FEATURE_METRICS)):
+      raise ValueError(f"metrics {metrics}: each one of {tuple(METRIC_KEYS)}, "
+                       "the feature metrics only with a feature_fn")
+    self.metrics = tuple(m for m in METRIC_KEYS if m in metrics)
     self.real = real
     self.feature_fn = feature_fn
-    self.parzen = parzen
+    self.parzen = "parzen" in self.metrics
     self.sigmas = tuple(float(s) for s in sigmas)
     self.k = k
     self.batch_size = batch_size
@@ -136,30 +153,55 @@ class ImageEvaluator:
     return np.asarray(self.feature_fn(data_lib.to_unit_range(images)),
                       np.float64)
 
+  def _feature_space(self):
+    """The test set's features, moments and k-NN radii (computed once)."""
+    if self._test_manifold is None:
+      self._test_features = self._features(self.real.test)
+      self._test_moments = features_lib.feature_moments(self._test_features)
+      self._test_manifold = features_lib.RealManifold(
+          self._test_features, self.k, self.batch_size)
+
+  def parzen_metrics(self, samples, unused_features=None) -> dict:
+    """Goodfellow et al. 2014's Parzen window: sigma on validation, test."""
+    return _flat_parzen(parzen_lib.parzen_evaluate(
+        samples, self.real.validation, self.real.test, sigmas=self.sigmas,
+        batch_size=self.batch_size))
+
+  def fid_metrics(self, unused_samples, features) -> dict:
+    """FID against the test set's feature moments."""
+    return {"fid": features_lib.frechet_distance_from_moments(
+        *features_lib.feature_moments(features), *self._test_moments)}
+
+  def kid_metrics(self, unused_samples, features) -> dict:
+    kid, stderr = kernel_lib.kernel_distance(
+        self._test_features, features, num_subsets=self.kid_num_subsets,
+        subset_size=self.kid_subset_size)
+    return {"kid": kid, "kid_stderr": stderr}
+
+  def precision_recall_metrics(self, unused_samples, features) -> dict:
+    """Improved precision and recall: one k-NN computation gives both."""
+    if min(len(features), len(self.real.test)) <= self.k:
+      raise ValueError(f"precision/recall with k={self.k} needs more than "
+                       f"{self.k} samples and test images, got "
+                       f"{len(features)} and {len(self.real.test)}")
+    return self._test_manifold.precision_recall(features)
+
   def _sample_metrics(self, samples) -> dict:
     results = {}
     if self.parzen:
-      results.update(_flat_parzen(parzen_lib.parzen_evaluate(
-          samples, self.real.validation, self.real.test, sigmas=self.sigmas,
-          batch_size=self.batch_size)))
-    if self.feature_fn is not None:
-      if self._test_manifold is None:
-        # The test set's moments and k-NN radii serve every evaluation.
-        self._test_features = self._features(self.real.test)
-        self._test_moments = features_lib.feature_moments(self._test_features)
-        self._test_manifold = features_lib.RealManifold(
-            self._test_features, self.k, self.batch_size)
-      features = self._features(samples)
-      if min(len(features), len(self.real.test)) <= self.k:
-        raise ValueError(f"precision/recall with k={self.k} needs more than "
-                         f"{self.k} samples and test images, got "
-                         f"{len(features)} and {len(self.real.test)}")
-      results["fid"] = features_lib.frechet_distance_from_moments(
-          *features_lib.feature_moments(features), *self._test_moments)
-      results["kid"], results["kid_stderr"] = kernel_lib.kernel_distance(
-          self._test_features, features, num_subsets=self.kid_num_subsets,
-          subset_size=self.kid_subset_size)
-      results.update(self._test_manifold.precision_recall(features))
+      results.update(self.parzen_metrics(samples))
+    chosen = [m for m in FEATURE_METRICS if m in self.metrics]
+    if not chosen:
+      return results
+    self._feature_space()
+    features = self._features(samples)
+    if "fid" in chosen:
+      results.update(self.fid_metrics(samples, features))
+    if "kid" in chosen:
+      results.update(self.kid_metrics(samples, features))
+    if "precision" in chosen or "recall" in chosen:
+      pr = self.precision_recall_metrics(samples, features)
+      results.update({k: v for k, v in pr.items() if k in chosen})
     return results
 
   def floors(self) -> dict:
@@ -171,7 +213,8 @@ class ImageEvaluator:
                       self._sample_metrics(self.real.train).items()}
       self._floors["real_num_samples"] = int(self.real.train.shape[0])
       self._write_floor_cache(self._floors)
-    return dict(self._floors)
+    names = self._floor_names()
+    return {k: v for k, v in self._floors.items() if k in names}
 
   def __call__(self, samples) -> dict:
     """Metrics of `samples` ([n, H, W, C] in [0, 1]) and the floors."""
@@ -182,8 +225,7 @@ class ImageEvaluator:
     return results
 
   def _floor_names(self) -> set[str]:
-    names = ((_PARZEN_METRICS if self.parzen else ()) +
-             (_FEATURE_METRICS if self.feature_fn is not None else ()))
+    names = [key for metric in self.metrics for key in METRIC_KEYS[metric]]
     return {f"real_{name}" for name in names} | {"real_num_samples"}
 
   def _read_floor_cache(self) -> Optional[dict]:
@@ -209,7 +251,10 @@ class ImageEvaluator:
             table = dict(json.load(f))
         except (OSError, ValueError, TypeError):
           table = {}
-      table[self.floor_cache_key] = floors
+      # Floors of other metrics cached under the same key stay.
+      previous = table.get(self.floor_cache_key)
+      table[self.floor_cache_key] = {
+          **(previous if isinstance(previous, dict) else {}), **floors}
       tmp = f"{self.floor_cache_path}.tmp-{os.getpid()}"
       with open(tmp, "w") as f:
         json.dump(table, f, indent=2, sort_keys=True)

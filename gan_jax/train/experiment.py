@@ -243,7 +243,7 @@ class Experiment:
 
   @property
   def _uses_features(self) -> bool:
-    return bool({"fid", "kid", "precision", "recall", "stacked_modes"} &
+    return bool(set(evaluation.FEATURE_METRICS + ("stacked_modes",)) &
                 set(self.metrics))
 
   def _floor_cache_key(self, real) -> str:
@@ -285,9 +285,10 @@ class Experiment:
         if extractor.path:
           floor_cache = os.path.join(extractor.path, "real_floors.json")
       self._image_evaluator = evaluation.ImageEvaluator(
-          real, feature_fn=extractor, parzen=self._uses_parzen,
-          floor_cache_path=floor_cache,
-          floor_cache_key=self._floor_cache_key(real))
+          real, feature_fn=extractor, floor_cache_path=floor_cache,
+          floor_cache_key=self._floor_cache_key(real),
+          metrics=tuple(m for m in self.metrics
+                        if m in evaluation.IMAGE_METRIC_KEYS))
       self._extractor_accuracy = (extractor.test_accuracy if extractor
                                   else None)
     return self._image_evaluator
