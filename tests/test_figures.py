@@ -12,6 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)  # for the `experiments` package
 
+from experiments import presets  # pylint: disable=g-import-not-at-top,wrong-import-position
 from experiments.figures import make_all  # pylint: disable=g-import-not-at-top,wrong-import-position
 from helpers import write_fake_sweep, write_idx_images  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -406,7 +407,7 @@ def test_sweep_figures_launch_the_configs_sweeps(tmp_path, monkeypatch):
   result = table.main(outdir=str(tmp_path), runs_dir=str(tmp_path / "r"),
                       parallel=2)
   games = ("saturating", "rpgan", "wgan_gp")
-  assert set(table.GAMES) == set(table.sweep_lib.TOY_OBJECTIVES) - {"ns_r1"}
+  assert set(table.GAMES) == set(presets.TOY_OBJECTIVES) - {"ns_r1"}
   assert result["summary"]["sweep_status"] == {
       f"{d}:{arg}": 3 for d in ("ring", "grid")
       for arg in ("seeds", *games, "table")}

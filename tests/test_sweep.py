@@ -30,6 +30,10 @@ from gan_jax import sweep
 import sweep_stub
 from helpers import CONFIG_FILES, ROOT, write_fake_sweep
 
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)  # for the `experiments` package
+from experiments import presets  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 GAUSSIAN_1D = os.path.join(ROOT, "experiments", "configs", "gaussian_1d.py")
 
 
@@ -211,11 +215,11 @@ def test_toy_configs_sweep_seeds_and_the_mode_collapse_table(name):
                   for k in (1, 2) for pi in (0.5, 0.25)}
   assert len(table) == 8 * 10
   # The games: each over the seeds; "objectives" all of them.
-  for game in sweep.TOY_OBJECTIVES:
+  for game in presets.TOY_OBJECTIVES:
     assert sweep.load_sweep(f"{path}:{game}") == [
         {"seed": s} for s in range(10)]
   objectives = sweep.load_sweep(path + ":objectives")
-  assert len(objectives) == 10 * len(sweep.TOY_OBJECTIVES) == 40
+  assert len(objectives) == 10 * len(presets.TOY_OBJECTIVES) == 40
   assert {"loss.name": "saturating", "seed": 3} in objectives
   two_seeds = sweep.load_sweep(path + ":table2")
   assert two_seeds == [v for v in table if v["seed"] < 2]
@@ -225,12 +229,12 @@ def test_toy_configs_sweep_seeds_and_the_mode_collapse_table(name):
 
 
 @pytest.mark.parametrize("name", ["ring", "grid"])
-@pytest.mark.parametrize("game", sorted(sweep.TOY_OBJECTIVES))
+@pytest.mark.parametrize("game", sorted(presets.TOY_OBJECTIVES))
 def test_toy_games_change_only_their_own_fields(name, game):
   path = os.path.join(ROOT, "experiments", "configs", f"{name}.py")
   shipped = config_lib.from_file(path)
   changed = config_lib.from_file(path, game)
-  overrides = sweep.TOY_OBJECTIVES[game]
+  overrides = presets.TOY_OBJECTIVES[game]
   # Each override is set and changes its field; nothing else differs.
   expected = config_lib.from_file(path)
   expected.update_from_flattened_dict(overrides)
