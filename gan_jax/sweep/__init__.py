@@ -55,8 +55,9 @@ individual runs with `load_runs(sweep_dir)`.
 The package's modules: `variants` (expanding, naming and checking a sweep),
 `files` (the layout on disk), `launchers` (submitit executors: local or
 SLURM), `jobs` (what a job runs), `runner` (claiming, submitting and
-settling: `run_sweep`) and `results` (results.csv and results.md). The
-shipped configs' own sweeps are experiments, in experiments/presets.py.
+settling: `run_sweep`), `results` (results.csv and results.md) and `cli`
+(launch.py's sweep and SLURM flags). The shipped configs' own sweeps are
+experiments, in experiments/presets.py.
 """
 
 from gan_jax.sweep import files
