@@ -5,13 +5,19 @@
 before anything is submitted; `run` runs a sweep (or, with --collect, only
 writes its table) and `submit` one run as a SLURM job. Their errors are
 one-line exits with launch.py's statuses (`gan_jax.cli`).
+
+A sweep stops on Ctrl-C (SIGINT) and on SIGTERM alike: its local jobs save a
+checkpoint and stop, SLURM's keep running, and the launch exits 128 + N with
+one line; the same command resumes the sweep.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-from typing import Any
+import threading
+from typing import Any, Iterator
 
 from absl import flags
 import ml_collections
@@ -113,6 +119,42 @@ def launcher() -> launchers.Launcher:
   return chosen
 
 
+class Terminated(BaseException):
+  """SIGTERM reached the launch while its sweep ran.
+
+  A BaseException, as KeyboardInterrupt is, so that no `except Exception`
+  on the way swallows it.
+  """
+
+  def __init__(self, signum: int):
+    super().__init__(f"stopped by signal {signum}")
+    self.signum = signum
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+  """SIGTERM raises Terminated here, so that the sweep stops as on Ctrl-C.
+
+  By default SIGTERM ends the launch at once, silently, before it has
+  stopped its local jobs. A second SIGTERM while they save their
+  checkpoints is ignored (SIGKILL still ends the launch).
+  """
+  if threading.current_thread() is not threading.main_thread():
+    yield  # signal handlers can only be set in the main thread
+    return
+
+  def handler(signum, frame):
+    del frame
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated(signum)
+
+  previous = signal.signal(signal.SIGTERM, handler)
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
 def _variants(config: ml_collections.ConfigDict) -> list[variants.Variant]:
   """The config file's sweep, every variant validated (exits if invalid)."""
   spec = config_flags.get_config_filename(FLAGS["config"])
@@ -143,10 +185,12 @@ def run(config: ml_collections.ConfigDict, sweep_dir: str,
     return
   to_run = _variants(config)
   try:
-    outcome = runner.run_sweep(to_run, sweep_dir, launcher=chosen)
-  except KeyboardInterrupt:
+    with _sigterm_raises():
+      outcome = runner.run_sweep(to_run, sweep_dir, launcher=chosen)
+  except (KeyboardInterrupt, Terminated) as e:
+    signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
     cli.fail("interrupted", f"the sweep in {sweep_dir} stopped; re-run the "
-             f"same command to resume it", 128 + signal.SIGINT)
+             f"same command to resume it", 128 + signum)
   except OSError as e:
     cli.workdir_error(f"cannot write in sweep folder {sweep_dir}: "
                       f"{e.strerror or e}")
