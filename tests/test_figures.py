@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -324,6 +325,21 @@ def test_configs_still_load_by_path_with_experiments_a_package():
   config = config_lib.from_file(os.path.join(ROOT, "experiments", "configs",
                                              "gaussian_1d.py"))
   assert config.data.name == "gaussian_1d"
+
+
+def test_configs_find_the_presets_from_any_working_directory(tmp_path):
+  """A config file loaded by path imports experiments.presets, also where
+  the repository's root is not on sys.path (another working directory)."""
+  ring = os.path.join(ROOT, "experiments", "configs", "ring.py")
+  code = ("import sys\n"
+          "from gan_jax import config\n"
+          f"print(config.from_file({ring!r}, 'rpgan').loss.name)\n"
+          "print(sys.modules['experiments.presets'].__file__)\n")
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+  out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, check=True, timeout=120)
+  assert out.stdout.splitlines() == [
+      "relativistic", os.path.join(ROOT, "experiments", "presets.py")]
 
 
 # ----------------------------------------------------------------------------
