@@ -1,1 +1,1 @@
-"""Experiments: configs (loaded by path), their shared presets, figure scripts, benchmarks."""
+"""Experiments: configs (loaded by path), their presets, figures, benchmarks."""
