@@ -76,9 +76,8 @@ def main(argv: list[str]) -> None:
   config, workdir = _CONFIG.value, _WORKDIR.value
   sweep = sweep_cli.requested()
   if not sweep:
-    # Before anything starts a JAX backend (and before gan_jax.distributed,
-    # which imports jax): all but the device-count rule. A sweep validates
-    # each variant instead.
+    # Before anything starts a JAX backend: all but the device-count rule.
+    # A sweep validates each variant instead.
     cli.validate(config, None, num_processes=(
         launcher.nodes * launcher.tasks_per_node if launcher.is_slurm else
         max(1, flags.FLAGS.num_processes)))
