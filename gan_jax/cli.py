@@ -111,8 +111,11 @@ def _load_config_file(spec: str) -> ml_collections.ConfigDict:
     return config_lib.default_config()
 
 
-def _unknown_override(argv: list[str]) -> Optional[str]:
-  """Message for the first --config.a.b override naming no config field."""
+def unknown_override(argv: list[str]) -> Optional[str]:
+  """Message for the first --config.a.b override naming no config field.
+
+  With a suggestion of the closest field; None if every override names one.
+  """
   spec = _config_arg(argv)
   config = _load_config_file(spec) if spec else None
   if config is None:
@@ -161,10 +164,10 @@ def parse_flags(argv: list[str]) -> list[str]:
       config_error(load_error)
     if isinstance(e, flags.Error):
       # Includes a value of the wrong type (--config.train.steps=abc).
-      config_error(_unknown_override(argv) or _flag_error_message(e))
+      config_error(unknown_override(argv) or _flag_error_message(e))
     # ml_collections raises AttributeError/KeyError with an unhelpful message
     # for an override of a field that does not exist.
-    config_error(_unknown_override(argv) or
+    config_error(unknown_override(argv) or
                  f"invalid config override: {type(e).__name__}: {e}")
   if not isinstance(FLAGS["config"].value, ml_collections.ConfigDict):
     # config_flags defers an OSError while loading (e.g. a missing file)
