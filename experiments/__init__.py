@@ -1,1 +1,1 @@
-"""Experiments: configs (loaded by path), figure scripts, benchmarks."""
+"""Experiments: configs (loaded by path), their presets, figures, benchmarks."""

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -12,6 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)  # for the `experiments` package
 
+from experiments import presets  # pylint: disable=g-import-not-at-top,wrong-import-position
 from experiments.figures import make_all  # pylint: disable=g-import-not-at-top,wrong-import-position
 from helpers import write_fake_sweep, write_idx_images  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -325,6 +327,21 @@ def test_configs_still_load_by_path_with_experiments_a_package():
   assert config.data.name == "gaussian_1d"
 
 
+def test_configs_find_the_presets_from_any_working_directory(tmp_path):
+  """A config file loaded by path imports experiments.presets, also where
+  the repository's root is not on sys.path (another working directory)."""
+  ring = os.path.join(ROOT, "experiments", "configs", "ring.py")
+  code = ("import sys\n"
+          "from gan_jax import config\n"
+          f"print(config.from_file({ring!r}, 'rpgan').loss.name)\n"
+          "print(sys.modules['experiments.presets'].__file__)\n")
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+  out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, check=True, timeout=120)
+  assert out.stdout.splitlines() == [
+      "relativistic", os.path.join(ROOT, "experiments", "presets.py")]
+
+
 # ----------------------------------------------------------------------------
 # The figures made from sweeps, on sweep folders prepared here.
 # ----------------------------------------------------------------------------
@@ -406,7 +423,7 @@ def test_sweep_figures_launch_the_configs_sweeps(tmp_path, monkeypatch):
   result = table.main(outdir=str(tmp_path), runs_dir=str(tmp_path / "r"),
                       parallel=2)
   games = ("saturating", "rpgan", "wgan_gp")
-  assert set(table.GAMES) == set(table.sweep_lib.TOY_OBJECTIVES) - {"ns_r1"}
+  assert set(table.GAMES) == set(presets.TOY_OBJECTIVES) - {"ns_r1"}
   assert result["summary"]["sweep_status"] == {
       f"{d}:{arg}": 3 for d in ("ring", "grid")
       for arg in ("seeds", *games, "table")}

@@ -14,18 +14,15 @@ import math
 import os
 import random
 import struct
-import sys
 
 import jax
 import pytest
 
+from gan_jax import cli
 from gan_jax import config as config_lib
 from gan_jax import data
 
 from helpers import ROOT, config_leaves, write_idx_dataset
-
-sys.path.insert(0, ROOT)
-import launch  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 RING = os.path.join(ROOT, "experiments", "configs", "ring.py")
 FASHION = os.path.join(ROOT, "experiments", "configs", "fashion_mnist_mlp.py")
@@ -161,8 +158,7 @@ def test_unknown_override_key_suggests_the_field(field, typo):
   flag = f"--config.{parent}{typo}=1"
   if typo == field.rsplit(".", 1)[-1]:
     pytest.skip("the typo happened to give the field back")
-  message = launch._unknown_override(  # pylint: disable=protected-access
-      ["launch.py", "--config", RING, flag])
+  message = cli.unknown_override(["launch.py", "--config", RING, flag])
   assert message is not None
   assert f"config.{parent}{typo} is not a known field" in message
   assert f"Did you mean config.{field}?" in message, message

@@ -272,3 +272,11 @@ def test_bad_sweep_exits_before_running_anything(tmp_path, sweep, words):
     assert word in result.stderr, result.stderr
   assert "Traceback" not in result.stderr
   assert not os.path.exists(tmp_path / "run")
+
+
+def test_cli_module_imports_no_jax():
+  """launch.py's error rewording (gan_jax.cli) loads no jax at import."""
+  code = "import sys, gan_jax.cli; print('jax' in sys.modules)"
+  out = subprocess.run([sys.executable, "-c", code], cwd=ROOT,
+                       capture_output=True, text=True, check=True, timeout=120)
+  assert out.stdout.strip() == "False"

@@ -30,6 +30,10 @@ from gan_jax import sweep
 import sweep_stub
 from helpers import CONFIG_FILES, ROOT, write_fake_sweep
 
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)  # for the `experiments` package
+from experiments import presets  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 GAUSSIAN_1D = os.path.join(ROOT, "experiments", "configs", "gaussian_1d.py")
 
 
@@ -211,11 +215,11 @@ def test_toy_configs_sweep_seeds_and_the_mode_collapse_table(name):
                   for k in (1, 2) for pi in (0.5, 0.25)}
   assert len(table) == 8 * 10
   # The games: each over the seeds; "objectives" all of them.
-  for game in sweep.TOY_OBJECTIVES:
+  for game in presets.TOY_OBJECTIVES:
     assert sweep.load_sweep(f"{path}:{game}") == [
         {"seed": s} for s in range(10)]
   objectives = sweep.load_sweep(path + ":objectives")
-  assert len(objectives) == 10 * len(sweep.TOY_OBJECTIVES) == 40
+  assert len(objectives) == 10 * len(presets.TOY_OBJECTIVES) == 40
   assert {"loss.name": "saturating", "seed": 3} in objectives
   two_seeds = sweep.load_sweep(path + ":table2")
   assert two_seeds == [v for v in table if v["seed"] < 2]
@@ -225,12 +229,12 @@ def test_toy_configs_sweep_seeds_and_the_mode_collapse_table(name):
 
 
 @pytest.mark.parametrize("name", ["ring", "grid"])
-@pytest.mark.parametrize("game", sorted(sweep.TOY_OBJECTIVES))
+@pytest.mark.parametrize("game", sorted(presets.TOY_OBJECTIVES))
 def test_toy_games_change_only_their_own_fields(name, game):
   path = os.path.join(ROOT, "experiments", "configs", f"{name}.py")
   shipped = config_lib.from_file(path)
   changed = config_lib.from_file(path, game)
-  overrides = sweep.TOY_OBJECTIVES[game]
+  overrides = presets.TOY_OBJECTIVES[game]
   # Each override is set and changes its field; nothing else differs.
   expected = config_lib.from_file(path)
   expected.update_from_flattened_dict(overrides)
@@ -758,23 +762,19 @@ def test_real_sweep_rerun_skips_finished_resumes_and_retries(real_sweep):
       (2, 2, 0), (2, 2, 0), (1, 0, 1)]
 
 
-@pytest.mark.slow
-def test_ctrl_c_stops_local_jobs_after_their_checkpoint(tmp_path):
-  """A terminal's Ctrl-C (SIGINT to the whole process group) reaches the
-  launch, submitit's local controllers and the jobs: the launch exits 130
-  with one line, each running job saves a checkpoint first, nothing is left
-  running."""
+def start_long_sweep(tmp_path, **popen_args):
+  """launch.py on a one-variant sweep of 20,000 ring steps, once it trains.
+
+  Returns the launch (a Popen), the sweep folder and the job's job.json.
+  """
   config = write_config(str(tmp_path), LONG_RING.format(ring=os.path.join(
       ROOT, "experiments", "configs", "ring.py")), "long_ring.py")
   sweep_dir = str(tmp_path / "sweep")
   launch = subprocess.Popen(
       [sys.executable, "launch.py", "--config", config, "--sweep",
        "--workdir", sweep_dir], cwd=ROOT, start_new_session=True,
-      # As in a terminal: SIGINT not ignored (a background CI shell ignores
-      # it, and its children inherit that).
-      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
       env=dict(os.environ, JAX_PLATFORMS="cpu"), stdout=subprocess.PIPE,
-      stderr=subprocess.PIPE, text=True)
+      stderr=subprocess.PIPE, text=True, **popen_args)
   job_file = os.path.join(sweep_dir, "seed=0", "job.json")
   deadline = time.time() + 240
   while time.time() < deadline:
@@ -782,19 +782,19 @@ def test_ctrl_c_stops_local_jobs_after_their_checkpoint(tmp_path):
     if "stderr" in job and os.path.exists(job["stderr"]):
       with open(job["stderr"]) as f:
         if "Timed " in f.read():  # training runs
-          break
+          return launch, sweep_dir, job
     assert launch.poll() is None, launch.communicate()
     time.sleep(0.5)
-  else:
-    pytest.fail("the job did not start training")
-  os.killpg(launch.pid, signal.SIGINT)
-  out, err = launch.communicate(timeout=300)
-  assert launch.returncode == 130, out + err
-  assert err.splitlines()[-1] == (
-      f"launch.py: interrupted: the sweep in {sweep_dir} stopped; re-run the "
-      f"same command to resume it")
-  with open(job["stdout"]) as f:  # its own SIGINT, or the launch's SIGTERM
-    assert re.search(r"stopped by SIG(INT|TERM) at step \d+/20000", f.read())
+  launch.kill()
+  pytest.fail("the job did not start training")
+
+
+def assert_stopped_after_checkpoint(sweep_dir, job, signals="INT|TERM"):
+  """The job saved a checkpoint and said which signal stopped it; nothing
+  of the sweep is left running."""
+  with open(job["stdout"]) as f:
+    assert re.search(rf"stopped by SIG({signals}) at step \d+/20000",
+                     f.read())
   steps = [int(n) for n in os.listdir(
       os.path.join(sweep_dir, "seed=0", "checkpoints")) if n.isdigit()]
   assert steps and 0 < max(steps) < 20000
@@ -802,6 +802,44 @@ def test_ctrl_c_stops_local_jobs_after_their_checkpoint(tmp_path):
   leftover = subprocess.run(["pgrep", "-f", sweep_dir], capture_output=True,
                             text=True, check=False).stdout.split()
   assert not leftover
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_local_jobs_after_their_checkpoint(tmp_path):
+  """A terminal's Ctrl-C (SIGINT to the whole process group) reaches the
+  launch, submitit's local controllers and the jobs: the launch exits 130
+  with one line, each running job saves a checkpoint first, nothing is left
+  running."""
+  # As in a terminal: SIGINT not ignored (a background CI shell ignores it,
+  # and its children inherit that).
+  launch, sweep_dir, job = start_long_sweep(
+      tmp_path, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+  os.killpg(launch.pid, signal.SIGINT)
+  out, err = launch.communicate(timeout=300)
+  assert launch.returncode == 130, out + err
+  assert err.splitlines()[-1] == (
+      f"launch.py: interrupted: the sweep in {sweep_dir} stopped; re-run the "
+      f"same command to resume it")
+  # Its own SIGINT, or the launch's SIGTERM.
+  assert_stopped_after_checkpoint(sweep_dir, job)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_local_jobs_after_their_checkpoint(tmp_path):
+  """SIGTERM to the launch alone (`kill`, a scheduler, a service manager):
+  as on Ctrl-C, the launch stops its jobs after their checkpoint and exits
+  143 with one line (by default it would die at once, silently)."""
+  launch, sweep_dir, job = start_long_sweep(tmp_path)
+  launch.send_signal(signal.SIGTERM)
+  out, err = launch.communicate(timeout=300)
+  assert launch.returncode == 143, out + err
+  line = (f"launch.py: interrupted: the sweep in {sweep_dir} stopped; re-run "
+          f"the same command to resume it")
+  assert [l for l in err.splitlines() if l.startswith("launch.py:")] == [line]
+  assert err.splitlines()[-1] == line
+  assert "Traceback" not in err
+  assert "[sweep] stopped 1 local job(s)" in out
+  assert_stopped_after_checkpoint(sweep_dir, job, signals="TERM")
 
 
 LONG_RING = """

@@ -20,10 +20,21 @@ by experiments/figures/fashion_mnist_curves.py):
       --sweep --workdir runs/fashion_mnist_mlp_losses
 """
 
+import os
+import sys
+
 from gan_jax import config as config_lib
 from gan_jax import data
 from gan_jax import models
-from gan_jax import sweep as sweep_lib
+
+# Loaded by path (launch.py, config.from_file), from any working directory:
+# the repository's root, which holds the `experiments` package, goes on
+# sys.path for the shared presets.
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+if _ROOT not in sys.path:
+  sys.path.insert(0, _ROOT)
+from experiments import presets  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def get_config(arg=None):
@@ -55,5 +66,5 @@ def get_config(arg=None):
 
 
 def sweep(arg=None):
-  """Both generator losses, all else equal (sweep_lib.loss_comparison_sweep)."""
-  return sweep_lib.loss_comparison_sweep(arg)
+  """Both generator losses, all else equal (presets.loss_comparison_sweep)."""
+  return presets.loss_comparison_sweep(arg)

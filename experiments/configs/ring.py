@@ -22,13 +22,24 @@ Sweeps (`sweep(arg)` below):
       --workdir runs/ring_table
 """
 
+import os
+import sys
+
 from gan_jax import config as config_lib
 from gan_jax import data
-from gan_jax import sweep as sweep_lib
+
+# Loaded by path (launch.py, config.from_file), from any working directory:
+# the repository's root, which holds the `experiments` package, goes on
+# sys.path for the shared presets.
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+if _ROOT not in sys.path:
+  sys.path.insert(0, _ROOT)
+from experiments import presets  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def get_config(arg=None):
-  """The shipped config; arg = a name of `sweep_lib.TOY_OBJECTIVES` changes its game."""
+  """The shipped config; arg = a name of `presets.TOY_OBJECTIVES` changes its game."""
   config = config_lib.default_config()
   config.data = data.default_data_config("ring")
   config.model.name = "mlp"
@@ -54,12 +65,12 @@ def get_config(arg=None):
   # Samples and evaluation use an EMA of G's weights: the raw G keeps
   # oscillating around the modes (40-65% high quality), its average does not.
   config.train.ema_decay = 0.9995
-  return sweep_lib.toy_objective(config, arg)
+  return presets.toy_objective(config, arg)
 
 
 def sweep(arg=None):
   """Seeds (None/"seeds", or of a game), "objectives", "table" or "quick".
 
-  See `gan_jax.sweep.mode_collapse_sweep`; ring.py and grid.py share it.
+  See `experiments.presets.mode_collapse_sweep`; ring.py and grid.py share it.
   """
-  return sweep_lib.mode_collapse_sweep(arg)
+  return presets.mode_collapse_sweep(arg)

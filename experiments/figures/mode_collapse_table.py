@@ -19,9 +19,9 @@ Sweeps per data set (`sweep(arg)` in its config), each in its own folder
   seeds   the shipped config (non-saturating + R1) over 10 seeds (the
           headline row);
   saturating, rpgan, wgan_gp
-          the other games of `gan_jax.sweep.TOY_OBJECTIVES` over the same 10
-          seeds and the shipped length: the saturating loss, RpGAN + R1 + R2
-          and WGAN-GP (the table's main rows, with the headline);
+          the other games of `experiments.presets.TOY_OBJECTIVES` over the
+          same 10 seeds and the shipped length: the saturating loss, RpGAN +
+          R1 + R2 and WGAN-GP (the table's main rows, with the headline);
   table   losses (saturating, non-saturating) x k D steps (1, 2) x
           pi = fake fraction (0.5, 0.25), 10 seeds each (80 runs, hours of
           CPU: run it where you have the cores; finished runs are skipped, so
@@ -101,7 +101,7 @@ def _row(group: dict, dataset: str, label: str, source: str) -> dict:
   return row
 
 
-# The games of sweep_lib.TOY_OBJECTIVES tabulated beside the shipped one
+# The games of presets.TOY_OBJECTIVES tabulated beside the shipped one
 # (whose row is the "seeds" sweep), with their labels.
 GAMES = {
     "saturating": "saturating loss (Goodfellow et al. 2014) + R1",
@@ -182,7 +182,7 @@ captured when it has a high-quality sample. Our data: ring of 8 (radius 2,
 std 0.02), grid of 25 (spacing 2, std 0.05). Ours: MLPs with samples from
 an EMA of G's weights; "as shipped" is the non-saturating loss with R1
 (gamma 0.1), the named games change only the game (`TOY_OBJECTIVES` in
-gan_jax/sweep/presets.py), all at the shipped 30k (ring) / 50k (grid)
+experiments/presets.py), all at the shipped 30k (ring) / 50k (grid)
 steps; k = D steps per G step, pi = fraction of generated samples in D's
 loss (`loss.fake_fraction`), rows marked with steps are shorter runs.
 Published rows are each paper's own networks and schedule (VEEGAN: 3-layer MLPs; PacGAN: G

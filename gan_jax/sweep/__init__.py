@@ -53,16 +53,16 @@ runs) or `load_results(sweep_dir)` (parsed back from results.csv), and the
 individual runs with `load_runs(sweep_dir)`.
 
 The package's modules: `variants` (expanding, naming and checking a sweep),
-`presets` (the shipped configs' `sweep(arg)` functions), `files` (the layout
-on disk), `launchers` (submitit executors: local or SLURM), `jobs` (what a
-job runs), `runner` (claiming, submitting and settling: `run_sweep`) and
-`results` (results.csv and results.md).
+`files` (the layout on disk), `launchers` (submitit executors: local or
+SLURM), `jobs` (what a job runs), `runner` (claiming, submitting and
+settling: `run_sweep`), `results` (results.csv and results.md) and `cli`
+(launch.py's sweep and SLURM flags). The shipped configs' own sweeps are
+experiments, in experiments/presets.py.
 """
 
 from gan_jax.sweep import files
 from gan_jax.sweep import jobs
 from gan_jax.sweep import launchers
-from gan_jax.sweep import presets
 from gan_jax.sweep import results
 from gan_jax.sweep import runner
 from gan_jax.sweep import variants
@@ -77,17 +77,6 @@ load_sweep = variants.load_sweep
 variant_name = variants.variant_name
 expand = variants.expand
 probe_device_count = variants.probe_device_count
-
-# The shipped configs' sweeps.
-GENERATOR_LOSSES = presets.GENERATOR_LOSSES
-MODE_COLLAPSE_LOSSES = presets.MODE_COLLAPSE_LOSSES
-MODE_COLLAPSE_DISCRIMINATOR_STEPS = presets.MODE_COLLAPSE_DISCRIMINATOR_STEPS
-MODE_COLLAPSE_FAKE_FRACTIONS = presets.MODE_COLLAPSE_FAKE_FRACTIONS
-MODE_COLLAPSE_SEEDS = presets.MODE_COLLAPSE_SEEDS
-mode_collapse_sweep = presets.mode_collapse_sweep
-TOY_OBJECTIVES = presets.TOY_OBJECTIVES
-toy_objective = presets.toy_objective
-loss_comparison_sweep = presets.loss_comparison_sweep
 
 # Files.
 SWEEP_FILE = files.SWEEP_FILE

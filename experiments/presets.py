@@ -1,17 +1,21 @@
-"""The shipped configs' `sweep(arg)` functions, shared between config files.
+"""The shipped configs' games and `sweep(arg)` functions, shared between them.
 
 The mode-collapse table on the ring and grid toys (experiments/figures/
 mode_collapse_table.py): generator loss x k D steps x pi = fake fraction.
 One definition, so that both data sets sweep the same rows.
+
+Experiment choices, not library code: the config files in experiments/configs/
+import this module (`from experiments import presets`), after putting the
+repository's root on sys.path, since they are loaded by path.
 """
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
-from gan_jax.sweep import variants as variants_lib
+from gan_jax import sweep as sweep_lib
 
-SEED_FIELD = variants_lib.SEED_FIELD
+SEED_FIELD = sweep_lib.SEED_FIELD
 
 # The generator losses every comparison sweep pits against each other.
 GENERATOR_LOSSES = ("saturating", "non_saturating")
@@ -30,16 +34,14 @@ TOY_OBJECTIVES = {
     # Goodfellow et al. 2014's minimax G loss, log(1 - D(G(z))), all else
     # equal: the "saturating" loss whose gradient vanishes where D wins.
     "saturating": {"loss.name": "saturating"},
-    # R3GAN's recipe (Huang et al. 2024): RpGAN + R1 + R2 with one gamma.
-    # Ring seed 0 at 10k steps: gamma 0.01 88.6% high quality, 0.1 77.2%
-    # (NS + R1: 87.4%); a smaller gamma keeps D sharper around the modes.
+    # R3GAN's recipe (Huang et al. 2024): RpGAN + R1 + R2 with one gamma,
+    # small, so that D stays sharp around the toys' narrow modes.
     "rpgan": {"loss.name": "relativistic", "loss.r1_gamma": 0.01,
               "loss.r2_gamma": 0.01},
     # WGAN-GP (Gulrajani et al. 2017) as in their toy code (gan_toy.py):
     # lambda = 0.1 ("smaller lambda seems to help for toy tasks"), 5 critic
-    # steps per G step, Adam b2 = 0.9. Ring seed 0 at 10k steps: 90.6% high
-    # quality, 8/8 modes; their image setting (lambda = 10, lr 1e-4) left G
-    # a blob on one mode (0.04%).
+    # steps per G step, Adam b2 = 0.9 (not their image setting, lambda = 10,
+    # lr 1e-4).
     "wgan_gp": {"loss.name": "wasserstein", "loss.r1_gamma": 0.0,
                 "loss.gp_weight": 0.1, "train.discriminator_steps": 5,
                 "optimizer.generator.b2": 0.9,
