@@ -27,6 +27,7 @@ from absl import logging
 import ml_collections
 
 from gan_jax import config as config_lib
+from gan_jax import registry
 
 EXIT_ERROR = 1  # data, workdir, divergence, another runtime error
 EXIT_CONFIG = 2  # bad flags or config; nothing started
@@ -34,6 +35,11 @@ OUTPUTS = ("config.json, metrics.jsonl, tensorboard/, checkpoints/, "
            "samples/, summary.json")
 
 FLAGS = flags.FLAGS
+
+_PLUGINS = flags.DEFINE_list(
+    "plugins", [], "Plug-ins to load before the config file: .py files or "
+    "module names that register models, games, penalties, evaluators or data "
+    "sets (kept in config.plugins). Comma-separated.")
 
 
 def fail(kind: str, message: str, code: int) -> NoReturn:
@@ -147,11 +153,57 @@ def _flag_error_message(e: flags.Error) -> str:
   return message + " (see --helpshort)"
 
 
+def _plugins_arg(argv: list[str]) -> list[str]:
+  """The --plugins list, read before the config file is loaded."""
+  plugins = []
+  for i, arg in enumerate(argv):
+    if arg == "--":
+      break
+    if arg.startswith("--plugins="):
+      plugins += [p for p in arg[len("--plugins="):].split(",") if p]
+    elif arg == "--plugins" and i + 1 < len(argv):
+      plugins += [p for p in argv[i + 1].split(",") if p]
+  return plugins
+
+
+def registered_components() -> str:
+  """The registries' names, for --help (plug-ins loaded by then included)."""
+  lines = ["", "Registered components (gan_jax.registry; add one: "
+           "docs/howto):"]
+  for reg in registry.ALL:
+    lines.append(f"  {reg.kind:10} config.{reg.section}: "
+                 f"{', '.join(reg.names())}")
+  return "\n".join(lines)
+
+
+def _overridden_fields(argv: list[str]) -> set[str]:
+  return {arg[len("--config."):].split("=", 1)[0] for arg in argv
+          if arg.startswith("--config.")}
+
+
+def _switch_defaults(argv: list[str], spec: Optional[str]) -> None:
+  """A name changed by --config.<section>.name gets its defaults."""
+  overridden = _overridden_fields(argv)
+  if not spec or not any(f.endswith(".name") for f in overridden):
+    return
+  config = FLAGS["config"].value
+  with config.unlocked():
+    config_lib.switch_component_defaults(config, _load_config_file(spec),
+                                         overridden)
+
+
 def parse_flags(argv: list[str]) -> list[str]:
   """absl's flag parsing (app.run's flags_parser), with launch.py's exits."""
+  try:
+    # Before the config file: its default_config() has their fields then.
+    registry.load_plugins(_plugins_arg(argv))
+  except config_lib.ConfigError as e:
+    config_error(str(e))
   shorthelp = _help_requested(argv)
   if shorthelp is not None:
-    app.usage(shorthelp=shorthelp, writeto_stdout=True, exitcode=0)
+    app.usage(shorthelp=shorthelp, writeto_stdout=True)
+    print(registered_components())
+    sys.exit(0)
   spec = _config_arg(argv)
   try:
     remaining = FLAGS(argv)
@@ -177,6 +229,11 @@ def parse_flags(argv: list[str]) -> list[str]:
   if len(remaining) > 1:
     config_error(f"unexpected arguments: {' '.join(remaining[1:])} (flags "
                  "take the form --name=value; see --helpshort)")
+  _switch_defaults(argv, spec)
+  config = FLAGS["config"].value
+  plugins = tuple(dict.fromkeys(tuple(config.plugins) + tuple(_PLUGINS.value)))
+  with config.unlocked():
+    config.plugins = plugins
   return remaining
 
 

@@ -318,7 +318,7 @@ def load_plugins(plugins: Iterable[str]) -> None:
 
 def _load_file(path: str, real_path: str) -> None:
   if not os.path.isfile(path):
-    raise ConfigError(f"config.plugins: {path} is not a file")
+    raise ConfigError(f"{path} is not a file")
   stem = os.path.splitext(os.path.basename(real_path))[0]
   name = "gan_jax_plugin_" + "".join(
       c if c.isalnum() else "_" for c in real_path.replace(os.sep, "_"))

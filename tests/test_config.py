@@ -405,3 +405,28 @@ def test_image_shape_that_the_model_cannot_take_names_the_file(tmp_path):
   assert "config.model.name='dcgan'" in message
   assert "(20, 20, 1)" in message
   assert str(tmp_path / "train-images-idx3-ubyte.gz") in message
+
+
+@pytest.mark.parametrize("overridden,latent_dim", [((), 100),
+                                                   (("model.latent_dim",), 16)])
+def test_a_switched_model_gets_its_defaults_of_common_fields(overridden,
+                                                              latent_dim):
+  """model.name mlp -> dcgan: latent_dim 16 -> DCGAN's 100 unless overridden."""
+  before = config_lib.default_config()
+  config = before.copy_and_resolve_references()
+  config.model.name = "dcgan"
+  config_lib.switch_component_defaults(config, before, overridden)
+  assert config.model.latent_dim == latent_dim
+
+
+def test_a_switched_data_set_gets_its_std_unless_the_config_set_one():
+  before = config_lib.default_config()  # ring: std 0.02
+  config = before.copy_and_resolve_references()
+  config.data.name = "grid"
+  config_lib.switch_component_defaults(config, before)
+  assert config.data.std == 0.05
+  before.data.std = 0.1  # set by the config file: kept
+  config = before.copy_and_resolve_references()
+  config.data.name = "grid"
+  config_lib.switch_component_defaults(config, before)
+  assert config.data.std == 0.1

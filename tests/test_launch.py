@@ -221,6 +221,41 @@ def test_help_exits_0(flag):
   assert "--workdir" in result.stdout and "Exit status" in result.stdout
 
 
+def test_help_lists_the_registered_components_and_plugins():
+  result = launch("--plugins=examples/plugins/spiral.py", "--helpshort")
+  assert result.returncode == 0, result.stderr
+  listing = result.stdout.split("Registered components")[1]
+  for line in ("model      config.model: mlp, dcgan",
+               "evaluator  config.eval: modes,"):
+    assert line in listing
+  assert "ring, grid, gaussian_1d, spiral" in listing
+
+
+def test_a_missing_plugin_is_a_config_error(tmp_path):
+  result = launch("--config", RING, "--workdir", str(tmp_path / "run"),
+                  "--plugins=examples/plugins/no_such.py")
+  assert result.returncode == 2, result.stderr
+  assert result.stderr.strip() == (
+      f"{CONFIG_ERROR}config.plugins: examples/plugins/no_such.py: "
+      "examples/plugins/no_such.py is not a file")
+  assert not os.path.exists(tmp_path / "run")
+
+
+@pytest.mark.slow
+def test_a_plugin_data_set_trains_from_the_command_line(tmp_path):
+  """--plugins, then its fields are overridable and saved with the run."""
+  workdir = str(tmp_path / "run")
+  result = launch("--config", RING, "--workdir", workdir, *TINY,
+                  "--plugins=examples/plugins/spiral.py",
+                  "--config.data.name=spiral", "--config.data.spiral_modes=6")
+  assert result.returncode == 0, result.stderr
+  assert "num_modes 6" in result.stdout
+  with open(os.path.join(workdir, "config.json")) as f:
+    saved = json.load(f)
+  assert saved["plugins"] == ["examples/plugins/spiral.py"]
+  assert saved["data"]["spiral_modes"] == 6
+
+
 def test_empty_workdir_is_a_workdir_error():
   result = launch("--config", RING, "--workdir", "")
   assert result.returncode == 1, result.stderr

@@ -29,6 +29,7 @@ from gan_jax.config.schema import from_dict
 from gan_jax.config.schema import from_file
 from gan_jax.config.schema import migrate
 from gan_jax.config.schema import set_optimizers
+from gan_jax.config.schema import switch_component_defaults
 from gan_jax.config.validation import validate
 from gan_jax.fields import ConfigError
 from gan_jax.fields import INT_MAX
@@ -48,5 +49,6 @@ __all__ = [
     "is_resumable_change",
     "migrate",
     "set_optimizers",
+    "switch_component_defaults",
     "validate",
 ]

@@ -225,3 +225,31 @@ def migrate(values: dict) -> dict:
   if isinstance(values, dict) and values.get("parallelism") == "pmap":
     values = dict(values, parallelism="shard_map")
   return values
+
+
+def switch_component_defaults(config: ml_collections.ConfigDict,
+                              before: ml_collections.ConfigDict,
+                              overridden=()) -> None:
+  """Gives a component chosen by an override its defaults of common fields.
+
+  When an override changes a name (`--config.model.name=dcgan`, a sweep's
+  'data.name'), each common field of that kind (e.g. model.latent_dim)
+  that still holds the old component's default, and was not itself
+  overridden, takes the new component's (DCGAN's latent_dim 100). The
+  components' own fields have their own defaults already.
+
+  Args:
+    config: the config after the overrides (changed in place).
+    before: the same config before them.
+    overridden: the dotted fields the overrides set ('model.latent_dim').
+  """
+  for reg in (registry.MODELS, registry.GAMES, registry.DATASETS):
+    section = reg.section
+    old, new = before[section].name, config[section].name
+    if old == new or old not in reg.names() or new not in reg.names():
+      continue
+    old_defaults, new_defaults = reg.defaults(old), reg.defaults(new)
+    for field in reg.common_fields:
+      if (f"{section}.{field}" not in overridden and
+          config[section][field] == old_defaults[field]):
+        config[section][field] = new_defaults[field]

@@ -187,6 +187,7 @@ def _resolve(base_config: ml_collections.ConfigDict, given: dict[str, Any],
                        f"'loss.name', got {key!r}")
     field = key[len("config."):] if key.startswith("config.") else key
     resolved[field] = _apply_override(config, field, value, where)
+  config_lib.switch_component_defaults(config, base_config, resolved)
   try:
     config_lib.validate(config, num_devices)
   except (config_lib.ConfigError, data_lib.DataError) as e:
