@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import inspect
 import os
 import pkgutil
 import sys
@@ -38,6 +39,8 @@ import ml_collections
 from gan_jax import fields as fields_lib
 from gan_jax.fields import ConfigError
 from gan_jax.fields import Field
+
+_PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
 
 # A cross-field rule: rule(config) raises ConfigError naming the field.
 Rule = Callable[[ml_collections.ConfigDict], None]
@@ -60,7 +63,9 @@ class Component:
     rules: cross-field checks run when it is chosen (or, for penalties and
       evaluators, when it is on).
     info: kind-specific facts (a data set's kind, a penalty's inputs, ...).
-    source: the file or module that registered it.
+    source: the file that registered it.
+    plugin: the plug-in that registered it (`plugin_key`), None for a
+      component of the package.
   """
   name: str
   target: Any
@@ -69,12 +74,15 @@ class Component:
   rules: tuple[Rule, ...]
   info: dict[str, Any]
   source: str
+  plugin: Optional[str] = None
 
 
-def _source_of(target: Any) -> str:
-  module = sys.modules.get(getattr(target, "__module__", ""), None)
-  return os.path.realpath(getattr(module, "__file__", "") or "") or getattr(
-      target, "__module__", "?")
+def _registering_file() -> str:
+  """The file whose code called `register` / `add` (outside this module)."""
+  frame = inspect.currentframe()
+  while frame is not None and frame.f_code.co_filename == __file__:
+    frame = frame.f_back
+  return os.path.realpath(frame.f_code.co_filename) if frame else "?"
 
 
 class Registry:
@@ -125,7 +133,7 @@ class Registry:
     """Registers `target` under `name` (the non-decorator form)."""
     if not isinstance(name, str) or not name.isidentifier():
       raise RegistryError(f"{self.kind} name {name!r} must be an identifier")
-    source = _source_of(target)
+    source = _registering_file()
     previous = self._components.get(name)
     if previous is not None and previous.source != source:
       raise RegistryError(
@@ -142,8 +150,12 @@ class Registry:
             f"not a field every {self.kind} has "
             f"({fields_lib.choices_text(self.common_fields)}); declare it in "
             f"fields instead")
+    # The package's own components are everyone's, also when a plug-in's
+    # import is what first imports them.
+    plugin = (_loading[-1] if _loading and
+              not source.startswith(_PACKAGE_DIR + os.sep) else None)
     component = Component(name, target, fields, defaults, tuple(rules), info,
-                          source)
+                          source, plugin)
     self._components[name] = component
     return component
 
@@ -182,24 +194,42 @@ class Registry:
       if not module.name.startswith("_"):
         importlib.import_module(f"{self.package}.{module.name}")
 
-  def names(self) -> tuple[str, ...]:
+  def components(self, plugins: Optional[Iterable[str]] = None
+                 ) -> tuple[Component, ...]:
+    """The components; with `plugins`, the package's and those plug-ins'.
+
+    A config sees only the package's components and those of the plug-ins
+    it lists (`config.plugins`), whatever else this process has loaded: so
+    its schema is the same in every process that loads it.
+    """
     self.load()
-    return tuple(self._components)
+    components = tuple(self._components.values())
+    if plugins is None:
+      return components
+    keys = {plugin_key(p) for p in plugins}
+    return tuple(c for c in components if c.plugin is None or c.plugin in keys)
+
+  def names(self, plugins: Optional[Iterable[str]] = None
+            ) -> tuple[str, ...]:
+    return tuple(c.name for c in self.components(plugins))
 
   def __contains__(self, name) -> bool:
     return name in self.names()
 
-  def get(self, name: str) -> Component:
+  def get(self, name: str,
+          plugins: Optional[Iterable[str]] = None) -> Component:
     """The component `name`; a ConfigError listing the names if unknown."""
-    if name not in self.names():
+    names = self.names(plugins)
+    if name not in names:
+      hint = ""
+      if name in self.names():
+        hint = (f" ({name!r} is registered by the plug-in "
+                f"{self._components[name].plugin}, which config.plugins does "
+                "not list)")
       raise ConfigError(
           f"config.{self.section}.name = {name!r} is not valid; choose one "
-          f"of {fields_lib.choices_text(self.names())}")
+          f"of {fields_lib.choices_text(names)}{hint}")
     return self._components[name]
-
-  def components(self) -> tuple[Component, ...]:
-    self.load()
-    return tuple(self._components.values())
 
   def where(self, **info) -> tuple[str, ...]:
     """Names of the components whose info has these values."""
@@ -208,27 +238,30 @@ class Registry:
 
   # --- The config fields.
 
-  def fields(self) -> dict[str, Field]:
+  def fields(self, plugins: Optional[Iterable[str]] = None
+             ) -> dict[str, Field]:
     """Every field of the section: the common ones, then each component's."""
     every = dict(self.common_fields)
-    for component in self.components():
+    for component in self.components(plugins):
       for field_name, field in component.fields.items():
         every.setdefault(field_name, field)
     return every
 
-  def defaults(self, name: Optional[str] = None) -> dict[str, Any]:
+  def defaults(self, name: Optional[str] = None,
+               plugins: Optional[Iterable[str]] = None) -> dict[str, Any]:
     """Every field's default, with `name`'s own defaults of common fields."""
-    values = {k: f.default for k, f in self.fields().items()}
+    values = {k: f.default for k, f in self.fields(plugins).items()}
     if name is not None:
-      values.update(self.get(name).defaults)
+      values.update(self.get(name, plugins).defaults)
     return values
 
-  def check_fields(self, section, prefix: str) -> None:
+  def check_fields(self, section, prefix: str,
+                   plugins: Optional[Iterable[str]] = None) -> None:
     """Checks every field of the section (those the choice ignores too).
 
     A bad value should not wait for the day a config switches the name.
     """
-    for field_name, field in self.fields().items():
+    for field_name, field in self.fields(plugins).items():
       if field_name in section:
         field.check(section[field_name], f"{prefix}.{field_name}")
 
@@ -279,6 +312,13 @@ DATASETS = Registry("data set", "data", "gan_jax.data",
 ALL = (MODELS, GAMES, PENALTIES, EVALUATORS, DATASETS)
 
 _loaded_plugins: dict[str, str] = {}
+# The plug-in being imported (a stack: a plug-in may load another).
+_loading: list[str] = []
+
+
+def plugin_key(plugin: str) -> str:
+  """How a plug-in is known: a file by its real path, a module by its name."""
+  return os.path.realpath(plugin) if plugin.endswith(".py") else plugin
 
 
 def load_plugins(plugins: Iterable[str]) -> None:
@@ -296,9 +336,10 @@ def load_plugins(plugins: Iterable[str]) -> None:
       raise ConfigError(f"config.plugins holds {plugin!r}; each entry must be "
                         "a .py file path or a module name")
     is_file = plugin.endswith(".py")
-    key = os.path.realpath(plugin) if is_file else plugin
+    key = plugin_key(plugin)
     if key in _loaded_plugins:
       continue
+    _loading.append(key)
     try:
       if is_file:
         _load_file(plugin, key)
@@ -313,6 +354,8 @@ def load_plugins(plugins: Iterable[str]) -> None:
     except Exception as e:  # pylint: disable=broad-except
       raise ConfigError(f"config.plugins: {plugin} failed to load: "
                         f"{type(e).__name__}: {e}") from None
+    finally:
+      _loading.pop()
     _loaded_plugins[key] = plugin
 
 

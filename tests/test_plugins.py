@@ -216,3 +216,19 @@ def test_a_field_read_but_not_declared_fails_at_validation(tmp_path):
       config_lib.validate(config)
   finally:
     registry.MODELS.unregister("sloppy")
+
+
+def test_a_config_sees_only_the_plugins_it_lists():
+  """What else this process loaded stays out of a config's schema."""
+  registry.load_plugins([_path("spiral")])
+  assert "spiral" in registry.DATASETS.names()
+  plain = config_lib.default_config()
+  assert "spiral_modes" not in plain.data
+  plain.data.name = "spiral"
+  with pytest.raises(config_lib.ConfigError,
+                     match=r"config\.data\.name = 'spiral' is not valid; "
+                     r"choose one of .*registered by the plug-in .*spiral\.py"
+                     r", which config\.plugins does not list"):
+    config_lib.validate(plain)
+  with_plugin = config_lib.default_config(plugins=(_path("spiral"),))
+  assert with_plugin.data.spiral_modes == 10

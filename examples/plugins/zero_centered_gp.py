@@ -10,20 +10,14 @@ inputs the penalty names and calls its term on them. Use it with
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
-
 from gan_jax import fields
 from gan_jax import registry
-
-
-def mean_squared_norm(gradients: jax.Array) -> jax.Array:
-  """E_i |g_i|^2 of per-example gradients [n, d]."""
-  return jnp.mean(jnp.sum(jnp.square(gradients), axis=-1))
-
+# R1's term, E_i |g_i|^2 of per-example gradients [n, d]: 0-GP takes it at
+# the interpolates instead of the real batch.
+from gan_jax.games.penalties import squared_gradient_norm
 
 registry.PENALTIES.add(
-    "zero_centered_gp", mean_squared_norm,
+    "zero_centered_gp", squared_gradient_norm,
     fields=dict(gp0_weight=fields.real(
         0.0, fields.NON_NEGATIVE,
         doc="0-GP: lambda E|grad_x D(x^)|^2 between real and fake; 0 = off")),

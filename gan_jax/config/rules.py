@@ -26,20 +26,21 @@ ON_DIVERGENCE = ("stop", "restore")
 
 def _registry_fields(reg: registry.Registry):
   def check(config, unused_context: Context) -> None:
-    reg.check_fields(config[reg.section], f"config.{reg.section}")
+    reg.check_fields(config[reg.section], f"config.{reg.section}",
+                     config.plugins)
   return check
 
 
 def _chosen_rules(reg: registry.Registry):
   def check(config, unused_context: Context) -> None:
-    for rule in reg.get(config[reg.section].name).rules:
+    for rule in reg.get(config[reg.section].name, config.plugins).rules:
       rule(config)
   return check
 
 
 def _check_name(reg: registry.Registry):
   def check(config, unused_context: Context) -> None:
-    reg.get(config[reg.section].name)
+    reg.get(config[reg.section].name, config.plugins)
   return check
 
 
@@ -114,12 +115,12 @@ def _check_game_fields_apply(config, unused_context: Context) -> None:
 
   A value set for another game would otherwise be silently ignored.
   """
-  game = registry.GAMES.get(config.loss.name)
-  for field_name, field in registry.GAMES.fields().items():
+  game = registry.GAMES.get(config.loss.name, config.plugins)
+  for field_name, field in registry.GAMES.fields(config.plugins).items():
     value = config.loss[field_name]
     if field_name in game.fields or value == field.default:
       continue
-    takers = [c.name for c in registry.GAMES.components()
+    takers = [c.name for c in registry.GAMES.components(config.plugins)
               if field_name in c.fields]
     raise ConfigError(
         f"config.loss.{field_name} = {value!r} applies only to "
@@ -128,7 +129,7 @@ def _check_game_fields_apply(config, unused_context: Context) -> None:
 
 
 def _check_penalty_rules(config, unused_context: Context) -> None:
-  for penalty in registry.PENALTIES.components():
+  for penalty in registry.PENALTIES.components(config.plugins):
     if config.loss[penalty.info["weight_field"]]:
       for rule in penalty.rules:
         rule(config)
@@ -242,18 +243,11 @@ def _check_metrics(config, unused_context: Context) -> None:
     raise ConfigError(
         f"config.eval.metrics = {metrics!r} must be a tuple of evaluator "
         f"names (() = the data kind's defaults): "
-        f"{choices_text(registry.EVALUATORS.names())}")
+        f"{choices_text(registry.EVALUATORS.names(config.plugins))}")
   # Imported here: the evaluators import jax, which gan_jax.config need not.
   from gan_jax.evaluation import evaluators  # pylint: disable=g-import-not-at-top
   evaluators.check_metrics(config)
 
-
-def _check_plugins(config, unused_context: Context) -> None:
-  plugins = config.plugins
-  if not isinstance(plugins, (tuple, list)) or not all(
-      isinstance(p, str) and p for p in plugins):
-    raise ConfigError(f"config.plugins = {plugins!r} must be a tuple of .py "
-                      "file paths or module names")
 
 _EVAL = (
     FieldCheck("eval.num_samples", "int", 1),
@@ -270,5 +264,5 @@ _EVAL = (
 )
 
 # Every check, in the order they run.
-CHECKS = ((FieldCheck("seed", "int", 0), _check_plugins) + _DATA + _MODEL +
+CHECKS = ((FieldCheck("seed", "int", 0),) + _DATA + _MODEL +
           _LOSS + _OPTIMIZER + _TRAIN + _PARALLELISM + _EVAL)

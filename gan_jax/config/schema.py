@@ -111,8 +111,10 @@ def set_optimizers(config: ml_collections.ConfigDict, **fields) -> None:
     config.optimizer[player].update(fields)
 
 
-def _section(reg: registry.Registry, name: str) -> ml_collections.ConfigDict:
-  return ml_collections.ConfigDict(dict(name=name, **reg.defaults(name)))
+def _section(reg: registry.Registry, name: str, plugins
+             ) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(
+      dict(name=name, **reg.defaults(name, plugins)))
 
 
 def default_config(plugins=()) -> ml_collections.ConfigDict:
@@ -133,10 +135,10 @@ def default_config(plugins=()) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.plugins = tuple(plugins)
-  config.data = data_lib.default_data_config("ring")
-  config.model = _section(registry.MODELS, "mlp")
-  config.loss = _section(registry.GAMES, "non_saturating")
-  config.loss.update(registry.PENALTIES.defaults())
+  config.data = data_lib.default_data_config("ring", plugins=plugins)
+  config.model = _section(registry.MODELS, "mlp", plugins)
+  config.loss = _section(registry.GAMES, "non_saturating", plugins)
+  config.loss.update(registry.PENALTIES.defaults(plugins=plugins))
   config.optimizer = ml_collections.ConfigDict(
       dict(generator=_optimizer_config(1e-3),
            discriminator=_optimizer_config(1e-3)))
@@ -162,7 +164,7 @@ def default_config(plugins=()) -> ml_collections.ConfigDict:
            parzen_validation=evaluation.PARZEN_NUM_VALIDATION, features=True,
            feature_extractor_dir="",
            feature_extractor_steps=feature_extractor.DEFAULT_STEPS,
-           **registry.EVALUATORS.defaults()))
+           **registry.EVALUATORS.defaults(plugins=plugins)))
   return config
 
 
@@ -243,12 +245,15 @@ def switch_component_defaults(config: ml_collections.ConfigDict,
     before: the same config before them.
     overridden: the dotted fields the overrides set ('model.latent_dim').
   """
+  plugins = tuple(config.plugins)
   for reg in (registry.MODELS, registry.GAMES, registry.DATASETS):
     section = reg.section
     old, new = before[section].name, config[section].name
-    if old == new or old not in reg.names() or new not in reg.names():
+    names = reg.names(plugins)
+    if old == new or old not in names or new not in names:
       continue
-    old_defaults, new_defaults = reg.defaults(old), reg.defaults(new)
+    old_defaults = reg.defaults(old, plugins)
+    new_defaults = reg.defaults(new, plugins)
     for field in reg.common_fields:
       if (f"{section}.{field}" not in overridden and
           config[section][field] == old_defaults[field]):

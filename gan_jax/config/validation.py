@@ -12,6 +12,7 @@ from gan_jax.config.checks import Context
 from gan_jax.config.checks import run_checks
 from gan_jax.config.rules import CHECKS
 from gan_jax.config.schema import default_config
+from gan_jax.fields import ConfigError
 
 
 def validate(config: ml_collections.ConfigDict,
@@ -36,7 +37,10 @@ def validate(config: ml_collections.ConfigDict,
     ConfigError: naming the dotted field and the valid choices or range.
   """
   plugins = config.get("plugins", ())
-  if isinstance(plugins, (tuple, list)):
-    registry.load_plugins(plugins)
-  check_known_fields(config, default_config(), "config")
+  if not isinstance(plugins, (tuple, list)) or not all(
+      isinstance(p, str) and p for p in plugins):
+    raise ConfigError(f"config.plugins = {plugins!r} must be a tuple of .py "
+                      "file paths or module names")
+  registry.load_plugins(plugins)
+  check_known_fields(config, default_config(plugins), "config")
   run_checks(config, CHECKS, Context(num_devices, num_processes))

@@ -62,7 +62,8 @@ class DataError(ValueError):
   """A data set is missing, corrupt, or configured wrongly."""
 
 
-def default_data_config(name: str = "ring") -> ml_collections.ConfigDict:
+def default_data_config(name: str = "ring",
+                        plugins=None) -> ml_collections.ConfigDict:
   """Returns a data ConfigDict: every registered data set's fields.
 
   Defaults are `name`'s (e.g. the toy fields' `std`). Fields:
@@ -72,12 +73,15 @@ def default_data_config(name: str = "ring") -> ml_collections.ConfigDict:
     source: 'idx' | 'tfds' (images only).
     data_dir, tfds_name, tfds_download, image_size: see COMMON_FIELDS.
     the toy fields: their data set's registration (`gan_jax.data.toy`).
+
+  `plugins` (config.plugins) limits the fields to the package's data sets
+  and those plug-ins'; None: every data set registered in this process.
   """
-  if name not in registry.DATASETS.names():
+  if name not in registry.DATASETS.names(plugins):
     _unknown_name(name)
   config = ml_collections.ConfigDict()
   config.name = name
-  values = registry.DATASETS.defaults(name)
+  values = registry.DATASETS.defaults(name, plugins)
   # Toy data ignores `source`; image data sets without IDX files need TFDS.
   values["source"] = registry.DATASETS.get(name).info.get("source", "idx")
   for field_name, value in values.items():

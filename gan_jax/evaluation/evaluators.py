@@ -95,11 +95,12 @@ def chosen_metrics(config) -> tuple[str, ...]:
 def check_metrics(config) -> None:
   """Each chosen evaluator is registered and applies to the data kind."""
   kind = data_kind(config.data)
+  names = registry.EVALUATORS.names(config.plugins)
   for name in config.eval.metrics:
-    if name not in registry.EVALUATORS.names():
+    if name not in names:
       raise ConfigError(
           f"config.eval.metrics: {name!r} is not a registered evaluator; "
-          f"choose from {', '.join(map(repr, registry.EVALUATORS.names()))}")
+          f"choose from {', '.join(map(repr, names))}")
     kinds = registry.EVALUATORS.get(name).info.get("kinds", KINDS)
     if kind not in kinds:
       raise ConfigError(

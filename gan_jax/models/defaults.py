@@ -54,7 +54,8 @@ MLP_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def default_model_config(name: str = "mlp") -> ml_collections.ConfigDict:
+def default_model_config(name: str = "mlp",
+                         plugins=None) -> ml_collections.ConfigDict:
   """A model ConfigDict: every registered model's fields, `name`'s defaults.
 
   Each model declares its fields (with defaults, checks and a doc line)
@@ -64,9 +65,9 @@ def default_model_config(name: str = "mlp") -> ml_collections.ConfigDict:
   Raises:
     ConfigError: `name` is not a registered model (listing those that are).
   """
-  registry.MODELS.get(name)
+  registry.MODELS.get(name, plugins)
   return ml_collections.ConfigDict(
-      dict(name=name, **registry.MODELS.defaults(name)))
+      dict(name=name, **registry.MODELS.defaults(name, plugins)))
 
 
 def mlp_preset(preset: str) -> ml_collections.ConfigDict:

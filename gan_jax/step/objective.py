@@ -102,6 +102,8 @@ def penalties(loss_config: ml_collections.ConfigDict) -> tuple[Penalty, ...]:
   """The penalties switched on in `config.loss` (weight > 0), in order."""
   on = []
   for penalty in registry.PENALTIES.components():
+    if penalty.info["weight_field"] not in loss_config:
+      continue  # a plug-in's that this config does not load
     weight = penalty.info["weight"](float(loss_config[
         penalty.info["weight_field"]]))
     if weight > 0:
