@@ -128,11 +128,14 @@ class Field:
     argument: the kind's bound: the minimum ('int'), an `Interval`
       ('range'), the valid values ('choice'), a description ('str').
     doc: one line for the docs and `--help`.
+    resumable: whether a resumed run may change it (it changes how a run is
+      driven, not what a step computes: e.g. how convolutions are computed).
   """
   default: Any
   kind: str
   argument: Any = None
   doc: str = ""
+  resumable: bool = False
 
   def __post_init__(self):
     if self.kind not in _CHECKERS:
@@ -158,8 +161,9 @@ def real(default: float, interval: Interval = FINITE, *,
   return Field(default, "range", interval, doc)
 
 
-def choice(default: str, choices: Iterable[str], *, doc: str = "") -> Field:
-  return Field(default, "choice", tuple(choices), doc)
+def choice(default: str, choices: Iterable[str], *, doc: str = "",
+           resumable: bool = False) -> Field:
+  return Field(default, "choice", tuple(choices), doc, resumable)
 
 
 def boolean(default: bool, *, doc: str = "") -> Field:

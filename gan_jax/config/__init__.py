@@ -18,6 +18,7 @@ importable from `gan_jax.config`.
 """
 
 from gan_jax.config.resume import changed_fields
+from gan_jax.config.resume import component_resumable_fields
 from gan_jax.config.resume import is_resumable_change
 from gan_jax.config.resume import RESUMABLE_FIELDS
 from gan_jax.config.rules import ON_DIVERGENCE
@@ -43,6 +44,7 @@ __all__ = [
     "RESUMABLE_FIELDS",
     "SCHEDULES",
     "changed_fields",
+    "component_resumable_fields",
     "default_config",
     "from_dict",
     "from_file",

@@ -7,7 +7,8 @@ from typing import Any, Optional
 import ml_collections
 
 # Fields that may change when a run is resumed: they change how the run is
-# driven or reported, not what any one step computes.
+# driven or reported, not what any one step computes. A component's fields
+# say so themselves (`Field.resumable`, e.g. DCGAN's model.conv_impl).
 RESUMABLE_FIELDS = (
     "train.steps",
     "train.steps_per_call",
@@ -20,7 +21,6 @@ RESUMABLE_FIELDS = (
     "train.max_divergence_restores",
     "parallelism",
     "plugins",
-    "model.conv_impl",
     "eval",
 )
 
@@ -77,4 +77,14 @@ def is_resumable_change(field: str,
       optimizer = config.optimizer[player]
       if optimizer.schedule != "constant" and not optimizer.decay_steps:
         return False
-  return any(field == f or field.startswith(f + ".") for f in RESUMABLE_FIELDS)
+  if any(field == f or field.startswith(f + ".") for f in RESUMABLE_FIELDS):
+    return True
+  return field in component_resumable_fields()
+
+
+def component_resumable_fields() -> tuple[str, ...]:
+  """The dotted fields the registered components declare resumable."""
+  # Imported here: reading the registries imports their packages (JAX).
+  from gan_jax import registry  # pylint: disable=g-import-not-at-top
+  return tuple(f"{reg.section}.{name}" for reg in registry.ALL
+               for name, field in reg.fields().items() if field.resumable)

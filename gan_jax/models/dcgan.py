@@ -197,7 +197,8 @@ registry.MODELS.add(
             "auto", CONV_IMPLS, doc="'onednn': oneDNN on CPU (gan_jax.kernels"
             "; needs the extension pip install builds where libdnnl-dev is); "
             "'xla': XLA's own; 'auto': oneDNN on CPU where built, for layers "
-            "of >= 8 channels in and out, XLA's own elsewhere"),
+            "of >= 8 channels in and out, XLA's own elsewhere",
+            resumable=True),
         generator_base_features=fields.integer(
             64, 1, doc="channels of G's last hidden layer (doubled towards "
             "the input)"),

@@ -97,11 +97,13 @@ def check_same_run(config: ml_collections.ConfigDict, workdir: str) -> None:
   if blocking:
     details = ", ".join(f"config.{f}: {_get_dotted(saved, f)!r} -> "
                         f"{_get_dotted(config, f)!r}" for f in blocking)
+    resumable = (config_lib.RESUMABLE_FIELDS +
+                 config_lib.component_resumable_fields())
     raise errors.WorkdirError(
         f"workdir {workdir} holds a run made with a different config "
         f"({details}); resuming would mix two experiments. Use a new "
         f"--workdir, or change only fields that may differ on resume "
-        f"({', '.join(config_lib.RESUMABLE_FIELDS)}).")
+        f"({', '.join(resumable)}).")
   if changed:
     logging.info("Resuming %s with changed fields: %s", workdir,
                  ", ".join(changed))
