@@ -69,6 +69,9 @@ from gan_jax.step.update import ema_decay_at
 from gan_jax.step.update import generate
 from gan_jax.step.update import batch_norm_statistics
 from gan_jax.step.update import DataParallel
+from gan_jax.step.update import finite_flags
+from gan_jax.step.update import first_nonfinite
+from gan_jax.step.update import STATE_PARTS
 from gan_jax.step.update import make_update
 
 __all__ = [
@@ -80,8 +83,11 @@ __all__ = [
     "Models",
     "PyTree",
     "RealSampler",
+    "STATE_PARTS",
     "TrainState",
     "ema_decay_at",
+    "finite_flags",
+    "first_nonfinite",
     "generate",
     "batch_norm_statistics",
     "init_state",

@@ -406,6 +406,41 @@ def make_update(config: ml_collections.ConfigDict, models: Models,
   return functools.partial(_update, setup)
 
 
+# ----------------------------------------------------------------------------
+# Checks of the step's outputs (the training loop's divergence guard).
+# ----------------------------------------------------------------------------
+
+STATE_PARTS = ("g_params", "d_params", "ema_g_params", "g_batch_stats",
+               "d_batch_stats", "g_opt_state", "d_opt_state")
+
+
+def finite_flags(state: TrainState) -> dict[str, jax.Array]:
+  """Per state part: whether all its floating-point values are finite."""
+  flags = {}
+  for part in STATE_PARTS:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in
+              jax.tree.leaves(getattr(state, part))
+              if jnp.issubdtype(x.dtype, jnp.inexact)]
+    flags[part] = jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+  return flags
+
+
+def first_nonfinite(pending: list[tuple[int, dict]]
+                    ) -> Optional[tuple[int, str, float]]:
+  """(step, metric, value) of the earliest non-finite logged metric."""
+  for first_step, values in pending:
+    names = metric_names(values)
+    columns = [np.reshape(values[name], -1) for name in names]
+    bad = ~np.isfinite(np.stack(columns))  # [metric, step]
+    if bad.any():
+      index = int(np.flatnonzero(bad.any(axis=0))[0])
+      metric = int(np.flatnonzero(bad[:, index])[0])
+      return (first_step + index + 1, names[metric],
+              float(columns[metric][index]))
+  return None
+
+
+
 class DataParallel:
   """Maps a per-device update over devices; many iterations per dispatch.
 
