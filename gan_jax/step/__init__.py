@@ -47,8 +47,9 @@ of 4 devices computes.
 Modules: `state` (TrainState, Models, init_state), `optimizers` (optimisers
 and learning-rate schedules), `sampling` (real examples and noise per global
 example index) and `update` (the compiled step: the per-device iteration,
-D sub-steps, G step, EMA, and DataParallel, which maps it). Every public name is importable from
-`gan_jax.step`.
+D sub-steps, G step, EMA; the checks of its outputs; DataParallel, which
+maps it; and CallTimer, which sets how many iterations one call runs).
+Every public name is importable from `gan_jax.step`.
 """
 
 from gan_jax.step.optimizers import learning_rate_schedule
@@ -68,15 +69,20 @@ from gan_jax.step.state import TrainState
 from gan_jax.step.update import ema_decay_at
 from gan_jax.step.update import generate
 from gan_jax.step.update import batch_norm_statistics
+from gan_jax.step.update import call_length
+from gan_jax.step.update import CallTimer
 from gan_jax.step.update import DataParallel
 from gan_jax.step.update import finite_flags
 from gan_jax.step.update import first_nonfinite
+from gan_jax.step.update import FIRST_CALL_STEPS
 from gan_jax.step.update import STATE_PARTS
 from gan_jax.step.update import make_update
 
 __all__ = [
     "AXIS",
+    "CallTimer",
     "DataParallel",
+    "FIRST_CALL_STEPS",
     "METRIC_NAMES",
     "metric_names",
     "OPTIONAL_METRIC_NAMES",
@@ -90,6 +96,7 @@ __all__ = [
     "first_nonfinite",
     "generate",
     "batch_norm_statistics",
+    "call_length",
     "init_state",
     "learning_rate_schedule",
     "make_optimizer",

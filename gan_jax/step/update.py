@@ -1,9 +1,12 @@
 """The compiled step: k D sub-steps, one G step and the EMA of G, mapped.
 
 `make_update` returns one iteration of Algorithm 1 (see `gan_jax.step`) as a
-function of one device's share of the batch; `DataParallel` maps it over the
-devices with `jax.shard_map` under `jax.jit` and runs many iterations per
-compiled call with `lax.scan`.
+function of one device's share of the batch; `finite_flags` and
+`first_nonfinite` check its outputs; `DataParallel` maps it over the devices
+with `jax.shard_map` under `jax.jit` and runs many iterations per compiled
+call with `lax.scan`; `CallTimer` sets how many, so that the training loop,
+which answers a signal between calls only, answers within
+train.max_call_seconds.
 """
 
 from __future__ import annotations
@@ -613,3 +616,110 @@ class DataParallel:
     # Replicated over all devices; one local copy (with several processes
     # the global array cannot be fetched, its local copies can).
     return state, jax.tree.map(lambda m: m.addressable_data(0), metrics)
+
+
+# ----------------------------------------------------------------------------
+# How many iterations a compiled call runs (the training loop's calls).
+# ----------------------------------------------------------------------------
+
+# Until a call has been timed, calls run at most this many iterations: the
+# shortest lax.scan, so that its time predicts that of longer scans (a
+# 1-iteration call compiles without the loop; on CPU convolutions run several
+# times faster outside one, so its time would not).
+FIRST_CALL_STEPS = 2
+
+
+def call_length(steps_per_call: int, to_event: int,
+                seconds_per_iteration: Optional[float],
+                max_call_seconds: float) -> int:
+  """Iterations in the next compiled call: a signal waits for at most one.
+
+  A cluster sends SIGKILL soon after SIGTERM (SLURM's KillWait: 30 s), so a
+  call runs at most the largest power of two n with n * seconds_per_iteration
+  <= max_call_seconds (at least 1), besides train.steps_per_call and the
+  next event (`to_event` iterations away). Each distinct length compiles its
+  own scan, so: a power of two, which a wavering time moves by factors of
+  two only; and the iterations up to the event split into equal calls (1000
+  in 4 x 250, not 3 x 256 + 232). Untimed (None): FIRST_CALL_STEPS, so
+  that a first call cannot run for minutes. Results do not depend on the
+  lengths: random draws are keyed by the step.
+  """
+  longest = max(1, min(int(steps_per_call), int(to_event)))
+  if seconds_per_iteration is None:
+    return min(longest, FIRST_CALL_STEPS)
+  if seconds_per_iteration <= 0:
+    return longest
+  allowed = max_call_seconds / seconds_per_iteration
+  if allowed >= longest:
+    return longest
+  cap = 1 if allowed < 2 else 1 << (int(allowed).bit_length() - 1)
+  calls = -(-int(to_event) // cap)
+  return -(-int(to_event) // calls)
+
+
+class CallTimer:
+  """Times the compiled calls; a pessimistic time per iteration.
+
+  Each call is waited for, so that at most one is in flight when a signal
+  comes. The estimate is the slowest time per iteration of any call of
+  FIRST_CALL_STEPS or more iterations (1-iteration calls are another
+  program): calls only get shorter, so a noisy time costs few compiles. A
+  call that compiled is not timed (a new executable's first run also
+  allocates and transfers), except that until a call is timed its time may
+  shorten the next call.
+  """
+
+  def __init__(self, max_call_seconds: float,
+               clock: Callable[[], float] = time.perf_counter):
+    self.max_call_seconds = float(max_call_seconds)
+    self.clock = clock  # tests pass a simulated one
+    self.seconds_per_iteration: Optional[float] = None  # of timed calls
+    self.untimed: Optional[float] = None  # of calls that compiled
+    self.lengths: set[int] = set()  # distinct call lengths (one compile each)
+    self.cap: Optional[tuple[int, bool]] = None  # the last one logged
+    self.warned = False
+
+  def length(self, steps_per_call: int, to_event: int) -> int:
+    bound = self.max_call_seconds
+    n = call_length(steps_per_call, to_event, self.seconds_per_iteration,
+                    bound)
+    if self.seconds_per_iteration is None and self.untimed is not None:
+      n = min(n, call_length(steps_per_call, to_event, self.untimed, bound))
+    return n
+
+  def next_length(self, steps_per_call: int, to_event: int) -> int:
+    """The next call's iterations; logs the longest allowed when it changes."""
+    cap = self.length(steps_per_call, steps_per_call)
+    timed = self.seconds_per_iteration is not None
+    estimate = self.seconds_per_iteration if timed else self.untimed
+    if estimate is not None and (cap, timed) != self.cap:
+      self.cap = (cap, timed)
+      logging.info("Timed %.3g s per iteration%s: compiled calls of at most %d "
+                   "iteration(s) (config.train.max_call_seconds = %g, "
+                   "steps_per_call = %d)", estimate,
+                   "" if timed else " (in a call that compiled)", cap,
+                   self.max_call_seconds, steps_per_call)
+    return self.length(steps_per_call, to_event)
+
+  def advance(self, run, num_steps: int) -> float:
+    """`run.advance(num_steps, wait=True)` (the training loop's `Run`: it
+    returns the seconds it spent compiling), timed; the compile seconds."""
+    start = self.clock()
+    compiled = run.advance(num_steps, wait=True)
+    per_iteration = (self.clock() - start - compiled) / num_steps
+    self.lengths.add(num_steps)
+    if num_steps >= FIRST_CALL_STEPS:
+      if compiled:
+        self.untimed = max(self.untimed or 0.0, per_iteration)
+      else:
+        self.seconds_per_iteration = max(self.seconds_per_iteration or 0.0,
+                                         per_iteration)
+    elif (not compiled and per_iteration > self.max_call_seconds and
+          not self.warned):
+      self.warned = True  # the shortest call: nothing answers a signal sooner
+      logging.warning(
+          "One training iteration takes %.1f s, more than "
+          "config.train.max_call_seconds = %g: a SIGTERM may wait up to "
+          "~%.0f s (plus saving the checkpoint) for the call in flight",
+          per_iteration, self.max_call_seconds, per_iteration)
+    return compiled
