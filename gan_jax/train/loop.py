@@ -3,17 +3,15 @@ as compiled chunks of iterations between the events of its side jobs.
 
 Read top to bottom: 1. `Run`, the state between compiled calls and what a
 checkpoint carries besides the device state so that a resumed run goes on
-bit for bit; 2. the side jobs on their schedules (CLU's `periodic_actions`):
-metrics every train.log_every steps and at the last, checkpoints, sample
-grids and evaluations every train.checkpoint_every, train.sample_every and
-eval.every steps before the last; 3. the guards: divergence (a non-finite
-metric or state value, looked for before anything is logged or saved: stop,
-or restore the last good checkpoint with lower learning rates) and
-preemption (SIGTERM, SIGINT, SIGUSR2: save, raise `Preempted`); 4. the
-length of a compiled call; 5. the loop and the end of the run. Logged
-metrics are means over the iterations since the previous log step. Only the
-workdir (`workdir.py`), the checkpoints (`gan_jax.checkpointing`) and the
-compiled step (`gan_jax.step.update`) are on the path of one step besides.
+bit for bit; 2. the side jobs on their schedules (CLU's `periodic_actions`);
+3. the guards: divergence (a non-finite metric or state value, looked for
+before anything is logged or saved: stop, or restore the last good
+checkpoint with lower learning rates, config.train.on_divergence) and
+preemption (SIGTERM, SIGINT, SIGUSR2: save, raise `Preempted`); 4. the loop
+(calls as long as `step_lib.CallTimer` allows) and the end of the run.
+Besides this file only the workdir (`workdir.py`: files, metric writers),
+the checkpoints (`gan_jax.checkpointing`) and the compiled step
+(`gan_jax.step.update`) are on the path of one step.
 """
 
 from __future__ import annotations
@@ -383,13 +381,11 @@ class DivergenceGuard:
 class Preemption:
   """Turns SIGTERM / SIGINT / SIGUSR2 into a flag the loop polls.
 
-  SIGUSR2 is what SLURM sends a submitit job before its time limit
-  (`gan_jax.sweep.jobs` then requeues it). The flag is read between compiled
-  calls, which `step_lib.CallTimer` keeps to about train.max_call_seconds,
-  so that the checkpoint is written before a cluster's SIGKILL. A second SIGINT
-  interrupts at once (Ctrl-C twice). A context manager: its handlers are
-  installed in the main thread (Python delivers signals there), the previous
-  ones put back on exit.
+  SIGUSR2: SLURM's warning to a submitit job before its time limit. The flag
+  is read between compiled calls, which `step_lib.CallTimer` keeps to about
+  train.max_call_seconds: the checkpoint is on disk before a cluster's
+  SIGKILL. A second SIGINT interrupts at once (Ctrl-C twice). Handlers are
+  installed in the main thread only (Python delivers signals there).
   """
 
   SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)
@@ -459,13 +455,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   Raises:
     ConfigError: an invalid config field, or a step too large for the device.
     data.DataError: missing or corrupt data files.
-    WorkdirError: workdir is in use (`WorkdirBusy`), holds a run with a
-      different config, cannot be written, or fills up (the libraries'
-      detail goes to workdir/error.log); or checkpoints of which none can be
-      restored.
-    DivergenceError: a non-finite metric or state value (module docstring;
-      config.train.on_divergence).
-    Preempted: SIGTERM / SIGINT / SIGUSR2; a checkpoint of the step was saved.
+    WorkdirError: workdir in use (`WorkdirBusy`), holding another config's
+      run or only damaged checkpoints, not writable, or full (the details:
+      workdir/error.log).
+    DivergenceError: a non-finite value (config.train.on_divergence).
+    Preempted: SIGTERM / SIGINT / SIGUSR2; this step's checkpoint is saved.
   """
   session_start = time.time()
   config = config.copy_and_resolve_references()
@@ -544,15 +538,6 @@ def _train_and_finish(run: Run, folder: workdir_lib.Workdir,
   return _finish(run, jobs, folder, session_start)
 
 
-def _agreed(num_steps: int) -> int:
-  """Process 0's call length: every process must run the same call."""
-  if jax.process_count() == 1:
-    return num_steps
-  # pylint: disable-next=g-import-not-at-top
-  from jax.experimental import multihost_utils
-  return int(multihost_utils.broadcast_one_to_all(np.int32(num_steps)))
-
-
 def _train(run: Run, jobs: SideJobs, guard: DivergenceGuard,
            folder: workdir_lib.Workdir, preemption: Preemption,
            timer: step_lib.CallTimer) -> None:
@@ -560,7 +545,7 @@ def _train(run: Run, jobs: SideJobs, guard: DivergenceGuard,
   steps_per_call = int(run.experiment.config.train.steps_per_call)
   jobs.restart(run.step)
   while run.step < run.total:
-    chunk = _agreed(timer.next_length(
+    chunk = distributed.agreed(timer.next_length(
         steps_per_call, jobs.next_event(run.step) - run.step))
     jobs.exclude(timer.advance(run, chunk))
     if not folder.started:  # the step compiled, fits and ran: write files
