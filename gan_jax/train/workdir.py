@@ -43,6 +43,7 @@ import os
 import re
 import socket
 import sys
+import threading
 import traceback
 from typing import Any, Mapping, Optional, Sequence
 
@@ -377,6 +378,7 @@ class ErrorLog:
     self.path = path
     self.file = None
     self.written = False
+    self.lock = threading.Lock()  # orbax's threads report at once
     self._previous_hook = None
 
   def open(self) -> None:
@@ -391,23 +393,27 @@ class ErrorLog:
       return
     py_logging.getLogger("absl").removeFilter(self._divert_record)
     sys.unraisablehook = self._previous_hook
-    try:
-      self.file.truncate(self.file.tell())  # gives the reserve back
-      self.file.close()
-    except OSError:
-      pass
-    self.file = None
-    if not self.written and os.path.getsize(self.path) == 0:
-      os.unlink(self.path)
+    with self.lock:
+      try:
+        self.file.truncate(self.file.tell())  # gives the reserve back
+        self.file.close()
+        if not self.written and os.path.getsize(self.path) == 0:
+          os.unlink(self.path)
+      except OSError:
+        pass
+      self.file = None
 
   def write(self, text: str) -> None:
     stamp = datetime.datetime.now().isoformat(timespec="seconds")
-    try:
-      self.file.write(f"{stamp} {text.rstrip()}\n")
-      self.file.flush()
-      self.written = True
-    except OSError:
-      pass  # the reserve is used up: the one-line error still shows
+    with self.lock:
+      if self.file is None:  # a thread's report after the run ended
+        return
+      try:
+        self.file.write(f"{stamp} {text.rstrip()}\n")
+        self.file.flush()
+        self.written = True
+      except OSError:
+        pass  # the reserve is used up: the one-line error still shows
 
   def _divert_record(self, record: py_logging.LogRecord) -> bool:
     from_orbax = os.sep + "orbax" + os.sep in record.pathname
