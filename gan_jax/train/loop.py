@@ -116,13 +116,10 @@ class Run:
     return int(self.experiment.config.train.steps)
 
   def advance(self, num_steps: int, *, wait: bool = False) -> float:
-    """Runs `num_steps` iterations; returns the seconds spent compiling.
+    """Runs `num_steps` iterations; the seconds spent compiling.
 
-    `wait` blocks until they are done: the device may report running out of
-    memory only when the results are read.
-
-    Raises:
-      ConfigError: the step does not fit in the device's memory.
+    `wait`: until done (a device may report running out of memory, raised
+    as a `ConfigError`, only when the results are read).
     """
     try:
       seconds = self.parallel.compile(self.state, self.dataset, num_steps)
@@ -322,11 +319,7 @@ class DivergenceGuard:
     return problem
 
   def check(self, run: Run) -> bool:
-    """True when the run was restored to an earlier step (go on from there).
-
-    Raises:
-      DivergenceError: on_divergence = 'stop', or no restores left.
-    """
+    """True when restored to an earlier step; `DivergenceError` to stop."""
     problem = self.find(run)
     if problem is None:
       return False
