@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Optional
 
 import jax
+import numpy as np
 
 
 class DistributedError(ValueError):
@@ -111,3 +112,11 @@ def barrier(name: str) -> None:
   if jax.process_count() > 1:
     from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
     multihost_utils.sync_global_devices(name)
+
+
+def agreed(value: int) -> int:
+  """Process 0's `value` in every process (when all must run the same call)."""
+  if jax.process_count() == 1:
+    return value
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return int(multihost_utils.broadcast_one_to_all(np.int32(value)))

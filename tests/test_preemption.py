@@ -1,7 +1,7 @@
 """A SIGTERM is answered within the bound of one compiled call.
 
 The loop answers signals between compiled calls only, so
-`gan_jax.train.loop.call_length` caps a call's iterations from their measured
+`gan_jax.step.call_length` caps a call's iterations from their measured
 time (config.train.max_call_seconds) and a checkpoint is on disk well within
 SLURM's KillWait (30 s) even when train.steps_per_call iterations would run
 for minutes.
@@ -17,13 +17,13 @@ import time
 import pytest
 
 from gan_jax import config as config_lib
+from gan_jax import step as step_lib
 from gan_jax import train
-from gan_jax.train import loop
 
 from helpers import ROOT
 from test_reliability import assert_same_state, launch_env, metric_lines
 
-FIRST = loop.FIRST_CALL_STEPS
+FIRST = step_lib.FIRST_CALL_STEPS
 
 
 @pytest.mark.parametrize(
@@ -53,13 +53,13 @@ FIRST = loop.FIRST_CALL_STEPS
     ])
 def test_call_length(seconds_per_iteration, bound, steps_per_call, to_event,
                      expected):
-  assert loop.call_length(steps_per_call, to_event, seconds_per_iteration,
+  assert step_lib.call_length(steps_per_call, to_event, seconds_per_iteration,
                           bound) == expected
 
 
 def test_call_lengths_are_few():
   """A wavering time visits few lengths (each compiles once)."""
-  lengths = {loop.call_length(10**6, 10**6, 0.05 * (1 + 0.3 * (i % 7) / 7),
+  lengths = {step_lib.call_length(10**6, 10**6, 0.05 * (1 + 0.3 * (i % 7) / 7),
                               10.0) for i in range(100)}
   assert lengths == {128}
 
@@ -70,7 +70,7 @@ def test_a_segment_splits_into_equal_calls(segment, cap_time):
   """Up to an event: calls of q or q + 1 iterations, q + 1 first."""
   calls, left = [], segment
   while left:
-    calls.append(loop.call_length(500, left, cap_time, 10.0))
+    calls.append(step_lib.call_length(500, left, cap_time, 10.0))
     left -= calls[-1]
   assert sum(calls) == segment
   assert max(calls) * cap_time <= 10.0
@@ -101,7 +101,7 @@ class _FakeRun:
 
 def test_timer_skips_compiling_and_one_iteration_calls():
   run = _FakeRun(0.001)
-  timer = loop.CallTimer(max_call_seconds=0.0045, clock=run.clock)
+  timer = step_lib.CallTimer(max_call_seconds=0.0045, clock=run.clock)
   assert timer.next_length(100, 100) == FIRST
   timer.advance(run, FIRST)  # compiled: not timed
   assert timer.seconds_per_iteration is None
@@ -119,7 +119,7 @@ def test_timer_skips_compiling_and_one_iteration_calls():
 def test_compiling_calls_may_only_shorten(seconds_per_iteration, second):
   """Before a call is timed, a slow compiling call shortens the next one."""
   run = _FakeRun(seconds_per_iteration)
-  timer = loop.CallTimer(max_call_seconds=0.004, clock=run.clock)
+  timer = step_lib.CallTimer(max_call_seconds=0.004, clock=run.clock)
   timer.advance(run, timer.next_length(100, 100))
   assert timer.seconds_per_iteration is None
   assert timer.next_length(100, 100) == second
@@ -127,7 +127,7 @@ def test_compiling_calls_may_only_shorten(seconds_per_iteration, second):
 
 def test_timer_warns_once_when_one_iteration_is_too_long(caplog):
   run = _FakeRun(0.003, compile_lengths=[1, 2])
-  timer = loop.CallTimer(max_call_seconds=0.001, clock=run.clock)
+  timer = step_lib.CallTimer(max_call_seconds=0.001, clock=run.clock)
   for _ in range(3):
     timer.advance(run, timer.next_length(10, 10))
   assert timer.next_length(10, 10) == 1

@@ -53,7 +53,7 @@ FULL = dict(**{
 })
 
 
-def build(config, num_devices, parallelism="shard_map", sampler=None):
+def build(config, num_devices, sampler=None):
   shape = data.data_shape(config.data)
   generator, discriminator = model_lib.make_models(
       config.model, shape, axis_name=step_lib.AXIS)
@@ -62,16 +62,15 @@ def build(config, num_devices, parallelism="shard_map", sampler=None):
   update = step_lib.make_update(config, models, sampler,
                                 num_devices=num_devices)
   parallel = step_lib.DataParallel(update, jax.devices()[:num_devices],
-                                   parallelism, compiler_options=FAST_COMPILE)
+                                   compiler_options=FAST_COMPILE)
   state = step_lib.init_state(config, models, shape,
                               compiler_options=FAST_COMPILE)
   return parallel, state, models
 
 
-def run(config, num_devices=1, parallelism="shard_map", calls=(1,),
-        dataset=None, sampler=None):
+def run(config, num_devices=1, calls=(1,), dataset=None, sampler=None):
   """Runs len(calls) dispatches of calls[i] steps; returns (state, metrics)."""
-  parallel, state, _ = build(config, num_devices, parallelism, sampler)
+  parallel, state, _ = build(config, num_devices, sampler)
   state = parallel.place(state)
   if dataset is not None:
     dataset = parallel.place(dataset)
@@ -94,8 +93,8 @@ def assert_trees_close(a, b, atol=1e-5):
 
 
 @functools.lru_cache(maxsize=None)
-def full_run(num_devices, parallelism="shard_map", calls=(20,)):
-  return run(tiny_config(**FULL), num_devices, parallelism, calls)
+def full_run(num_devices, calls=(20,)):
+  return run(tiny_config(**FULL), num_devices, calls)
 
 
 @pytest.mark.parametrize("num_devices", [2, 4])
@@ -107,14 +106,6 @@ def test_device_count_does_not_change_parameters(num_devices):
   for name in step_lib.METRIC_NAMES:
     np.testing.assert_allclose(metrics[name], ref_metrics[name], atol=1e-4,
                                rtol=1e-4)
-
-
-def test_pmap_agrees_with_shard_map():
-  reference, ref_metrics = full_run(2)
-  state, metrics = full_run(2, "pmap")
-  assert_trees_close(reference, state)
-  np.testing.assert_allclose(metrics["d_loss"], ref_metrics["d_loss"],
-                             atol=1e-5)
 
 
 def test_training_changes_everything_it_should():
@@ -251,7 +242,7 @@ def test_every_loss_builds(name):
 def test_image_data_is_sharded_and_sampled_per_device():
   """Images: device d holds rows [d*S, (d+1)*S) and draws from them only.
 
-  shard_map and pmap agree; hinge loss; the state is donated.
+  Hinge loss; the state is donated.
   """
   images = np.random.default_rng(0).integers(0, 256, (41, 8, 8, 1),
                                              dtype=np.uint8)
@@ -277,30 +268,23 @@ def test_image_data_is_sharded_and_sampled_per_device():
     loads.append((start, stop))
     return images[start:stop]
 
-  results = []
-  for parallelism in ("shard_map", "pmap"):
-    update = step_lib.make_update(config, models, sampler, num_devices=2)
-    parallel = step_lib.DataParallel(update, jax.devices()[:2], parallelism,
-                                     compiler_options=FAST_COMPILE)
-    dataset = parallel.place_images(images.shape[0], load)
-    # 41 images on 2 devices: 20 each, the last one unused.
-    assert loads[-1] == (0, 40)
-    if parallelism == "shard_map":
-      assert dataset.shape == (40, 8, 8, 1)
-      for piece in dataset.addressable_shards:
-        d = parallel.devices.index(piece.device)
-        np.testing.assert_array_equal(np.asarray(piece.data),
-                                      images[d * 20:(d + 1) * 20])
-    else:
-      assert dataset.shape == (2, 20, 8, 8, 1)
-    state = parallel.place(step_lib.init_state(
-        config, models, shape, compiler_options=FAST_COMPILE))
-    leaf = jax.tree.leaves(state.d_params)[0]
-    new_state, metrics = parallel.run(state, dataset, 3)
-    assert leaf.is_deleted()  # the state was donated
-    assert np.all(np.isfinite(np.asarray(metrics["d_loss"])))
-    results.append(parallel.fetch(new_state))
-  assert_trees_close(results[0], results[1])
+  update = step_lib.make_update(config, models, sampler, num_devices=2)
+  parallel = step_lib.DataParallel(update, jax.devices()[:2],
+                                   compiler_options=FAST_COMPILE)
+  dataset = parallel.place_images(images.shape[0], load)
+  # 41 images on 2 devices: 20 each, the last one unused.
+  assert loads[-1] == (0, 40)
+  assert dataset.shape == (40, 8, 8, 1)
+  for piece in dataset.addressable_shards:
+    d = parallel.devices.index(piece.device)
+    np.testing.assert_array_equal(np.asarray(piece.data),
+                                  images[d * 20:(d + 1) * 20])
+  state = parallel.place(step_lib.init_state(
+      config, models, shape, compiler_options=FAST_COMPILE))
+  leaf = jax.tree.leaves(state.d_params)[0]
+  _, metrics = parallel.run(state, dataset, 3)
+  assert leaf.is_deleted()  # the state was donated
+  assert np.all(np.isfinite(np.asarray(metrics["d_loss"])))
 
   # Fewer images than devices: a DataError naming the source.
   with pytest.raises(data.DataError, match="my.idx: 1 training examples for "

@@ -261,21 +261,52 @@ def test_read_only_workdir_is_refused_before_anything(finished_run, tmp_path):
 
 
 def test_disk_full_during_a_checkpoint_keeps_the_earlier_ones(tmp_path):
-  """A 3 MB file system: the first checkpoints fit, a later one does not."""
+  """A 3 MB file system: the first checkpoints fit, a later one does not.
+
+  Through launch.py, as a user sees it: one line on stderr and no
+  traceback (orbax's threads report the failed write with several); the
+  libraries' detail is in the workdir's error.log.
+  """
   config = tiny_config(steps=40)
   config.model.generator_widths = (256, 256)  # ~1.1 MB a checkpoint
   config.train.checkpoint_every = 4
   config.train.log_every = 4
   straight = str(tmp_path / "straight")
   run(config, straight)
+  config_file = tmp_path / "disk_full_config.py"
+  config_file.write_text(textwrap.dedent(f"""\
+      import json
+      from gan_jax import config as config_lib
+
+      def get_config():
+        return config_lib.from_dict(json.loads({config.to_json()!r}))
+      """))
   disk = str(tmp_path / "disk")
   workdir = os.path.join(disk, "run")
+  # As in this process (tests/conftest.py): the resumed run continues it.
+  env = dict(os.environ, JAX_PLATFORMS="cpu",
+             XLA_FLAGS="--xla_force_host_platform_device_count=4 "
+             "--xla_backend_optimization_level=0")
   with mounted("tmpfs", disk, "size=3m"):
-    with pytest.raises(train.WorkdirError) as error:
-      run(config, workdir)
-    message = str(error.value)
+    failed = subprocess.run(
+        [sys.executable, "launch.py", "--config", str(config_file),
+         "--workdir", workdir], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=600, check=False)
+    assert failed.returncode == 1, failed.stderr[-3000:]
+    assert "Traceback" not in failed.stderr, failed.stderr[-3000:]
+    assert "Event loop is closed" not in failed.stderr
+    errors = [line for line in failed.stderr.splitlines()
+              if line.startswith("launch.py:")]
+    assert len(errors) == 1, failed.stderr[-3000:]
+    message = errors[0]
+    assert message.startswith("launch.py: workdir error: ")
     assert workdir in message and "No space left on device" in message
     assert "the checkpoints written before are kept" in message
+    log = os.path.join(workdir, train.ERROR_LOG)
+    assert f"details in {log}" in message
+    with open(log) as f:
+      detail = f.read()
+    assert "Traceback" in detail and "No space left on device" in detail
     kept = sorted(int(s) for s in os.listdir(
         os.path.join(workdir, train.CHECKPOINT_DIR)) if s.isdigit())
     assert kept and kept[-1] < 40

@@ -15,9 +15,9 @@ One iteration (one "step" everywhere in this codebase) is
 `make_update` returns that iteration as a function of one device's share of
 the batch, written pmap style: gradients are averaged with `lax.pmean` over
 the axis named `data`. `DataParallel` maps it over devices with `jax.shard_map`
-under `jax.jit` (default) or with `jax.pmap` (config.parallelism = 'pmap'),
-runs `train.steps_per_call` iterations per dispatch with `lax.scan`, and
-donates the state.
+under `jax.jit` (the `jax.pmap` path was removed; a run saved with
+config.parallelism = 'pmap' reads as 'shard_map'), runs `train.steps_per_call` iterations per dispatch
+with `lax.scan`, and donates the state.
 
 Determinism across device counts: every random draw is keyed by the step and
 by the *global* example index i = device_index * per_device_batch + local
@@ -46,15 +46,15 @@ of 4 devices computes.
 
 Modules: `state` (TrainState, Models, init_state), `optimizers` (optimisers
 and learning-rate schedules), `sampling` (real examples and noise per global
-example index), `update` (the per-device iteration: D sub-steps, G step, EMA)
-and `parallel` (DataParallel). Every public name is importable from
-`gan_jax.step`.
+example index) and `update` (the compiled step: the per-device iteration,
+D sub-steps, G step, EMA; the checks of its outputs; DataParallel, which
+maps it; and CallTimer, which sets how many iterations one call runs).
+Every public name is importable from `gan_jax.step`.
 """
 
 from gan_jax.step.optimizers import learning_rate_schedule
 from gan_jax.step.optimizers import make_optimizer
 from gan_jax.step.optimizers import make_optimizers
-from gan_jax.step.parallel import DataParallel
 from gan_jax.step.sampling import make_real_sampler
 from gan_jax.step.sampling import RealSampler
 from gan_jax.step.sampling import sample_noise
@@ -69,21 +69,34 @@ from gan_jax.step.state import TrainState
 from gan_jax.step.update import ema_decay_at
 from gan_jax.step.update import generate
 from gan_jax.step.update import batch_norm_statistics
+from gan_jax.step.update import call_length
+from gan_jax.step.update import CallTimer
+from gan_jax.step.update import DataParallel
+from gan_jax.step.update import finite_flags
+from gan_jax.step.update import first_nonfinite
+from gan_jax.step.update import FIRST_CALL_STEPS
+from gan_jax.step.update import STATE_PARTS
 from gan_jax.step.update import make_update
 
 __all__ = [
     "AXIS",
+    "CallTimer",
     "DataParallel",
+    "FIRST_CALL_STEPS",
     "METRIC_NAMES",
     "metric_names",
     "optional_metric_names",
     "Models",
     "PyTree",
     "RealSampler",
+    "STATE_PARTS",
     "TrainState",
     "ema_decay_at",
+    "finite_flags",
+    "first_nonfinite",
     "generate",
     "batch_norm_statistics",
+    "call_length",
     "init_state",
     "learning_rate_schedule",
     "make_optimizer",

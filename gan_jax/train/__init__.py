@@ -2,15 +2,15 @@
 
 One job per module:
 
-  loop.py        train_and_evaluate: build, restore or init, train in
-                 compiled chunks between events, finish; setup_training
+  loop.py        train_and_evaluate, read top to bottom: the run between
+                 compiled calls and what checkpoints carry; the side jobs
+                 (metrics, checkpoints, sample grids, evaluation); the
+                 guards (divergence: stop or restore; preemption:
+                 SIGTERM/INT/USR2); call lengths; the loop
   experiment.py  the experiment built once from the validated config
-  run_state.py   a run between compiled calls; what checkpoints carry
-  actions.py     side jobs with their own schedule: metrics logging,
-                 checkpoints, sample grids, evaluation
-  guards.py      divergence (stop or restore) and preemption (SIGTERM/INT/USR2)
-  workdir.py     the workdir's lock and files
-  inference.py   latest_state, sample, evaluate_workdir
+  workdir.py     the workdir's lock and files; the metric writers
+                 (MetricWriter: console, jsonl, TensorBoard; MultiWriter)
+  inference.py   latest_state, sample, evaluate_workdir; setup_training
   plots.py       sample figures
   stacked_modes.py  the Stacked MNIST mode count, the image evaluation of
                  stacked data sets
@@ -32,7 +32,7 @@ Reliability (README, "Reliability"):
                 and so does a run interrupted and resumed at any step, with
                 any train.steps_per_call (random draws are keyed by the step;
                 the metrics not yet logged at a checkpoint are saved with it).
-  Divergence    see `gan_jax.train.guards`.
+  Divergence    see `gan_jax.train.loop`.
   Preemption    SIGTERM, SIGINT or SIGUSR2 ends the current compiled call
                 (at most about train.max_call_seconds long), saves a
                 checkpoint, waits for it and raises `Preempted` (launch.py
@@ -52,12 +52,13 @@ from gan_jax.train.experiment import Experiment
 from gan_jax.train.inference import evaluate_workdir
 from gan_jax.train.inference import latest_state
 from gan_jax.train.inference import sample
-from gan_jax.train.loop import setup_training
+from gan_jax.train.inference import setup_training
+from gan_jax.train.inference import TrainingSetup
 from gan_jax.train.loop import train_and_evaluate
-from gan_jax.train.loop import TrainingSetup
 from gan_jax.train.plots import image_grid
 from gan_jax.train.workdir import CHECKPOINT_DIR
 from gan_jax.train.workdir import CONFIG_FILE
+from gan_jax.train.workdir import ERROR_LOG
 from gan_jax.train.workdir import EVAL_FILE
 from gan_jax.train.workdir import load_config
 from gan_jax.train.workdir import LOCK_FILE

@@ -126,7 +126,7 @@ class Experiment:
     update = step_lib.make_update(
         scale_learning_rates(self.config, lr_scale), self.models,
         self.real_sampler, num_devices=len(devices))
-    return step_lib.DataParallel(update, devices, self.config.parallelism,
+    return step_lib.DataParallel(update, devices,
                                  compiler_options=self.compiler_options)
 
   def place_dataset(self, parallel: step_lib.DataParallel):

@@ -1,26 +1,29 @@
-"""Using a run's checkpoints: `latest_state`, `sample`, `evaluate_workdir`.
+"""A run's model outside the training loop.
 
-These read a workdir and never take its lock, so they work on a run that is
-still training. A damaged checkpoint is reported and skipped, left in place.
+`latest_state`, `sample` and `evaluate_workdir` read a workdir's checkpoints
+and never take its lock, so they work on a run that is still training; a
+damaged checkpoint is reported and skipped, left in place. `setup_training`
+gives the training step of a config without a workdir.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional, Sequence
 
 from absl import logging
 import jax
+import ml_collections
 import numpy as np
 
 from gan_jax import checkpointing
+from gan_jax import config as config_lib
 from gan_jax import data as data_lib
 from gan_jax import step as step_lib
 from gan_jax.train import errors
 from gan_jax.train import workdir as workdir_lib
 from gan_jax.train.experiment import Experiment, format_results
-from gan_jax.train.run_state import restore_latest
 
 
 def _restore(workdir: str, experiment: Experiment, step: Optional[int]
@@ -29,7 +32,8 @@ def _restore(workdir: str, experiment: Experiment, step: Optional[int]
   manager = checkpointing.manager(workdir, create=False)
   try:
     if step is None:
-      restored = restore_latest(manager, experiment, set_aside=False)
+      restored = workdir_lib.restore_latest(
+          manager, experiment.abstract_state(), set_aside=False)
       if restored is None:
         raise errors.WorkdirError(f"workdir {workdir} holds no checkpoint")
       return restored[0], restored[1]
@@ -122,7 +126,8 @@ def evaluate_workdir(workdir: str, *, step: Optional[int] = None,
 
 def _write_evaluation(workdir: str, step: int, results: dict) -> None:
   folder = workdir_lib.Workdir(workdir)
-  folder.append(workdir_lib.EVAL_FILE, dict(step=step, **results))
+  workdir_lib.JsonlWriter(folder.file(workdir_lib.EVAL_FILE)).write_scalars(
+      step, results)
   path = folder.file(workdir_lib.SUMMARY_FILE)
   if os.path.isfile(path):
     with open(path) as f:
@@ -130,3 +135,39 @@ def _write_evaluation(workdir: str, step: int, results: dict) -> None:
     if summary.get("step") == step:
       summary["evaluation"] = results
       folder.write_summary(summary)
+
+
+class TrainingSetup(NamedTuple):
+  """What `setup_training` returns: a step ready to run, with its inputs.
+
+  `parallel.run(state, dataset, n)` runs n iterations and returns the new
+  state (the old one is donated) and the per-iteration metrics.
+  """
+  experiment: Experiment
+  parallel: step_lib.DataParallel
+  state: step_lib.TrainState  # initial state, placed on the devices
+  dataset: Any  # the image data set on the devices, or None for toy data
+
+
+def setup_training(config: ml_collections.ConfigDict, *,
+                   devices: Optional[Sequence[jax.Device]] = None,
+                   compiler_options: Optional[dict[str, Any]] = None
+                   ) -> TrainingSetup:
+  """The update step, initial state and on-device data of a config's run.
+
+  Exactly what `train_and_evaluate` trains with (same step function, data
+  path and placement), without a workdir, checkpoints or evaluation; for
+  benchmarks and experiments that drive the step themselves. One process.
+
+  Raises:
+    ConfigError: an invalid config field.
+    data.DataError: missing or corrupt data files.
+  """
+  config = config.copy_and_resolve_references()
+  devices = list(devices) if devices is not None else jax.devices()
+  config_lib.validate(config, len(devices), num_processes=1)
+  experiment = Experiment(config, compiler_options=compiler_options)
+  parallel = experiment.parallel_step(devices)
+  return TrainingSetup(experiment, parallel,
+                       parallel.place(experiment.initial_state()),
+                       experiment.place_dataset(parallel))

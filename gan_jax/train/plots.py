@@ -99,3 +99,9 @@ def plot_samples(samples: np.ndarray, distribution, step: int, path: str,
     fig = _plot_1d(samples, distribution, title)
   fig.savefig(path, dpi=100)
   return fig
+
+
+def figure_image(fig) -> np.ndarray:
+  """The figure as TensorBoard shows it: [H, W, 3] uint8."""
+  fig.canvas.draw()
+  return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()

@@ -11,6 +11,17 @@
   checkpoints/       orbax checkpoints (`gan_jax.checkpointing`)
   samples/           step_XXXXXXXX.png sample figures
   summary.json       final metrics, evaluation, timings (summed over resumes)
+  error.log          the libraries' own reports of a failed write (orbax's
+                     threads' tracebacks): the user sees one line, the
+                     detail is kept here
+
+The metrics reach their files through one interface in the manner of
+`clu.metric_writers`: a `MetricWriter` (write_scalars, write_images,
+write_hparams, flush, close), here a `JsonlWriter` and a
+`TensorBoardWriter` (and for the training metrics a `ConsoleWriter`) behind a
+`MultiWriter` per stream (`Workdir.metrics`: the progress line,
+metrics.jsonl and TensorBoard's train/ scalars; `Workdir.evaluations`:
+eval.jsonl and eval/).
 
 Nothing is written before the run is known to start: `Workdir.acquire`
 checks the folder and takes the lock, the loop restores or initialises and
@@ -21,17 +32,24 @@ the folder as it found it (a folder it created is removed again).
 
 from __future__ import annotations
 
+import abc
 import datetime
 import errno
 import fcntl
 import json
+import logging as py_logging
+import math
 import os
 import re
 import socket
-from typing import Any, Optional
+import sys
+import threading
+import traceback
+from typing import Any, Mapping, Optional, Sequence
 
 from absl import logging
 import ml_collections
+import numpy as np
 
 from gan_jax import checkpointing
 from gan_jax import config as config_lib
@@ -45,6 +63,7 @@ LOCK_FILE = "run.lock"
 CHECKPOINT_DIR = checkpointing.CHECKPOINT_DIR
 SAMPLES_DIR = "samples"
 TENSORBOARD_DIR = "tensorboard"
+ERROR_LOG = "error.log"
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -153,12 +172,300 @@ def _write_atomically(path: str, text: str) -> None:
   os.replace(path + ".tmp", path)
 
 
+# ----------------------------------------------------------------------------
+# Metric writers (the interface of `clu.metric_writers`).
+# ----------------------------------------------------------------------------
+
+
+class MetricWriter(abc.ABC):
+  """Where a run's scalars, images and hyperparameters go."""
+
+  @abc.abstractmethod
+  def write_scalars(self, step: int, scalars: Mapping[str, Any]) -> None:
+    """One value per name at `step`."""
+
+  @abc.abstractmethod
+  def write_images(self, step: int, images: Mapping[str, np.ndarray]) -> None:
+    """One [H, W, C] uint8 or [0, 1] float image per name at `step`."""
+
+  @abc.abstractmethod
+  def write_hparams(self, hparams: Mapping[str, Any]) -> None:
+    """The run's hyperparameters (flat: name -> number or string)."""
+
+  def flush(self) -> None:
+    pass
+
+  def close(self) -> None:
+    self.flush()
+
+
+class JsonlWriter(MetricWriter):
+  """Scalars as one JSON row {"step": N, name: value, ...} per write.
+
+  Images and hyperparameters have other homes (samples/, config.json). Each
+  row is appended and closed at once, so a crash loses at most that row
+  (`read_jsonl` reads around one cut short).
+  """
+
+  def __init__(self, path: str):
+    self.path = path
+
+  def write_scalars(self, step: int, scalars: Mapping[str, Any]) -> None:
+    with open(self.path, "a") as f:
+      f.write(json.dumps(dict(step=step, **scalars)) + "\n")
+
+  def write_images(self, step: int, images: Mapping[str, np.ndarray]) -> None:
+    del step, images
+
+  def write_hparams(self, hparams: Mapping[str, Any]) -> None:
+    del hparams
+
+
+class ConsoleWriter(MetricWriter):
+  """The training metrics as one progress line (absl logging, INFO).
+
+  Reads the scalars `MetricsLogger` writes: the step's means and
+  steps_per_sec (the ETA's rate). R1 is shown when the run uses it.
+  """
+
+  def __init__(self, total: int, *, r1: bool):
+    self.total, self.r1 = int(total), r1
+
+  def write_scalars(self, step: int, scalars: Mapping[str, Any]) -> None:
+    rate = scalars["steps_per_sec"]
+    eta = (self.total - step) / rate if rate > 0 else float("inf")
+    parts = (f"d_loss {scalars['d_loss']:.3g} g_loss {scalars['g_loss']:.3g} "
+             f"V {scalars['value']:.3g} D(x) {scalars['d_real']:.2f} "
+             f"D(G(z)) {scalars['d_fake']:.2f}")
+    if self.r1:
+      parts += f" R1 {scalars['r1_penalty']:.3g}"
+    for name, label in (("r2_penalty", "R2"), ("gradient_penalty", "GP")):
+      if name in scalars:
+        parts += f" {label} {scalars[name]:.3g}"
+    logging.info("step %d/%d | %s | %.4g steps/s | ETA %s", step, self.total,
+                 parts, rate, format_duration(eta))
+
+  def write_images(self, step: int, images: Mapping[str, np.ndarray]) -> None:
+    del step, images
+
+  def write_hparams(self, hparams: Mapping[str, Any]) -> None:
+    del hparams
+
+
+def format_duration(seconds: float) -> str:
+  if not math.isfinite(seconds):
+    return "?"
+  seconds = int(round(seconds))
+  return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class TensorBoardWriter(MetricWriter):
+  """TensorBoard events (tensorboardX); scalars named `<prefix>/<name>`.
+
+  Only numbers become scalars (strings and flags have no curve). Images keep
+  their names. Several writers may share one event file (`events`), which
+  `Workdir` replaces when the run goes back to an earlier step.
+  """
+
+  def __init__(self, events: "TensorBoardEvents", prefix: str = ""):
+    self.events = events
+    self.prefix = prefix
+
+  def _name(self, name: str) -> str:
+    return f"{self.prefix}/{name}" if self.prefix else name
+
+  def write_scalars(self, step: int, scalars: Mapping[str, Any]) -> None:
+    for name, value in scalars.items():
+      if isinstance(value, (int, float)) and not isinstance(value, bool):
+        self.events.writer.add_scalar(self._name(name), value, step)
+
+  def write_images(self, step: int, images: Mapping[str, np.ndarray]) -> None:
+    for name, image in images.items():
+      self.events.writer.add_image(name, image, step, dataformats="HWC")
+
+  def write_hparams(self, hparams: Mapping[str, Any]) -> None:
+    # In this event file (tensorboardX's add_hparams would start another).
+    from tensorboardX import summary  # pylint: disable=g-import-not-at-top
+    values = {k: v if isinstance(v, (bool, int, float, str)) else str(v)
+              for k, v in hparams.items()}
+    for proto in summary.hparams(values, {}):
+      self.events.writer.file_writer.add_summary(proto)
+
+  def flush(self) -> None:
+    self.events.writer.flush()
+
+
+class TensorBoardEvents:
+  """The event file that a run's TensorBoard writers share."""
+
+  def __init__(self, logdir: str):
+    self.logdir = logdir
+    self.writer = None
+
+  def restart(self, step: int) -> None:
+    """A new event file; TensorBoard drops the old events after `step`."""
+    self.close()
+    import tensorboardX  # pylint: disable=g-import-not-at-top
+    self.writer = tensorboardX.SummaryWriter(
+        self.logdir, purge_step=step + 1 if step else None)
+
+  def close(self) -> None:
+    if self.writer is not None:
+      self.writer.close()
+      self.writer = None
+
+
+class MultiWriter(MetricWriter):
+  """Writes to every one of `writers` (none: writes nothing)."""
+
+  def __init__(self, writers: Sequence[MetricWriter] = ()):
+    self.writers = list(writers)
+
+  def write_scalars(self, step: int, scalars: Mapping[str, Any]) -> None:
+    for writer in self.writers:
+      writer.write_scalars(step, scalars)
+
+  def write_images(self, step: int, images: Mapping[str, np.ndarray]) -> None:
+    for writer in self.writers:
+      writer.write_images(step, images)
+
+  def write_hparams(self, hparams: Mapping[str, Any]) -> None:
+    for writer in self.writers:
+      writer.write_hparams(hparams)
+
+  def flush(self) -> None:
+    for writer in self.writers:
+      writer.flush()
+
+  def close(self) -> None:
+    for writer in self.writers:
+      writer.close()
+
+
+# ----------------------------------------------------------------------------
+# error.log: the libraries' reports of a failed write, off the console.
+# ----------------------------------------------------------------------------
+
+
+def _reserve(fd: int, size: int) -> None:
+  """Allocates `size` bytes past the end of `fd` without growing the file.
+
+  So that a disk that fills up still takes the report of what filled it
+  (fallocate with FALLOC_FL_KEEP_SIZE; where that is not supported the log
+  simply has no reserve).
+  """
+  import ctypes  # pylint: disable=g-import-not-at-top
+  try:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64,
+                               ctypes.c_int64)
+    libc.fallocate(fd, 1, os.fstat(fd).st_size, size)  # 1: KEEP_SIZE
+  except (OSError, AttributeError):
+    pass
+
+
+class ErrorLog:
+  """error.log, where the storage libraries' own error reports go.
+
+  A checkpoint write that fails (a full disk) is reported by orbax from each
+  of its threads with a traceback (absl logging, ERROR), and tensorstore's
+  callbacks then find orbax's event loop closed (`sys.unraisablehook`); the
+  run itself ends with one `WorkdirError` naming the problem. While the log
+  is open those reports are written here, not to the console.
+  """
+
+  RESERVE_BYTES = 256 * 1024
+
+  def __init__(self, path: str):
+    self.path = path
+    self.file = None
+    self.written = False
+    self.lock = threading.Lock()  # orbax's threads report at once
+    self._previous_hook = None
+
+  def open(self) -> None:
+    self.file = open(self.path, "a")
+    _reserve(self.file.fileno(), self.RESERVE_BYTES)
+    py_logging.getLogger("absl").addFilter(self._divert_record)
+    self._previous_hook = sys.unraisablehook
+    sys.unraisablehook = self._divert_unraisable
+
+  def close(self) -> None:
+    if self.file is None:
+      return
+    py_logging.getLogger("absl").removeFilter(self._divert_record)
+    sys.unraisablehook = self._previous_hook
+    with self.lock:
+      try:
+        self.file.truncate(self.file.tell())  # gives the reserve back
+        self.file.close()
+        if not self.written and os.path.getsize(self.path) == 0:
+          os.unlink(self.path)
+      except OSError:
+        pass
+      self.file = None
+
+  def write(self, text: str) -> None:
+    stamp = datetime.datetime.now().isoformat(timespec="seconds")
+    with self.lock:
+      if self.file is None:  # a thread's report after the run ended
+        return
+      try:
+        self.file.write(f"{stamp} {text.rstrip()}\n")
+        self.file.flush()
+        self.written = True
+      except OSError:
+        pass  # the reserve is used up: the one-line error still shows
+
+  def _divert_record(self, record: py_logging.LogRecord) -> bool:
+    from_orbax = os.sep + "orbax" + os.sep in record.pathname
+    if not from_orbax or record.levelno < py_logging.ERROR:
+      return True
+    text = record.getMessage()
+    if record.exc_info:
+      text += "\n" + "".join(traceback.format_exception(*record.exc_info))
+    self.write(f"{record.pathname}:{record.lineno}: {text}")
+    return False
+
+  def _divert_unraisable(self, unraisable) -> None:
+    if (unraisable.object is None and
+        "Event loop is closed" in str(unraisable.exc_value)):
+      self.write("".join(traceback.format_exception(
+          unraisable.exc_type, unraisable.exc_value,
+          unraisable.exc_traceback)))
+    else:
+      self._previous_hook(unraisable)
+
+
+def restore_latest(manager, target: Any, *, set_aside: bool
+                   ) -> Optional[tuple[int, Any, dict]]:
+  """The newest usable checkpoint (damaged ones reported and skipped).
+
+  Raises:
+    WorkdirError: there are checkpoints and none of them restores.
+  """
+  try:
+    return checkpointing.restore_latest(manager, target,
+                                        set_aside_damaged=set_aside)
+  except checkpointing.CheckpointError as e:
+    raise errors.WorkdirError(
+        f"{e}. Nothing was moved or deleted; train in a new --workdir, or "
+        f"repair or remove the damaged checkpoints") from e
+
+
 class Workdir:
   """The folder of one run, its lock and its files.
 
   Process 0 of a run (`is_main`) holds the lock and writes every file; the
   other processes of a multi-process run only read (orbax coordinates the
-  checkpoint writes itself).
+  checkpoint writes itself), and their writers write nothing.
+
+  Attributes:
+    metrics: the progress line, metrics.jsonl and TensorBoard's
+      train/<name> scalars.
+    evaluations: eval.jsonl and TensorBoard's eval/<name> scalars.
+    tensorboard: TensorBoard alone (full names: sample grids, and the
+      learning-rate scale after a divergence restore).
   """
 
   def __init__(self, path: str, *, is_main: bool = True):
@@ -167,7 +474,9 @@ class Workdir:
                                 "give a folder path")
     self.path = path
     self.is_main = is_main
-    self.writer = None
+    self.events = TensorBoardEvents(self.file(TENSORBOARD_DIR))
+    self.error_log = ErrorLog(self.file(ERROR_LOG))
+    self.metrics = self.evaluations = self.tensorboard = MultiWriter()
     self._lock_fd: Optional[int] = None
     self._created = False
     self._started = False
@@ -232,9 +541,8 @@ class Workdir:
 
   def release(self) -> None:
     """Drops the lock; a folder this launch created and never used goes."""
-    if self.writer is not None:
-      self.writer.close()
-      self.writer = None
+    self.events.close()
+    self.error_log.close()
     if self._lock_fd is None:
       return
     try:
@@ -277,6 +585,14 @@ class Workdir:
     _write_atomically(self.file(CONFIG_FILE),
                       config.to_json(indent=2, sort_keys=True))
     os.makedirs(self.file(SAMPLES_DIR), exist_ok=True)
+    self.error_log.open()
+    self.tensorboard = TensorBoardWriter(self.events)
+    self.metrics = MultiWriter([
+        ConsoleWriter(config.train.steps, r1=config.loss.r1_gamma > 0),
+        JsonlWriter(self.file(METRICS_FILE)),
+        TensorBoardWriter(self.events, "train")])
+    self.evaluations = MultiWriter([JsonlWriter(self.file(EVAL_FILE)),
+                                    TensorBoardWriter(self.events, "eval")])
     self.rewind(step)
 
   def rewind(self, step: int) -> None:
@@ -288,28 +604,7 @@ class Workdir:
       if os.path.exists(path):
         rows = read_jsonl(path, step, warn=True)
         _write_atomically(path, "".join(json.dumps(r) + "\n" for r in rows))
-    if self.writer is not None:
-      self.writer.close()
-    import tensorboardX  # pylint: disable=g-import-not-at-top
-    self.writer = tensorboardX.SummaryWriter(
-        self.file(TENSORBOARD_DIR), purge_step=step + 1 if step else None)
-
-  def append(self, name: str, record: dict) -> None:
-    if self.is_main:
-      with open(self.file(name), "a") as f:
-        f.write(json.dumps(record) + "\n")
-
-  def scalars(self, prefix: str, values: dict, step: int) -> None:
-    """TensorBoard scalars prefix/<name> of the numeric values."""
-    if self.writer is None:
-      return
-    for name, value in values.items():
-      if isinstance(value, (int, float)) and not isinstance(value, bool):
-        self.writer.add_scalar(f"{prefix}/{name}", value, step)
-
-  def figure(self, fig, step: int) -> None:
-    if self.writer is not None:
-      self.writer.add_figure("samples", fig, step, close=False)
+    self.events.restart(step)
 
   def sample_path(self, step: int) -> str:
     return os.path.join(self.path, SAMPLES_DIR, f"step_{step:08d}.png")
