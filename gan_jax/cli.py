@@ -36,7 +36,7 @@ OUTPUTS = ("config.json, metrics.jsonl, tensorboard/, checkpoints/, "
 
 FLAGS = flags.FLAGS
 
-_PLUGINS = flags.DEFINE_list(
+flags.DEFINE_list(
     "plugins", [], "Plug-ins to load before the config file: .py files or "
     "module names that register models, games, penalties, evaluators or data "
     "sets (kept in config.plugins). Comma-separated.")
@@ -194,9 +194,9 @@ def _switch_defaults(argv: list[str], spec: Optional[str]) -> None:
 
 def parse_flags(argv: list[str]) -> list[str]:
   """absl's flag parsing (app.run's flags_parser), with launch.py's exits."""
+  plugins = _plugins_arg(argv)
   try:
-    # Before the config file: its default_config() has their fields then.
-    registry.load_plugins(_plugins_arg(argv))
+    registry.load_plugins(plugins)
   except config_lib.ConfigError as e:
     config_error(str(e))
   shorthelp = _help_requested(argv)
@@ -204,6 +204,13 @@ def parse_flags(argv: list[str]) -> list[str]:
     app.usage(shorthelp=shorthelp, writeto_stdout=True)
     print(registered_components())
     sys.exit(0)
+  # Every config built here (the file's default_config() among them) has
+  # the plug-ins' fields and lists them in config.plugins.
+  with registry.building_with(plugins):
+    return _parse_config_flags(argv)
+
+
+def _parse_config_flags(argv: list[str]) -> list[str]:
   spec = _config_arg(argv)
   try:
     remaining = FLAGS(argv)
@@ -231,7 +238,8 @@ def parse_flags(argv: list[str]) -> list[str]:
                  "take the form --name=value; see --helpshort)")
   _switch_defaults(argv, spec)
   config = FLAGS["config"].value
-  plugins = tuple(dict.fromkeys(tuple(config.plugins) + tuple(_PLUGINS.value)))
+  plugins = tuple(dict.fromkeys(tuple(config.plugins) +
+                                registry.current_plugins()))
   with config.unlocked():
     config.plugins = plugins
   return remaining

@@ -25,6 +25,7 @@ builds the config, sweep jobs and resumed runs included).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import importlib.util
@@ -314,6 +315,31 @@ ALL = (MODELS, GAMES, PENALTIES, EVALUATORS, DATASETS)
 _loaded_plugins: dict[str, str] = {}
 # The plug-in being imported (a stack: a plug-in may load another).
 _loading: list[str] = []
+
+
+# The plug-ins of the config being built (`building_with`): the default of
+# default_config() and the sections' defaults while a config file runs.
+_building: tuple[str, ...] = ()
+
+
+def current_plugins() -> tuple[str, ...]:
+  """The plug-ins a config built now gets when none are given: those of
+  `building_with` while inside it, else none (the package's components)."""
+  return _building
+
+
+@contextlib.contextmanager
+def building_with(plugins: Iterable[str]):
+  """Loads `plugins`; configs built inside (a config file run by launch.py
+  with --plugins) get their fields and list them in config.plugins."""
+  global _building
+  plugins = tuple(plugins)
+  load_plugins(plugins)
+  previous, _building = _building, tuple(dict.fromkeys(_building + plugins))
+  try:
+    yield
+  finally:
+    _building = previous
 
 
 def plugin_key(plugin: str) -> str:

@@ -117,7 +117,7 @@ def _section(reg: registry.Registry, name: str, plugins
       dict(name=name, **reg.defaults(name, plugins)))
 
 
-def default_config(plugins=()) -> ml_collections.ConfigDict:
+def default_config(plugins=None) -> ml_collections.ConfigDict:
   """The full schema with defaults; config files change fields of it.
 
   Args:
@@ -125,12 +125,16 @@ def default_config(plugins=()) -> ml_collections.ConfigDict:
       (`gan_jax.registry.load_plugins`); loaded first, so that their config
       fields are in the schema, and kept in `config.plugins` so that every
       process that reads the config (sweep jobs, resumed runs) loads them.
+      None: `registry.current_plugins()` (those of launch.py --plugins while
+      it runs the config file; else none).
   """
   # pylint: disable=g-import-not-at-top
   from gan_jax import data as data_lib
   from gan_jax import evaluation
   from gan_jax import feature_extractor
   # pylint: enable=g-import-not-at-top
+  plugins = (registry.current_plugins() if plugins is None else
+             tuple(plugins))
   registry.load_plugins(plugins)
   config = ml_collections.ConfigDict()
   config.seed = 0

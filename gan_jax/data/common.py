@@ -75,8 +75,10 @@ def default_data_config(name: str = "ring",
     the toy fields: their data set's registration (`gan_jax.data.toy`).
 
   `plugins` (config.plugins) limits the fields to the package's data sets
-  and those plug-ins'; None: every data set registered in this process.
+  and those plug-ins'; None: `registry.current_plugins()`.
   """
+  if plugins is None:
+    plugins = registry.current_plugins()
   if name not in registry.DATASETS.names(plugins):
     _unknown_name(name)
   config = ml_collections.ConfigDict()

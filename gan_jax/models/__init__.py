@@ -70,6 +70,7 @@ from typing import Any
 
 import flax.linen as nn
 import jax
+import ml_collections
 
 from gan_jax import registry
 from gan_jax.models.conv_transpose import CONV_TRANSPOSE_IMPLS
@@ -132,7 +133,10 @@ def make_models(model_config, data_shape: tuple[int, ...], *,
   if name not in registry.MODELS.names():
     raise ValueError(f"config.model.name: unknown model {name!r}; valid: "
                      f"{', '.join(registry.MODELS.names())}")
-  fields = Fields(model_config, default_model_config(name))
+  # Every model loaded in this process: validation has checked the config
+  # against its own plug-ins already.
+  fields = Fields(model_config, ml_collections.ConfigDict(
+      dict(name=name, **registry.MODELS.defaults(name))))
   data_shape = tuple(int(d) for d in data_shape)
   fields.positive_int("latent_dim")
   common = dict(

@@ -62,9 +62,14 @@ def default_model_config(name: str = "mlp",
   where it registers (`gan_jax.registry.MODELS`); all of them exist whatever
   the name, so a config may switch `config.model.name` on the command line.
 
+  `plugins` (config.plugins) limits the fields to the package's models and
+  those plug-ins'; None: `registry.current_plugins()`.
+
   Raises:
     ConfigError: `name` is not a registered model (listing those that are).
   """
+  if plugins is None:
+    plugins = registry.current_plugins()
   registry.MODELS.get(name, plugins)
   return ml_collections.ConfigDict(
       dict(name=name, **registry.MODELS.defaults(name, plugins)))
