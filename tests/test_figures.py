@@ -26,7 +26,7 @@ def quick_output(tmp_path_factory):
 
   def get(name):
     if name not in cache:
-      result = make_all._main_of(name)(outdir=outdir, quick=True)  # pylint: disable=protected-access
+      result = make_all.main_of(name)(outdir=outdir, quick=True)
       numbers = [p for p in result["files"] if p.endswith((".json", ".csv"))]
       data = None
       if numbers and numbers[0].endswith(".json"):

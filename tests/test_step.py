@@ -233,7 +233,7 @@ def test_every_loss_builds(name):
   """Traces (without compiling) one step for every loss name."""
   config = tiny_config(**{"loss.name": name})
   parallel, state, _ = build(config, 2)
-  shapes = jax.eval_shape(parallel._get_fn(1), parallel.place(state), None)  # pylint: disable=protected-access
+  shapes = jax.eval_shape(parallel.call_fn(1), parallel.place(state), None)
   _, metrics = shapes
   assert set(metrics) == set(step_lib.METRIC_NAMES)
   assert metrics["d_loss"].shape == (1,)
@@ -410,7 +410,7 @@ def test_sampling_uses_the_ema_generators_own_statistics(ema_decay):
     return
   generator, _ = model_lib.make_models(config.model, (2,))
   key = jax.random.fold_in(jax.random.PRNGKey(config.seed),
-                           experiment_lib._STANDING_STATS_STREAM)  # pylint: disable=protected-access
+                           experiment_lib.STANDING_STATS_STREAM)
   expected = [step_lib.batch_norm_statistics(
       generator, state.ema_g_params, state.g_batch_stats,
       exp.noise(jax.random.fold_in(key, b), config.train.batch_size))

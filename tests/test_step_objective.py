@@ -35,7 +35,7 @@ class LinearCritic(nn.Module):
 
 
 def linear_setup(config, per_device):
-  setup = update_lib._update_setup(  # pylint: disable=protected-access
+  setup = update_lib.update_setup(
       config, step_lib.Models(None, LinearCritic()),
       sample_real=None, num_devices=1, axis_name=step_lib.AXIS)
   return dataclasses.replace(setup, per_device=per_device)
@@ -71,7 +71,7 @@ def test_penalties_of_a_linear_critic(case):
   params = LinearCritic().init(key, real)["params"]
   w = np.asarray(params["Dense_0"]["kernel"])[:, 0]
   loss, (real_out, fake_out, _, values) = jax.jit(functools.partial(
-      update_lib._discriminator_loss, setup=setup, d_batch_stats={},  # pylint: disable=protected-access
+      update_lib.penalised_discriminator_loss, setup=setup, d_batch_stats={},
       real=real, fake=fake, key=key, example_ids=jnp.arange(n)))(params)
   assert set(values) == set(expected)
   norm = float(np.linalg.norm(w))
@@ -88,13 +88,13 @@ def test_gradient_penalty_interpolates_per_example_between_real_and_fake():
   real = jnp.zeros((5, 3))
   fake = jnp.ones((5, 3))
   ids = jnp.arange(5)
-  mixed = update_lib._interpolate(real, fake, key, ids)  # pylint: disable=protected-access
+  mixed = update_lib.interpolate(real, fake, key, ids)
   # Each example is real + a (fake - real) with its own a in (0, 1), the
   # same on every coordinate, keyed by the example's id (not its position).
   a = np.asarray(mixed[:, 0])
   np.testing.assert_array_equal(np.asarray(mixed), np.repeat(a[:, None], 3, 1))
   assert np.all((a > 0) & (a < 1)) and len(set(a.tolist())) == 5
-  shifted = update_lib._interpolate(real[:2], fake[:2], key, ids[3:])  # pylint: disable=protected-access
+  shifted = update_lib.interpolate(real[:2], fake[:2], key, ids[3:])
   np.testing.assert_array_equal(shifted[:, 0], a[3:])
 
 

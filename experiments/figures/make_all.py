@@ -59,7 +59,7 @@ SWEEP_FIGURES = ("fashion_mnist_curves", "mode_collapse_table")
 Entry = Union[str, Callable[..., dict]]
 
 
-def _main_of(entry: Entry) -> Callable[..., dict]:
+def main_of(entry: Entry) -> Callable[..., dict]:
   if callable(entry):
     return entry
   return importlib.import_module(f"experiments.figures.{entry}").main
@@ -86,7 +86,7 @@ def run(names: Sequence[str], outdir: str, quick: bool,
     print(f"== {name}", flush=True)
     start = time.time()
     try:
-      output = _main_of(registry[name])(outdir=outdir, quick=quick)
+      output = main_of(registry[name])(outdir=outdir, quick=quick)
       results[name] = dict(ok=True, seconds=time.time() - start,
                            files=list(output.get("files", [])))
       for path in results[name]["files"]:

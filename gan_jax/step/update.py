@@ -105,7 +105,7 @@ def batch_norm_statistics(generator: nn.Module, params, batch_stats,
 
 
 @dataclasses.dataclass(frozen=True)
-class _UpdateSetup:
+class UpdateSetup:
   """What an iteration needs besides the state (fixed when it is traced).
 
   Attributes:
@@ -138,9 +138,9 @@ class _UpdateSetup:
   axis_name: str
 
 
-def _update_setup(config: ml_collections.ConfigDict, models: Models,
+def update_setup(config: ml_collections.ConfigDict, models: Models,
                   sample_real: RealSampler, num_devices: int,
-                  axis_name: str) -> _UpdateSetup:
+                  axis_name: str) -> UpdateSetup:
   """Reads everything `_update` needs from the config."""
   g_opt, d_opt = make_optimizers(config)
   if num_devices > 1:
@@ -149,7 +149,7 @@ def _update_setup(config: ml_collections.ConfigDict, models: Models,
     # The mean over one device is the identity; XLA:CPU would still copy
     # every gradient through an all-reduce.
     pmean = lambda tree: tree
-  return _UpdateSetup(
+  return UpdateSetup(
       generator=models.generator,
       discriminator=models.discriminator,
       objective=objective_lib.make_objective(config.loss),
@@ -168,7 +168,7 @@ def _update_setup(config: ml_collections.ConfigDict, models: Models,
   )
 
 
-def _discriminate(setup: _UpdateSetup, d_params, d_batch_stats, x, key,
+def _discriminate(setup: UpdateSetup, d_params, d_batch_stats, x, key,
                   example_ids):
   """D's logits [n] in training mode; returns (logits, new batch_stats)."""
   if not setup.dropout:
@@ -183,7 +183,7 @@ def _discriminate(setup: _UpdateSetup, d_params, d_batch_stats, x, key,
   return jax.vmap(one)(x, example_ids), d_batch_stats
 
 
-def _input_gradients(setup: _UpdateSetup, d_params, d_batch_stats, x,
+def _input_gradients(setup: UpdateSetup, d_params, d_batch_stats, x,
                      dropout_key, example_ids) -> jax.Array:
   """grad_x D(x) per example, flattened: [n, prod(data_shape)].
 
@@ -196,7 +196,7 @@ def _input_gradients(setup: _UpdateSetup, d_params, d_batch_stats, x,
   return jax.grad(summed_outputs)(x).reshape(setup.per_device, -1)
 
 
-def _interpolate(real, fake, key, example_ids) -> jax.Array:
+def interpolate(real, fake, key, example_ids) -> jax.Array:
   """x^ = x + a (G(z) - x), one a ~ U(0, 1) per example, keyed by its id."""
   alpha = jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(key, i))
                    )(example_ids)
@@ -204,12 +204,12 @@ def _interpolate(real, fake, key, example_ids) -> jax.Array:
   return real + alpha * (fake - real)
 
 
-def _penalty(setup: _UpdateSetup, penalty: objective_lib.Penalty, d_params,
+def _penalty(setup: UpdateSetup, penalty: objective_lib.Penalty, d_params,
              d_batch_stats, real, fake, key, dropout_key,
              example_ids) -> jax.Array:
   """The unweighted penalty: its term of D's input gradients at its inputs."""
   if penalty.inputs == "interpolated":
-    x = _interpolate(real, fake, jax.random.fold_in(key, 3), example_ids)
+    x = interpolate(real, fake, jax.random.fold_in(key, 3), example_ids)
   else:
     x = real if penalty.inputs == "real" else fake
   grads = _input_gradients(setup, d_params, d_batch_stats, x, dropout_key,
@@ -217,8 +217,8 @@ def _penalty(setup: _UpdateSetup, penalty: objective_lib.Penalty, d_params,
   return penalty.term(grads)
 
 
-def _discriminator_loss(d_params, setup: _UpdateSetup, d_batch_stats, real,
-                        fake, key, example_ids):
+def penalised_discriminator_loss(d_params, setup: UpdateSetup, d_batch_stats,
+                                 real, fake, key, example_ids):
   """D's loss + its weighted penalties.
 
   Returns:
@@ -238,7 +238,7 @@ def _discriminator_loss(d_params, setup: _UpdateSetup, d_batch_stats, real,
   return loss, (real_logits, fake_logits, bs, values)
 
 
-def _discriminator_substep(setup: _UpdateSetup, g_params, carry, key,
+def _discriminator_substep(setup: UpdateSetup, g_params, carry, key,
                            example_ids, dataset) -> tuple[tuple, dict]:
   """One D update on fresh real and noise samples drawn with `key`.
 
@@ -252,7 +252,7 @@ def _discriminator_substep(setup: _UpdateSetup, g_params, carry, key,
                                train=True)
   fake = lax.stop_gradient(fake)
   loss_fn = functools.partial(
-      _discriminator_loss, setup=setup, d_batch_stats=d_batch_stats,
+      penalised_discriminator_loss, setup=setup, d_batch_stats=d_batch_stats,
       real=real, fake=fake, key=key, example_ids=example_ids)
   (loss, (real_logits, fake_logits, d_batch_stats, penalties)), grads = (
       jax.value_and_grad(loss_fn, has_aux=True)(d_params))
@@ -274,7 +274,7 @@ def _discriminator_substep(setup: _UpdateSetup, g_params, carry, key,
   return (d_params, d_opt_state, d_batch_stats, g_batch_stats), metrics
 
 
-def _discriminator_steps(setup: _UpdateSetup, state: TrainState, d_key,
+def _discriminator_steps(setup: UpdateSetup, state: TrainState, d_key,
                          example_ids, dataset) -> tuple[tuple, dict]:
   """The k D sub-steps; returns (carry, the last sub-step's metrics)."""
   carry = (state.d_params, state.d_opt_state, state.d_batch_stats,
@@ -288,7 +288,7 @@ def _discriminator_steps(setup: _UpdateSetup, state: TrainState, d_key,
   return carry, d_metrics
 
 
-def _generator_loss(g_params, setup: _UpdateSetup, g_batch_stats, d_params,
+def _generator_loss(g_params, setup: UpdateSetup, g_batch_stats, d_params,
                     d_batch_stats, z, real_logits, dropout_key, example_ids):
   """G's loss against the updated D; returns (loss, G's new batch_stats)."""
   fake, bs = _apply(setup.generator, g_params, g_batch_stats, z, train=True)
@@ -298,7 +298,7 @@ def _generator_loss(g_params, setup: _UpdateSetup, g_batch_stats, d_params,
   return setup.objective.generator(fake_logits, real_logits), bs
 
 
-def _real_logits_for_generator(setup: _UpdateSetup, d_params, d_batch_stats,
+def _real_logits_for_generator(setup: UpdateSetup, d_params, d_batch_stats,
                                g_key, dropout_key, example_ids, dataset):
   """D(x) on a fresh real batch if G's loss compares fakes with reals."""
   if not setup.objective.generator_needs_real:
@@ -308,7 +308,7 @@ def _real_logits_for_generator(setup: _UpdateSetup, d_params, d_batch_stats,
                        example_ids)[0]
 
 
-def _generator_step(setup: _UpdateSetup, state: TrainState, g_batch_stats,
+def _generator_step(setup: UpdateSetup, state: TrainState, g_batch_stats,
                     d_params, d_batch_stats, g_key, example_ids,
                     dataset) -> tuple:
   """One G update on fresh noise (and fresh reals if its loss needs them).
@@ -358,7 +358,7 @@ def _update_ema(ema: Optional[PyTree], g_params: PyTree,
                       g_params)
 
 
-def _update(setup: _UpdateSetup, state: TrainState, dataset
+def _update(setup: UpdateSetup, state: TrainState, dataset
             ) -> tuple[TrainState, dict]:
   """One iteration: k D sub-steps, one G step, the EMA; see make_update."""
   device = lax.axis_index(setup.axis_name)
@@ -403,7 +403,7 @@ def make_update(config: ml_collections.ConfigDict, models: Models,
   global batch. metrics: dict of float32 scalars (`metric_names`), identical
   on every device.
   """
-  setup = _update_setup(config, models, sample_real, num_devices, axis_name)
+  setup = update_setup(config, models, sample_real, num_devices, axis_name)
   return functools.partial(_update, setup)
 
 
@@ -485,7 +485,7 @@ class DataParallel:
     return lax.scan(lambda s, _: self._update(s, dataset), state, None,
                     length=num_steps)
 
-  def _get_fn(self, num_steps: int):
+  def call_fn(self, num_steps: int):
     if num_steps not in self._compiled:
       fn = functools.partial(self._scan, num_steps=num_steps)
       # check_vma=False: with it, JAX's autodiff would already psum the
@@ -582,7 +582,7 @@ class DataParallel:
     if num_steps in self._executables:
       return 0.0
     start = time.perf_counter()
-    self._executables[num_steps] = self._get_fn(num_steps).lower(
+    self._executables[num_steps] = self.call_fn(num_steps).lower(
         state, dataset).compile(compiler_options=self._compiler_options)
     return time.perf_counter() - start
 

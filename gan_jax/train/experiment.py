@@ -31,7 +31,7 @@ from gan_jax.train import stacked_modes
 # (training keys come from jax.random.split(PRNGKey(seed), 3)[2]).
 _SAMPLE_GRID_STREAM = 1_000_000_001
 _EVAL_STREAM = 1_000_000_002
-_STANDING_STATS_STREAM = 1_000_000_003
+STANDING_STATS_STREAM = 1_000_000_003
 _GENERATE_CHUNK = 1024
 # Batches (of train.batch_size) that the EMA generator's BatchNorm statistics
 # are recomputed from before it samples (`sampling_batch_stats`).
@@ -183,7 +183,7 @@ class Experiment:
     step = int(state.step)
     if self._standing_stats[0] != step:
       key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed),
-                               _STANDING_STATS_STREAM)
+                               STANDING_STATS_STREAM)
       batches = [self._batch_norm_statistics(
           state.ema_g_params, state.g_batch_stats,
           self.noise(jax.random.fold_in(key, b),
