@@ -43,12 +43,6 @@ def __getattr__(name: str):
 # `dpkg -L dataset-fashion-mnist` lists the files).
 DEFAULT_IDX_DIR = "/usr/share/datasets/fashion-mnist"
 
-TOY_DEFAULTS = {
-    "ring": dict(num_modes=8, radius=2.0, std=0.02),
-    "grid": dict(size=5, spacing=2.0, std=0.05),
-    "gaussian_1d": dict(mean=4.0, std=0.5),
-}
-
 # Appended to the messages about missing or unreadable image files.
 HOW_TO_GET = (
     "Get Fashion-MNIST offline with `apt-get install dataset-fashion-mnist` "

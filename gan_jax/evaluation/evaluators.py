@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from gan_jax import registry
+from gan_jax.evaluation import images as images_lib
 from gan_jax.evaluation import toy as toy_lib
 from gan_jax.fields import ConfigError
 
@@ -80,8 +81,8 @@ def default_metrics(config) -> tuple[str, ...]:
   kind = data_kind(config.data)
   parzen = ("parzen",) if config.eval.parzen else ()
   if kind == "images":
-    return parzen + (("fid", "kid", "precision", "recall")
-                     if config.eval.features else ())
+    return parzen + (images_lib.FEATURE_METRICS if config.eval.features
+                     else ())
   if kind == "stacked":
     return parzen + (("stacked_modes",) if config.eval.features else ())
   return registry.EVALUATORS.where(kinds=(kind,), default=True)
@@ -196,8 +197,7 @@ class JensenShannon1D(Evaluator):
 class Parzen(ImageMetric):
   """Parzen-window log-likelihood (Goodfellow et al. 2014, Table 1)."""
   columns = (("parzen_ll", "Parzen log-lik."),)
-  keys = ("parzen_ll", "parzen_ll_stderr", "parzen_sigma",
-          "parzen_validation_ll")
+  keys = images_lib.METRIC_KEYS["parzen"]
 
   def headline(self, results):
     return (f"Parzen {results['parzen_ll']:.0f} +- "
@@ -209,7 +209,7 @@ class Parzen(ImageMetric):
 class FrechetDistance(ImageMetric):
   """FID (Heusel et al. 2017) in the project classifier's feature space."""
   columns = (("fid", "FID"),)
-  keys = ("fid",)
+  keys = images_lib.METRIC_KEYS["fid"]
 
   def headline(self, results):
     return f"FID {results['fid']:.3g} (real {results['real_fid']:.2g})"
@@ -219,18 +219,18 @@ class FrechetDistance(ImageMetric):
 class KernelDistance(ImageMetric):
   """KID (Binkowski et al. 2018) in the same feature space."""
   columns = (("kid", "KID"),)
-  keys = ("kid", "kid_stderr")
+  keys = images_lib.METRIC_KEYS["kid"]
 
 
 @registry.EVALUATORS.register("precision", kinds=("images",))
 class Precision(ImageMetric):
   """Improved precision (Kynkaanniemi et al. 2019), k-NN manifolds."""
   columns = (("precision", "precision"),)
-  keys = ("precision",)
+  keys = images_lib.METRIC_KEYS["precision"]
 
 
 @registry.EVALUATORS.register("recall", kinds=("images",))
 class Recall(ImageMetric):
   """Improved recall (Kynkaanniemi et al. 2019), k-NN manifolds."""
   columns = (("recall", "recall"),)
-  keys = ("recall",)
+  keys = images_lib.METRIC_KEYS["recall"]
