@@ -11,8 +11,8 @@ cross-field rules:
       "residual_mlp",
       fields=dict(residual_width=fields.integer(256, 1, doc="block width")),
       defaults=dict(latent_dim=64))
-  def build(model_fields, data_shape, *, common):
-    ...
+  def build(model_fields, data_shape, *, slope, common):
+    ...  # -> (generator, discriminator)
 
 The registries are the only lists of names: config defaults, validation,
 error messages ("choose one of ..."), `--help` and sweep tables read them.
@@ -20,7 +20,10 @@ This module imports no JAX; each registry imports the modules of its package
 (`gan_jax.models`, ...) the first time its names are asked for, and plug-ins
 from outside the package are loaded by path or module name with
 `load_plugins` (a config's `plugins` field does this in every process that
-builds the config, sweep jobs and resumed runs included).
+builds the config, sweep jobs and resumed runs included). A config sees the
+package's components and those of the plug-ins it lists, whatever else a
+process has loaded (`Registry.components(plugins)`). What each kind's
+registration holds: docs/howto.
 """
 
 from __future__ import annotations
