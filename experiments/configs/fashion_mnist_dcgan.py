@@ -3,18 +3,17 @@ r"""Fashion-MNIST with DCGAN (Radford et al. 2016) at 28x28.
 The images' own 28x28 (no resize), so G is 7x7 -> 14x14 -> 28x28 and the
 samples are scored in the same feature space as fashion_mnist_mlp.py's
 (a 32x32 DCGAN's samples must be resized to 28x28 for that, and the resize
-alone costs real images FID 10.9 there); Adam 2e-4, b1 = 0.5, batch 64.
+alone costs real images FID there); Adam 2e-4, b1 = 0.5, batch 64.
 Samples and evaluation use an EMA of G's weights (decay 0.999, as the MLP):
 DCGAN's raw G swings with D (late in a 20k-step run without EMA D won for
-long stretches, D(x) 1.00, D(G(z)) 0.00, and FID rose from 8.9 at 10k to
-10.8 at 20k).
+long stretches and FID rose).
 
-On 2 CPU cores, ~16 steps/s (Intel Xeon with AVX-512/AMX, alone; the
-convolutions run in oneDNN, `gan_jax.kernels`, where it is built, see
-config.model.conv_impl), so 20k steps take ~25 minutes;
+Sized for a few CPU cores (the convolutions run in oneDNN,
+`gan_jax.kernels`, where it is built, see config.model.conv_impl);
 steps_per_call = 1 because XLA:CPU runs convolutions inside a while loop
-(lax.scan) far slower than outside one (measured: 0.17 steps/s with 5 steps
-per call). On a GPU/TPU raise steps_per_call.
+(lax.scan) far slower than outside one. On a GPU/TPU raise steps_per_call.
+Measured speeds, FIDs and the no-EMA run: docs/results.md and
+docs/performance.md.
 
 Run:
   python launch.py --config experiments/configs/fashion_mnist_dcgan.py \

@@ -4,11 +4,11 @@ G 100-128-256-512-1024-784 with BatchNorm and LeakyReLU, D 784-512-256-1
 (`gan_jax.models.MLP_PRESETS['classic']`), Adam 2e-4, b1 = 0.5, batch 64.
 Reads the IDX files of Debian's `dataset-fashion-mnist` package (offline).
 
-Sized for a small CPU budget: 12,000 steps (~13 epochs) at ~20 steps/s on 2
-shared CPU cores is about 10 minutes wall-clock including compile. Samples
-come from an EMA of G's weights (decay 0.999): at equal steps the training
-is identical, but the EMA grids are much less speckled than the raw G's
-(compared at 3,000 steps).
+Sized for a small CPU budget: 12,000 steps (~13 epochs), minutes of
+wall-clock on 2 CPU cores (measured times and metrics: docs/results.md).
+Samples come from an EMA of G's weights (decay 0.999): at equal steps the
+training is identical, but the EMA grids are much less speckled than the
+raw G's.
 
 Run:
   python launch.py --config experiments/configs/fashion_mnist_mlp.py \

@@ -6,14 +6,13 @@ paper's Algorithm 1. summary.json reports JSD(p_data || p_g) with p_g a
 kernel density estimate of 2,500 samples; the sample plots are histograms of
 G(z) against p_data.
 
-Measured (5,000 steps, ~13 s per run on 2 CPU cores): JSD 0.029, 0.022,
-0.027, 0.009, 0.031 in summary.json for seeds 0-4. The same setting with p_data = N(4, 0.5^2) failed
-on 3 of 5 seeds (JSD ~0.3: G matched the mean but spread out, std ~2.5): at
-initialisation every ReLU kink of D sits at x = 0, so over data far from 0 D
-is almost linear and can only tell means apart. Adam (1e-3, b1 0.5), k = 5,
-tanh units, or R1 did not fix that; centring the data near 0 did (but at mean
-0 exactly, G collapsed to a point on all seeds). Training longer oscillates
-(10,000 steps: JSD 0.02-0.08), the classic non-convergence of GAN dynamics.
+Why the data's mean is 1: with data far from 0 (p_data = N(4, 0.5^2)) G
+often matched the mean but spread out, because at initialisation every ReLU
+kink of D sits at x = 0, so over data far from 0 D is almost linear and can
+only tell means apart. Adam, k = 5, tanh units, or R1 did not fix that;
+centring the data near 0 did (but at mean 0 exactly, G collapsed to a
+point). Training longer oscillates, the classic non-convergence of GAN
+dynamics. Measured JSDs, seeds and times: docs/results.md.
 
 Run:
   python launch.py --config experiments/configs/gaussian_1d.py \

@@ -8,8 +8,7 @@ independently and uniformly, as its colour channels (`gan_jax.data.stacked`:
 a fixed draw of 60,000 stacks, the base's epoch, built on the fly from
 Debian's IDX files). 10 classes per channel give 1,000 class triples. Each
 evaluation labels the three channels of 26,000 samples with the project's
-own Fashion-MNIST classifier (`gan_jax.feature_extractor`, ~91% test
-accuracy) and reports `modes` (of 1,000 with at least one sample) and
+own Fashion-MNIST classifier (`gan_jax.feature_extractor`) and reports `modes` (of 1,000 with at least one sample) and
 `mode_kl` = KL(mode histogram || uniform), beside `real_modes` and
 `real_mode_kl` of 26,000 real stacks of the test split (the floor: the
 classifier's errors and the finite sample keep the real KL above 0). A
@@ -21,12 +20,10 @@ with the floor, not with those. FID and precision/recall are not computed
 A small DCGAN (Radford et al. 2016) at 28x28x3, the stacks' own size (no
 resize), sized for 2 CPU cores: base features 32 (G 7x7x64 -> 14x14x32 ->
 28x28x3, D the mirror), latent 100, Adam 2e-4, b1 = 0.5, batch 64, STEPS =
-5,000 steps, evaluated every 1,000 (~10 s each). Measured on 2 shared AMD
-EPYC cores: NS 10.8 steps/s (~8 min a run), NS + R1 7.5 (~11 min), RpGAN
-+ R1 + R2 4.9 (~17 min; each penalty is a second backward pass); at 32x32
-(image_size = 32) NS ran at half the speed. A 3,000-step NS run, seed 0:
-modes 730 / 957 / 954 / 956 / 979 / 975 at steps 500 ... 3,000, mode KL
-1.30 -> 0.49 (real stacks: 1,000 modes, KL 0.018).
+5,000 steps, evaluated every 1,000. Each penalty (R1, R2) is a second
+backward pass, so NS + R1 and RpGAN + R1 + R2 run slower than NS; at 32x32
+(image_size = 32) NS runs slower still. Measured speeds, mode counts and
+KLs: docs/results.md (Stacked Fashion-MNIST).
 
 Objectives (`OBJECTIVES`; get_config(arg) = one of them, default 'ns'):
   ns      the non-saturating ("log D trick") loss of Goodfellow et al. 2014
