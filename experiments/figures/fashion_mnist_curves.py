@@ -139,7 +139,7 @@ def main(outdir: str = common.DEFAULT_OUTDIR, quick: bool = False, *,
   """Runs the loss sweeps (unless `no_run`) and plots what they hold.
 
   `parallel` runs that many variants of a sweep at once (both losses with
-  2: on 2 CPU cores ~1.7x the throughput of one at a time for these models).
+  2; the throughput gain on 2 CPU cores: docs/performance.md).
   """
   models = _models(models)
   if quick:

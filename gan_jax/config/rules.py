@@ -191,9 +191,8 @@ def _check_feature_extractor_dir(config, unused_context: Context) -> None:
 
 # The k D sub-steps are unrolled in the compiled update (a Python loop:
 # XLA:CPU runs convolutions inside a while loop several times slower), so its
-# compile time grows with k: on 2 CPU cores the ring config's update took 9 s
-# to compile with k = 1, 37 s with 8 and 158 s with 32. Far past the k of any
-# recipe (1 to 5), a typo (k = 100000) would compile for days.
+# compile time grows with k (measured: docs/performance.md). Far past the k
+# of any recipe (1 to 5), a typo (k = 100000) would compile for days.
 MAX_DISCRIMINATOR_STEPS = 100
 
 

@@ -94,9 +94,9 @@ def subpixel_conv_transpose(x: Array, kernel: Array) -> Array:
   phases (a, b) is a 2x2 stride-1 correlation, written as four products of
   [n*h*w, c] by [c, o] matrices. The same multiply-adds as the dilated
   convolution, without the zeros it inserts; the reason is XLA:CPU, whose
-  gradient of a dilated convolution runs 4-8x slower than these products
-  and their transposes (per layer of the DCGAN G at batch 64; measured in
-  the commit that added this). Exact up to float rounding.
+  gradient of a dilated convolution runs several times slower than these
+  products and their transposes (measured: docs/performance.md). Exact up
+  to float rounding.
 
   Args:
     x: [n, h, w, c].
