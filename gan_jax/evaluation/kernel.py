@@ -26,8 +26,8 @@ def _kernel_sum(x: np.ndarray, y: np.ndarray, *,
   Without the i = j terms if `off_diagonal`. As sum s^3 + 3 sum s^2 +
   3 sum s + mn with s = x y^T, sum s = (sum_i x_i).(sum_j y_j): one
   elementwise pass (s*s) and two reductions over s, with einsum's loops
-  rather than BLAS's threaded ddot (on 2 cores shared with other work,
-  0.4 ms against 8 ms for 10^6 terms).
+  rather than BLAS's threaded ddot (much faster on a few shared cores;
+  measured: docs/performance.md).
   """
   s = x @ y.T
   total = (np.einsum("ij,ij->", s * s, s) + 3.0 * np.einsum("ij,ij->", s, s) +

@@ -458,8 +458,8 @@ class DataParallel:
   not used.)
 
   `compiler_options` go to XLA (e.g. {'xla_backend_optimization_level': 0},
-  which the tests use: it compiles about 3x faster on CPU and computes the
-  same function).
+  which the tests use: it compiles faster on CPU and computes the same
+  function).
   """
 
   def __init__(self, update: Callable, devices: Sequence[jax.Device], *,
