@@ -45,26 +45,23 @@ is not enough for training on samples: where Q's tail is wider than P's,
 Neyman's D_f = int q^2/p - 1 comes from where p-samples are rare (with
 N(0.75, 0.6^2), variance ratio 1.44, half of its 0.74 nats came from x < 0,
 2% of P's mass), and there the sampled objective is unbounded below in v; a
-ReLU critic dove to v ~ -40 at x = -3 and its exact bound to -1e5. Pearson
+ReLU critic dove far below there, and its exact bound further. Pearson
 is the mirror image for narrower Q. The wide generator here has ratio 1.21.
 
-What the critic's design fixed (measured, same settings for every game):
+What the critic's design fixed (same settings for every game; the
+measurements: docs/figures.md):
   - ReLU -> ELU: with ReLU, Neyman chi^2 on the two-mode generator missed
-    on 2 of 5 seeds (gaps 0.045 and 0.66 nats, lost where q >> p); ELU:
-    <= 0.003 in the 5 runs tried.
+    on some seeds (the gap lost where q >> p).
   - zero output layer and standardised input: the gradient penalty pulls
     |T'| to 1 whatever the sign, so a critic whose slope starts (or is
     first pushed) one way over all the data stays linear; on the two-mode
-    generator that gave T ~ -x, value 0.10 against W1 = 0.23. Flax's zero
-    biases put every first-layer kink at input 0, which on raw x lies off
-    the data; standardised, the kinks start at p_data's mean.
+    generator that gave T ~ -x, far below W1. Flax's zero biases put every
+    first-layer kink at input 0, which on raw x lies off the data;
+    standardised, the kinks start at p_data's mean.
 
-Measured (full version, seed 0, 3,000 steps, ~3 minutes on 2 CPU cores):
-every case within its target. The largest f-gap is Pearson chi^2 on the
-shifted generator, 0.030 of 1.718 nats (1.8%; the target there is 2%); all
-the others are <= 0.0024 nats. The WGAN-GP critics lie above W1 by 2.8%,
-1.5% and 0.2% (the soft penalty). The quick version (400 steps of 32-32
-critics, one generator) reaches ~0.1 nats on Pearson chi^2.
+The full version (3,000 steps) is meant to meet every target; the quick
+version (400 steps of 32-32 critics, one generator) is not. Measured
+results: docs/figures.md.
 
 Writes f_gan_theory.png and f_gan_theory.json.
 

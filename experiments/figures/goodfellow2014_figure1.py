@@ -18,8 +18,8 @@ with D's rate 5x G's, 10,000 steps), all trained by the project's engine
 (`gan_jax.step.make_update` mapped by `gan_jax.step.DataParallel`, as
 `gan_jax.train` runs it):
 
-  (a) Algorithm 1 for `stage_a` = 400 iterations: p_g near p_data (JSD
-      ~0.03), D partially accurate (~0.1 from D*);
+  (a) Algorithm 1 for `stage_a` = 400 iterations: p_g near p_data, D
+      partially accurate;
   (b) the inner loop taken to convergence: the same engine with G's learning
       rate 0 (G frozen, bitwise) and D alone trained on for `inner_steps` =
       3,000 steps from (a)'s D, by Adam (3e-3) with a cosine decay to 1% on
@@ -29,9 +29,8 @@ with D's rate 5x G's, 10,000 steps), all trained by the project's engine
   (c) G's update: the engine with D's learning rate 0 (D frozen, bitwise),
       `g_steps` = 10 G steps of the run's optimiser (its state carried on)
       against (b)'s D. One step moves p_g too little to see; over these 10
-      JSD falls (0.028 -> 0.023). Against a frozen D, G eventually over-fits
-      that D and JSD rises again (from step 800 it did after 2 G steps),
-      which is why Algorithm 1 goes back to training D;
+      JSD falls. Against a frozen D, G eventually over-fits that D and JSD
+      rises again, which is why Algorithm 1 goes back to training D;
   (d) the run resumed where (a) left it (its key, step and D's optimiser
       state), with (c)'s G and (b)'s D, to its end at `steps` = 10,000.
 
@@ -63,8 +62,7 @@ V(G, D*) = -log 4 + 2 JSD; max |D - D*| and max |D - 1/2| over the support
 also gives both maxima for S cut at 1% and 5%). Beyond S the densities are
 so small that few samples land there: D is barely constrained by the game,
 and the tanh G's tails are lighter than the Gaussian's, so D* itself moves
-off 1/2 there (at the end of 10,000-step runs, max |D* - 1/2| on S cut at
-1% was 0.08-0.12 over seeds 0-2). Tolerances (`TOLERANCES`): panel (b)
+off 1/2 there. Tolerances (`TOLERANCES`): panel (b)
 max_S |D - D*| < 0.05; panel (d) JSD < 0.01 and max_S |D - 1/2| < 0.05. Each is printed as met or
 MISSED; a full run that misses one writes its files and then raises
 `ToleranceError` (so make_all reports it as failed). The --quick version (a
@@ -73,11 +71,8 @@ prints.
 
 Writes goodfellow2014_figure1.png and goodfellow2014_figure1.json.
 
-Measured (seed 0, the config's): (a) JSD 0.028, max_S |D - D*| 0.116;
-(b) max_S |D - D*| 0.013, V(G, D) within 1e-4 nats of V(G, D*); (c) JSD
-0.023; (d) JSD 0.0004, max_S |D - 1/2| 0.021; 87 s on 2 CPU cores. Seeds 1
-and 2 give (b) 0.012 / 0.008, (d) JSD 0.0001 / 0.0003 and max_S |D - 1/2|
-0.022 / 0.026.
+Measured results, and the measurements behind `main_config`'s choices:
+docs/figures.md.
 
 Run (from the repository root):
   python experiments/figures/goodfellow2014_figure1.py [--outdir docs/figures] \
@@ -143,30 +138,24 @@ def _settings(quick: bool) -> dict:
 def main_config(settings: dict) -> ml_collections.ConfigDict:
   """The run's config: gaussian_1d.py with the changes this figure needs.
 
-  Measured on gaussian_1d.py as shipped (ReLU G and D, SGD, k = 1; here with
-  a cosine decay), seeds 0-2: G's ReLU units die on one side of z, so G is
-  flat there and p_g has point masses, and at each of its kinks a jump; D*
-  jumps with it (by 0.4-0.99 between neighbouring grid points all along the
-  runs), which no D can follow, and the game circles its equilibrium (JSD
-  0.02-0.19 along the runs). What changes, and why:
+  On gaussian_1d.py as shipped (ReLU G and D, SGD, k = 1) G's ReLU units
+  die on one side of z, so G is flat there and p_g has point masses, and at
+  each of its kinks a jump; D* jumps with it, which no D can follow, and the
+  game circles its equilibrium. What changes, and why (the measurements:
+  docs/figures.md):
 
-    model.generator_activation 'tanh': a smooth G, so p_g and D* are smooth
-      (D* moves <= 0.02 per grid step); GELU and ELU G's are flat on one
-      side and gave point masses as ReLU does;
+    model.generator_activation 'tanh': a smooth G, so p_g and D* are
+      smooth; GELU and ELU G's are flat on one side and gave point masses
+      as ReLU does;
     model.discriminator_widths (64, 64): panel (b)'s D* has a narrow dip
-      where p_g peaks; the inner loop brought a 32-32 D only to
-      max_S |D - D*| = 0.045-0.068 (it plateaued: capacity, not noise),
-      a 64-64 D to 0.013;
+      where p_g peaks; the inner loop brought a 32-32 D to a plateau
+      (capacity, not noise), a 64-64 D much nearer D*;
     train.discriminator_steps 5: Algorithm 1's k, keeping D near D*;
     Adam (b1 = 0.5), D's rate 1e-3 five times G's 2e-4, both decayed by a
       cosine to 5%: a slow G against a near-optimal D descends the JSD, as
-      the theory assumes (Proposition 2). With equal rates (1e-3) 2 of 5
-      seeds stalled at JSD 0.05-0.09 after 3,000 steps; with these, 5 of 5
-      were below 0.002 after 4,000 steps, D within 0.03 of D* throughout
-      (32-32 D);
-    train.steps 10,000: the second half flattens D (max_S |D - 1/2| at
-      5,000 steps 0.05-0.12 over seeds 0-4 with a 32-32 D; at 10,000
-      0.02-0.03 over seeds 0-2 with the 64-64 D).
+      the theory assumes (Proposition 2); with equal rates some seeds
+      stalled;
+    train.steps 10,000: the second half flattens D.
 
   The data, z ~ N(0, 1) in one dimension, the 32-32 G, the non-saturating
   loss and the batch of 128 are the config's.

@@ -32,20 +32,12 @@ critic step on `f_gan_discriminator_loss` (WGAN-GP: `wasserstein_...` + 10
 Saddle-point training follows a local minimum near where it starts, so (b)
 is compared with the nearest exact local minimum as well as the global one.
 
-Measured (full version, seed 0): the exact fits order as expected, fitted
-sigma / std(P) = 1.06 Pearson, 1.00 KL (moment matching), 0.93 W1, 0.92
-JSD and 'gan', 0.90 squared Hellinger, 0.69 total variation, 0.52 reverse
-KL and 0.50 Neyman (the last two on the heavy mode, each with a second local
-minimum on the light one). f-GAN training from N(0, 1), 2,000 steps, lands
-near the exact fit for kl, reverse_kl, pearson, squared_hellinger,
-jensen_shannon and gan, and does not for three: total variation stops at mu
-0.57 (its critic 1/2 tanh(v) is a saturated step whose input gradient
-vanishes almost everywhere), Neyman chi^2 reaches (0.41, 2.12) in 250
-steps and then creeps (to (0.50, 2.21) at 2,000), and
-WGAN-GP runs off to the right (mu 9.2): its critic's slope stays positive
-over all of [-4, 8] once Q has passed P's heavy mode (checked at 1,000
-steps), the sign barrier of the two-sided gradient penalty described in
-f_gan_theory.py.
+Where f-GAN training can miss the exact fit: total variation's critic
+1/2 tanh(v) is a saturated step whose input gradient vanishes almost
+everywhere; Neyman chi^2 creeps; and WGAN-GP can run off once its critic's
+slope is positive over all the data, the sign barrier of the two-sided
+gradient penalty described in f_gan_theory.py. Measured fits:
+docs/figures.md.
 
 Writes nowozin2016_gaussian_fit.png and nowozin2016_gaussian_fit.json.
 
