@@ -8,10 +8,11 @@ independently and uniformly, as its colour channels (`gan_jax.data.stacked`:
 a fixed draw of 60,000 stacks, the base's epoch, built on the fly from
 Debian's IDX files). 10 classes per channel give 1,000 class triples. Each
 evaluation labels the three channels of 26,000 samples with the project's
-own Fashion-MNIST classifier (`gan_jax.feature_extractor`) and reports `modes` (of 1,000 with at least one sample) and
-`mode_kl` = KL(mode histogram || uniform), beside `real_modes` and
-`real_mode_kl` of 26,000 real stacks of the test split (the floor: the
-classifier's errors and the finite sample keep the real KL above 0). A
+own Fashion-MNIST classifier (`gan_jax.feature_extractor`) and reports
+`modes` (of 1,000 with at least one sample) and `mode_kl` = KL(mode
+histogram || uniform), beside `real_modes` and `real_mode_kl` of 26,000
+real stacks of the test split (the floor: the classifier's errors and the
+finite sample keep the real KL above 0). A
 different data set from the published MNIST rows (DCGAN 99 / 3.4, PacDCGAN2
 1000 / 0.06, R3GAN 1000 / 0.029), so the numbers compare with each other and
 with the floor, not with those. FID and precision/recall are not computed

@@ -2,8 +2,9 @@
 
 XLA:CPU computes a strided convolution's gradients (Eigen) slower than
 oneDNN, the library PyTorch calls on CPU, which left gan_jax's DCGAN step
-behind PyTorch's (measured: docs/performance.md). Here a convolution in JAX's layouts (activations NHWC,
-kernel HWIO, no dilation, no groups) is three XLA FFI custom calls into
+behind PyTorch's (measured: docs/performance.md). Here a convolution in
+JAX's layouts (activations NHWC, kernel HWIO, no dilation, no groups) is
+three XLA FFI custom calls into
 oneDNN (`gan_jax/kernels/onednn_conv.cc`, built by `pip install` where
 oneDNN's headers are, e.g. Debian's `libdnnl-dev`):
 
