@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import signal
 import struct
 import subprocess
@@ -859,3 +860,32 @@ def get_config(arg=None):
 def sweep(arg=None):
   return [{{"seed": 0}}]
 """
+
+
+OLD_MAIN_SWEEP = os.path.join(ROOT, "tests", "data", "old_main_sweep")
+
+
+@pytest.mark.slow
+def test_a_sweep_made_by_the_pre_registry_main_is_finished_and_extends(
+    tmp_path):
+  """Its variants count as finished; with more steps they resume and go on."""
+  sweep_dir = str(tmp_path / "sweep")
+  shutil.copytree(OLD_MAIN_SWEEP, sweep_dir)
+  config = os.path.join("tests", "data", "old_main_sweep.py")
+  cache = str(tmp_path / "cache")
+  runs = {name: snapshot(os.path.join(sweep_dir, name))
+          for name in ("seed=0", "seed=1")}
+  result = launch_sweep(config, sweep_dir, cache)
+  assert result.returncode == 0, result.stderr
+  assert "2 finished (skipped), 0 to run" in result.stdout + result.stderr
+  for name, files in runs.items():
+    assert snapshot(os.path.join(sweep_dir, name)) == files, name
+  result = launch_sweep(config, sweep_dir, cache, "--config.train.steps=5")
+  assert result.returncode == 0, result.stderr
+  for name in runs:
+    with open(os.path.join(sweep_dir, name, "metrics.jsonl")) as f:
+      steps = [json.loads(line)["step"] for line in f]
+    assert steps == [1, 2, 3, 4, 5], name
+    with open(os.path.join(sweep_dir, name, "summary.json")) as f:
+      summary = json.load(f)
+    assert summary["step"] == 5 and summary["start_step"] == 3, name
