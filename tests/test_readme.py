@@ -84,7 +84,7 @@ def test_readme_result_line_is_the_main_commands():
   steps = re.search(r"--config\.train\.steps=(\d+)",
                     _marked_command("ci:run")).group(1)
   text = " ".join(README.read_text().split())
-  assert re.search(rf"`Done at step {steps}: modes \d+, high_quality_pct \d+, "
+  assert re.search(rf"`Done at step {steps}: modes \d+, high_quality_pct [\d.]+, "
                    rf"reverse_kl [\d.]+, num_modes \d+`", text), (
                        "README.md does not quote the main command's result line")
   assert f"already finished at step {steps}" in text
