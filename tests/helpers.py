@@ -103,3 +103,19 @@ def small_model_config(name, **overrides):
   config.discriminator_base_features = 8
   config.update(overrides)
   return config
+
+
+def tensorboard_events(folder):
+  """Every Event in the TFRecord event files under `folder`."""
+  from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+  events = []
+  for name in sorted(os.listdir(folder)):
+    with open(os.path.join(folder, name), "rb") as f:
+      data = f.read()
+    offset = 0
+    while offset < len(data):  # u64 length, u32 crc, payload, u32 crc
+      (length,) = struct.unpack("<Q", data[offset:offset + 8])
+      payload = data[offset + 12:offset + 12 + length]
+      offset += 12 + length + 4
+      events.append(event_pb2.Event.FromString(payload))
+  return events

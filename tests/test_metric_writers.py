@@ -10,23 +10,14 @@ import numpy as np
 
 from gan_jax.train import workdir as workdir_lib
 
+from helpers import tensorboard_events
+
 
 def tensorboard_values(folder):
   """(tag, step, kind) of every summary value in the event files."""
-  import struct  # pylint: disable=g-import-not-at-top
-  from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
-  found = []
-  for name in sorted(os.listdir(folder)):
-    with open(os.path.join(folder, name), "rb") as f:
-      data = f.read()
-    offset = 0
-    while offset < len(data):  # u64 length, u32 crc, payload, u32 crc
-      (length,) = struct.unpack("<Q", data[offset:offset + 8])
-      event = event_pb2.Event.FromString(data[offset + 12:offset + 12 + length])
-      offset += 12 + length + 4
-      for value in event.summary.value:
-        found.append((value.tag, event.step, value.WhichOneof("value")))
-  return found
+  return [(value.tag, event.step, value.WhichOneof("value"))
+          for event in tensorboard_events(folder)
+          for value in event.summary.value]
 
 
 def test_multi_writer_keeps_the_files_formats(tmp_path):

@@ -20,7 +20,7 @@ from gan_jax import config as config_lib
 from gan_jax import step as step_lib
 from gan_jax import train
 
-from helpers import ROOT
+from helpers import ROOT, tensorboard_events
 from test_train import FAST_COMPILE, latest_state, shrink
 
 # End-to-end training runs: the second pytest pass (`pytest -m slow`).
@@ -365,29 +365,13 @@ def test_a_cut_metrics_row_is_reported_and_marked(finished_run, tmp_path,
 # ----------------------------------------------------------------------------
 
 
-def tensorboard_events(folder):
-  """Every Event in the TFRecord event files under `folder`."""
-  import struct  # pylint: disable=g-import-not-at-top
-  from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
-  events = []
-  for name in sorted(os.listdir(folder)):
-    with open(os.path.join(folder, name), "rb") as f:
-      data = f.read()
-    offset = 0
-    while offset < len(data):  # u64 length, u32 crc, payload, u32 crc
-      (length,) = struct.unpack("<Q", data[offset:offset + 8])
-      payload = data[offset + 12:offset + 12 + length]
-      offset += 12 + length + 4
-      events.append(event_pb2.Event.FromString(payload))
-  return events
-
-
 def test_every_sample_grid_reaches_tensorboard(tmp_path):
   config = tiny_config(steps=6)
   config.train.sample_every = 2
   workdir = str(tmp_path / "run")
   run(config, workdir)
-  events = tensorboard_events(os.path.join(workdir, train.TENSORBOARD_DIR))
+  events = tensorboard_events(
+      os.path.join(workdir, train.TENSORBOARD_DIR))
   images = sorted(e.step for e in events for v in e.summary.value
                   if v.tag == "samples" and v.HasField("image"))
   assert images == [2, 4, 6]  # 6: the final grid, with the evaluation
