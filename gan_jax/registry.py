@@ -93,7 +93,9 @@ class Registry:
   """The components of one kind, by name, and the config fields they own."""
 
   def __init__(self, kind: str, section: str, package: str, *,
-               common_fields: Optional[dict[str, Field]] = None):
+               common_fields: Optional[dict[str, Field]] = None,
+               required: Optional[Callable[[Component], Optional[str]]] = None
+               ):
     """A registry.
 
     Args:
@@ -102,11 +104,14 @@ class Registry:
       package: the package whose modules register the built-in components
         (imported on first use).
       common_fields: fields every component of this kind reads.
+      required: what a registration of this kind must hold: returns what is
+        wrong with a component (None if nothing), checked at registration.
     """
     self.kind = kind
     self.section = section
     self.package = package
     self.common_fields = dict(common_fields or {})
+    self.required = required
     self._components: dict[str, Component] = {}
     self._loaded = False
 
@@ -160,6 +165,10 @@ class Registry:
               not source.startswith(_PACKAGE_DIR + os.sep) else None)
     component = Component(name, target, fields, defaults, tuple(rules), info,
                           source, plugin)
+    problem = self.required(component) if self.required else None
+    if problem:
+      raise RegistryError(f"{self.kind} {name!r} (registered by {source}): "
+                          f"{problem}")
     self._components[name] = component
     return component
 
@@ -305,13 +314,63 @@ DATA_COMMON_FIELDS = dict(
                         doc="toy data: the standard deviation of each mode"),
 )
 
+def _model_needs(model: Component) -> Optional[str]:
+  if not callable(model.target):
+    return ("register build(model_fields, data_shape, *, slope, common) -> "
+            "(generator, discriminator)")
+  return None
+
+
+def _game_needs(game: Component) -> Optional[str]:
+  for loss in ("discriminator", "generator"):
+    if not callable(game.info.get(loss)):
+      return f"{loss}= must be its loss function"
+  options = (tuple(game.info.get("discriminator_options", ())) +
+             tuple(game.info.get("generator_options", ())))
+  undeclared = [o for o in options if o not in game.fields]
+  if undeclared:
+    return (f"its losses take {', '.join(undeclared)} from config.loss, "
+            "which its fields= do not declare")
+  return None
+
+
+def _penalty_needs(penalty: Component) -> Optional[str]:
+  if penalty.info.get("inputs") not in ("real", "fake", "interpolated"):
+    return "inputs= must be 'real', 'fake' or 'interpolated'"
+  if penalty.info.get("weight_field") not in penalty.fields:
+    return "weight_field= must name one of its fields= (its weight)"
+  if not callable(penalty.info.get("weight")) or not callable(penalty.target):
+    return "its term and weight= must be functions"
+  return None
+
+
+def _evaluator_needs(evaluator: Component) -> Optional[str]:
+  kinds = ("toy2d", "toy1d", "images", "stacked")
+  if not isinstance(evaluator.target, type):
+    return "register a class (gan_jax.evaluation.evaluators.Evaluator)"
+  if not set(evaluator.info.get("kinds", kinds)) <= set(kinds):
+    return f"kinds= must be among {fields_lib.choices_text(kinds)}"
+  return None
+
+
+def _data_set_needs(data_set: Component) -> Optional[str]:
+  if data_set.info.get("kind") not in ("toy", "images"):
+    return "kind= must be 'toy' or 'images'"
+  if data_set.info["kind"] == "toy" and data_set.info.get("dims") not in (1,
+                                                                         2):
+    return "a toy data set needs dims= 1 or 2"
+  return None
+
+
 MODELS = Registry("model", "model", "gan_jax.models",
-                  common_fields=MODEL_COMMON_FIELDS)
-GAMES = Registry("game", "loss", "gan_jax.games")
-PENALTIES = Registry("penalty", "loss", "gan_jax.games")
-EVALUATORS = Registry("evaluator", "eval", "gan_jax.evaluation")
+                  common_fields=MODEL_COMMON_FIELDS, required=_model_needs)
+GAMES = Registry("game", "loss", "gan_jax.games", required=_game_needs)
+PENALTIES = Registry("penalty", "loss", "gan_jax.games",
+                     required=_penalty_needs)
+EVALUATORS = Registry("evaluator", "eval", "gan_jax.evaluation",
+                      required=_evaluator_needs)
 DATASETS = Registry("data set", "data", "gan_jax.data",
-                    common_fields=DATA_COMMON_FIELDS)
+                    common_fields=DATA_COMMON_FIELDS, required=_data_set_needs)
 
 ALL = (MODELS, GAMES, PENALTIES, EVALUATORS, DATASETS)
 

@@ -232,3 +232,24 @@ def test_a_config_sees_only_the_plugins_it_lists():
     config_lib.validate(plain)
   with_plugin = config_lib.default_config(plugins=(_path("spiral"),))
   assert with_plugin.data.spiral_modes == 10
+
+
+@pytest.mark.parametrize("registration,problem", [
+    ("registry.GAMES.add('half_game', print, discriminator=print, "
+     "generator=print, discriminator_options=('temperature',))",
+     r"game 'half_game' .*: its losses take temperature from config\.loss, "
+     r"which its fields= do not declare"),
+    ("registry.PENALTIES.add('no_weight', print, inputs='real', weight=float,"
+     " weight_field='gamma_x')",
+     r"penalty 'no_weight' .*: weight_field= must name one of its fields="),
+    ("registry.EVALUATORS.add('fn_metric', print, kinds=('toy2d',))",
+     r"evaluator 'fn_metric' .*: register a class"),
+    ("registry.DATASETS.add('cube', print, kind='toy', dims=3)",
+     r"data set 'cube' .*: a toy data set needs dims= 1 or 2"),
+])
+def test_an_incomplete_registration_fails_at_once(tmp_path, registration,
+                                                  problem):
+  plugin = tmp_path / "incomplete.py"
+  plugin.write_text(f"from gan_jax import registry\n{registration}\n")
+  with pytest.raises(config_lib.ConfigError, match=problem):
+    registry.load_plugins([str(plugin)])
