@@ -334,9 +334,16 @@ def _game_needs(game: Component) -> Optional[str]:
   return None
 
 
+# Where a penalty takes D's input gradient: on the real batch, on the fake
+# batch, or between the two (one uniform a per example).
+PENALTY_INPUTS = ("real", "fake", "interpolated")
+# The data an evaluator may apply to (`evaluators.data_kind`).
+EVALUATOR_KINDS = ("toy2d", "toy1d", "images", "stacked")
+
+
 def _penalty_needs(penalty: Component) -> Optional[str]:
-  if penalty.info.get("inputs") not in ("real", "fake", "interpolated"):
-    return "inputs= must be 'real', 'fake' or 'interpolated'"
+  if penalty.info.get("inputs") not in PENALTY_INPUTS:
+    return f"inputs= must be one of {fields_lib.choices_text(PENALTY_INPUTS)}"
   if penalty.info.get("weight_field") not in penalty.fields:
     return "weight_field= must name one of its fields= (its weight)"
   if not callable(penalty.info.get("weight")) or not callable(penalty.target):
@@ -345,11 +352,10 @@ def _penalty_needs(penalty: Component) -> Optional[str]:
 
 
 def _evaluator_needs(evaluator: Component) -> Optional[str]:
-  kinds = ("toy2d", "toy1d", "images", "stacked")
   if not isinstance(evaluator.target, type):
     return "register a class (gan_jax.evaluation.evaluators.Evaluator)"
-  if not set(evaluator.info.get("kinds", kinds)) <= set(kinds):
-    return f"kinds= must be among {fields_lib.choices_text(kinds)}"
+  if not set(evaluator.info.get("kinds", ())) <= set(EVALUATOR_KINDS):
+    return f"kinds= must be among {fields_lib.choices_text(EVALUATOR_KINDS)}"
   return None
 
 

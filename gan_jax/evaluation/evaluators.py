@@ -41,7 +41,7 @@ from gan_jax.evaluation import toy as toy_lib
 from gan_jax.fields import ConfigError
 
 # Data kinds an evaluator may apply to (see `data_kind`).
-KINDS = ("toy2d", "toy1d", "images", "stacked")
+KINDS = registry.EVALUATOR_KINDS
 
 
 class Evaluator:

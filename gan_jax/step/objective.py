@@ -27,9 +27,7 @@ import ml_collections
 
 from gan_jax import registry
 
-# Where a penalty takes D's input gradient: on the real batch, on the fake
-# batch, or between the two (one uniform a per example).
-PENALTY_INPUTS = ("real", "fake", "interpolated")
+PENALTY_INPUTS = registry.PENALTY_INPUTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,8 +58,8 @@ class Penalty:
   """
   name: str
   weight: float
-  inputs: str = "real"
-  term: Optional[Callable[[jax.Array], jax.Array]] = None
+  inputs: str
+  term: Callable[[jax.Array], jax.Array]
 
 
 def _options(loss_config: ml_collections.ConfigDict,

@@ -293,24 +293,18 @@ class Experiment:
                                   else None)
     return self._image_evaluator
 
-  def _evaluate_images(self, samples: np.ndarray) -> dict:
-    evaluator = self.image_evaluator()
-    if evaluator is None:
-      return {}
-    start = time.time()
-    results = evaluator(data_lib.from_model_range(samples))
-    if self._extractor_accuracy is not None:
-      results["feature_extractor_test_accuracy"] = self._extractor_accuracy
-    results["eval_time_sec"] = time.time() - start
-    return results
-
   def image_results(self, samples: np.ndarray) -> dict:
     """The built-in image metrics of `samples`, computed once per samples.
 
     Every image evaluator (`gan_jax.evaluation.evaluators`) reports its part.
     """
     if self._image_results[0] is not samples:
-      self._image_results = (samples, self._evaluate_images(samples))
+      evaluator = self.image_evaluator()
+      results = (evaluator(data_lib.from_model_range(samples))
+                 if evaluator is not None else {})
+      if self._extractor_accuracy is not None:
+        results["feature_extractor_test_accuracy"] = self._extractor_accuracy
+      self._image_results = (samples, results)
     return self._image_results[1]
 
   def evaluate(self, samples: np.ndarray) -> dict:
