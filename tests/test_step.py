@@ -155,7 +155,7 @@ def manual_iterations(config, models, state, sampler, fake_fraction,
     key_s = jax.random.fold_in(state.rng, s)
     for j in range(k):
       key = jax.random.fold_in(jax.random.fold_in(key_s, 0), j)
-      x = sampler(jax.random.fold_in(key, 0), ids, None)
+      x = sampler(jax.random.fold_in(key, 0), ids, None)[0]
       real_batches.append(x)
       z = step_lib.sample_noise(jax.random.fold_in(key, 1), ids, latent)
       fake = G(g_params, z)
@@ -201,9 +201,9 @@ def test_matches_algorithm_1_written_out():
   sampler = step_lib.make_real_sampler(config.data)
   draws = []
 
-  def counting_sampler(key, ids, dataset):
+  def counting_sampler(key, ids, dataset, draw):
     jax.debug.callback(lambda: draws.append(1))
-    return sampler(key, ids, dataset)
+    return sampler(key, ids, dataset, draw)
 
   parallel, initial, models = build(config, 2, sampler=counting_sampler)
   state, metrics = parallel.run(parallel.place(initial), None, 2)
@@ -252,7 +252,7 @@ def test_image_data_is_sharded_and_sampled_per_device():
   # Every drawn example is one of the shard's images, in [-1, 1].
   shard = images[10:20]
   x = np.asarray(sampler(jax.random.PRNGKey(0), jnp.arange(16),
-                         jnp.asarray(shard)))
+                         jnp.asarray(shard))[0])
   expected = shard.astype(np.float32) / 127.5 - 1.0
   for example in x:
     assert np.any(np.all(np.isclose(expected, example, atol=1e-6),
@@ -302,7 +302,7 @@ def test_one_device_samples_from_the_whole_data_set():
   assert dataset.shape == (50, 1, 1, 1)
   sampler = step_lib.make_real_sampler(config.data)
   x = np.asarray(sampler(jax.random.PRNGKey(0), jnp.arange(200),
-                         jnp.asarray(images)))
+                         jnp.asarray(images))[0])
   drawn = np.rint((x.reshape(-1) + 1.0) * 127.5).astype(int)
   assert drawn.min() >= 0 and drawn.max() <= 49
   assert len(set(drawn.tolist())) > 40  # over the whole range, not a slice

@@ -135,9 +135,9 @@ def counting_sampler(config):
   sampler = step_lib.make_real_sampler(config.data)
   calls = []
 
-  def sample(key, example_ids, dataset):
+  def sample(key, example_ids, dataset, draw):
     calls.append(1)
-    return sampler(key, example_ids, dataset)
+    return sampler(key, example_ids, dataset, draw)
   return sample, calls
 
 

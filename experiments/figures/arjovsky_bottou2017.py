@@ -158,7 +158,7 @@ def gradient_norms_while_training_d(config, dataset, models, g_params_list,
   def d_step(carry, key, g):
     d, opt_state = carry
     real_key, z_key = jax.random.split(key)
-    real = sample_real(real_key, jnp.arange(batch), dataset)
+    real = sample_real(real_key, jnp.arange(batch), dataset)[0]
     fakes = fake(g, jax.random.normal(z_key, (batch, latent)))
     loss = lambda d: losses.discriminator_loss(d_logits(d, real),
                                                d_logits(d, fakes))
@@ -179,7 +179,7 @@ def gradient_norms_while_training_d(config, dataset, models, g_params_list,
       cotangent = jax.grad(cost)(fake_logits)
       out[name] = optax.tree_utils.tree_norm(pullback(cotangent)[0])
     real_logits = d_logits(d, sample_real(real_key, jnp.arange(measure_batch),
-                                          dataset))
+                                          dataset)[0])
     out["d_accuracy"] = 0.5 * (jnp.mean(real_logits > 0) +
                                jnp.mean(fake_logits < 0))
     out["mean_d_fake"] = jnp.mean(jax.nn.sigmoid(fake_logits))

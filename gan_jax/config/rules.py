@@ -142,6 +142,9 @@ _LOSS = (
     _chosen_rules(registry.GAMES),
     _registry_fields(registry.PENALTIES),
     _check_penalty_rules,
+    FieldCheck("loss.acgan_discriminator_weight", "range",
+               fields.NON_NEGATIVE),
+    FieldCheck("loss.acgan_generator_weight", "range", fields.NON_NEGATIVE),
 )
 
 _OPTIMIZER = tuple(

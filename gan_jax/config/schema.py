@@ -29,6 +29,9 @@ Schema (defaults in brackets):
                              label_smoothing, divergence) and the
                              penalties' weights (r1_gamma, r2_gamma,
                              gp_weight): `gan_jax.games`
+  loss.acgan_discriminator_weight, loss.acgan_generator_weight
+                             >= 0: the class loss of an ACGAN D in D's
+                             and G's losses (Odena et al. 2017)
   optimizer.generator/discriminator.{name adam|sgd, learning_rate, b1, b2,
                              momentum, schedule constant|linear|cosine,
                              decay_steps (train steps; 0 = train.steps),
@@ -143,6 +146,11 @@ def default_config(plugins=None) -> ml_collections.ConfigDict:
   config.model = _section(registry.MODELS, "mlp", plugins)
   config.loss = _section(registry.GAMES, "non_saturating", plugins)
   config.loss.update(registry.PENALTIES.defaults(plugins=plugins))
+  # An auxiliary-classifier D (model.discriminator_conditioning='acgan',
+  # Odena et al. 2017): the weights of its class cross-entropy in D's and
+  # G's losses.
+  config.loss.acgan_discriminator_weight = 1.0
+  config.loss.acgan_generator_weight = 1.0
   config.optimizer = ml_collections.ConfigDict(
       dict(generator=_optimizer_config(1e-3),
            discriminator=_optimizer_config(1e-3)))

@@ -57,6 +57,7 @@ from gan_jax.step.optimizers import make_optimizer
 from gan_jax.step.optimizers import make_optimizers
 from gan_jax.step.sampling import make_real_sampler
 from gan_jax.step.sampling import RealSampler
+from gan_jax.step.sampling import sample_labels
 from gan_jax.step.sampling import sample_noise
 from gan_jax.step.state import AXIS
 from gan_jax.step.state import init_state
@@ -76,7 +77,9 @@ from gan_jax.step.update import finite_flags
 from gan_jax.step.update import first_nonfinite
 from gan_jax.step.update import FIRST_CALL_STEPS
 from gan_jax.step.update import STATE_PARTS
+from gan_jax.step.update import is_conditional
 from gan_jax.step.update import make_update
+from gan_jax.step.update import split_discriminator_outputs
 
 __all__ = [
     "AXIS",
@@ -103,5 +106,8 @@ __all__ = [
     "make_optimizers",
     "make_real_sampler",
     "make_update",
+    "sample_labels",
     "sample_noise",
+    "is_conditional",
+    "split_discriminator_outputs",
 ]

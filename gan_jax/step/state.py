@@ -27,13 +27,20 @@ METRIC_NAMES = ("d_loss", "g_loss", "value", "d_real", "d_fake", "g_grad_norm",
                 "d_grad_norm", "r1_penalty")
 
 
+# Logged only by an auxiliary-classifier D (ACGAN): the cross-entropy of its
+# class logits, real plus fake (`step.update.penalised_discriminator_loss`).
+CLASS_LOSS = "class_loss"
+
+
 def optional_metric_names() -> tuple[str, ...]:
-  """The registered penalties not in METRIC_NAMES, logged only when on."""
-  return tuple(n for n in registry.PENALTIES.names() if n not in METRIC_NAMES)
+  """The metrics logged only when on: the registered penalties not in
+  METRIC_NAMES, and ACGAN's class loss."""
+  return tuple(n for n in registry.PENALTIES.names()
+               if n not in METRIC_NAMES) + (CLASS_LOSS,)
 
 
 def metric_names(names: Iterable[str] = ()) -> tuple[str, ...]:
-  """METRIC_NAMES, then those of `names` that are penalties, in order.
+  """METRIC_NAMES, then those of `names` that are optional, in order.
 
   The metrics of a run are `metric_names(its penalties)`; of a dict of them,
   `metric_names(the dict)`, so that the order is the same everywhere.
@@ -67,6 +74,10 @@ class TrainState:
   rng: jax.Array
 
 
+def _conditional(module: nn.Module) -> bool:
+  return int(getattr(module, "num_classes", 0) or 0) > 0
+
+
 class Models(NamedTuple):
   generator: nn.Module
   discriminator: nn.Module
@@ -88,8 +99,14 @@ def init_state(config: ml_collections.ConfigDict, models: Models,
   # Initialised with train=False: BatchNorm then needs no bound `data` axis.
   init = jax.jit(model_lib.init_variables, static_argnums=0,
                  compiler_options=compiler_options)
-  g_vars = init(models.generator, g_key, z)
-  d_vars = init(models.discriminator, d_key, x)
+  # A conditional model is initialised with a label (its class tables).
+  labels = jnp.zeros((1,), jnp.int32)
+  g_vars = (init(models.generator, g_key, z, labels)
+            if _conditional(models.generator) else
+            init(models.generator, g_key, z))
+  d_vars = (init(models.discriminator, d_key, x, labels)
+            if _conditional(models.discriminator) else
+            init(models.discriminator, d_key, x))
   g_params, d_params = g_vars["params"], d_vars["params"]
   g_opt, d_opt = make_optimizers(config)
   # A copy: the state is donated, and one buffer cannot be donated twice.

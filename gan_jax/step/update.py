@@ -35,6 +35,7 @@ from gan_jax import losses
 from gan_jax.step import objective as objective_lib
 from gan_jax.step.optimizers import make_optimizers
 from gan_jax.step.sampling import RealSampler
+from gan_jax.step.sampling import sample_labels
 from gan_jax.step.sampling import sample_noise
 from gan_jax.step.state import AXIS
 from gan_jax.step.state import metric_names
@@ -43,26 +44,49 @@ from gan_jax.step.state import PyTree
 from gan_jax.step.state import TrainState
 
 
+def is_conditional(module: nn.Module) -> bool:
+  """Whether a model takes class labels (config.model.num_classes > 0)."""
+  return int(getattr(module, "num_classes", 0) or 0) > 0
+
+
 def _apply(module: nn.Module, params, batch_stats, inputs, *, train: bool,
-           rngs=None):
-  """module(inputs); returns (outputs, new batch_stats) ({} stays {})."""
+           rngs=None, labels=None):
+  """module(inputs[, labels]); returns (outputs, new batch_stats).
+
+  ({} stays {}.) `labels` go to conditional models only, so that models
+  without a `labels` argument (plug-ins) are called as before.
+  """
   variables = {"params": params}
   if batch_stats:
     variables["batch_stats"] = batch_stats
+  args = (inputs, labels) if is_conditional(module) else (inputs,)
   if train and batch_stats:
-    outputs, updates = module.apply(variables, inputs, train=True,
+    outputs, updates = module.apply(variables, *args, train=True,
                                     mutable=["batch_stats"], rngs=rngs)
     return outputs, dict(updates["batch_stats"])
-  return module.apply(variables, inputs, train=train, rngs=rngs), batch_stats
+  return module.apply(variables, *args, train=train, rngs=rngs), batch_stats
 
 
-def generate(generator: nn.Module, params, batch_stats, z) -> jax.Array:
-  """G(z) in inference mode (BatchNorm running averages)."""
-  return _apply(generator, params, batch_stats, z, train=False)[0]
+def split_discriminator_outputs(outputs) -> tuple[jax.Array, Any]:
+  """(logits [n], class logits [n, C] or None) of D's output.
+
+  An auxiliary-classifier D (ACGAN, Odena et al. 2017) returns both; every
+  other D its logits alone.
+  """
+  if isinstance(outputs, (tuple, list)):
+    return outputs[0], outputs[1]
+  return outputs, None
+
+
+def generate(generator: nn.Module, params, batch_stats, z,
+             labels=None) -> jax.Array:
+  """G(z[, labels]) in inference mode (BatchNorm running averages)."""
+  return _apply(generator, params, batch_stats, z, train=False,
+                labels=labels)[0]
 
 
 def batch_norm_statistics(generator: nn.Module, params, batch_stats,
-                          z: jax.Array) -> PyTree:
+                          z: jax.Array, labels=None) -> PyTree:
   """The training-mode batch statistics of every BatchNorm of G on G(z).
 
   For recomputing G's BatchNorm statistics for weights other than those
@@ -85,6 +109,7 @@ def batch_norm_statistics(generator: nn.Module, params, batch_stats,
     params: G's weights.
     batch_stats: G's batch_stats collection ({} when G has no BatchNorm).
     z: [n, latent_dim] noise.
+    labels: int32 [n] classes of a conditional G (else None).
 
   Returns:
     batch_stats with every BatchNorm mean and var replaced by the batch's.
@@ -96,7 +121,7 @@ def batch_norm_statistics(generator: nn.Module, params, batch_stats,
   zeros = jax.tree_util.tree_map_with_path(
       lambda path, x: jnp.zeros_like(x) if is_statistic(path) else x,
       batch_stats)
-  updated = _apply(generator, params, zeros, z, train=True)[1]
+  updated = _apply(generator, params, zeros, z, train=True, labels=labels)[1]
   scale = 1.0 / (1.0 - float(generator.batch_norm_momentum))
   return jax.tree_util.tree_map_with_path(
       lambda path, new, old: new * scale if is_statistic(path) else old,
@@ -120,6 +145,13 @@ class UpdateSetup:
     pmean: the mean over devices (the identity on one device).
     sample_real: draws real examples (see `make_real_sampler`).
     axis_name: the mapped axis.
+    label_log_probs: log of the training labels' class frequencies
+      [num_classes], from which the fakes' labels are drawn; None for an
+      unconditional model.
+    class_weights: (D's, G's) weight of the auxiliary classifier's
+      cross-entropy (ACGAN, Odena et al. 2017: config.loss.
+      acgan_discriminator_weight / acgan_generator_weight); used when D
+      returns class logits.
   """
   generator: nn.Module
   discriminator: nn.Module
@@ -135,11 +167,17 @@ class UpdateSetup:
   pmean: Callable[[PyTree], PyTree]
   sample_real: RealSampler
   axis_name: str
+  label_log_probs: Optional[Any] = None
+  class_weights: tuple[float, float] = (1.0, 1.0)
+
+  @property
+  def conditional(self) -> bool:
+    return self.label_log_probs is not None
 
 
 def update_setup(config: ml_collections.ConfigDict, models: Models,
                   sample_real: RealSampler, num_devices: int,
-                  axis_name: str) -> UpdateSetup:
+                  axis_name: str, label_probs=None) -> UpdateSetup:
   """Reads everything `_update` needs from the config."""
   g_opt, d_opt = make_optimizers(config)
   if num_devices > 1:
@@ -164,34 +202,59 @@ def update_setup(config: ml_collections.ConfigDict, models: Models,
       pmean=pmean,
       sample_real=sample_real,
       axis_name=axis_name,
+      label_log_probs=(None if label_probs is None else
+                       jnp.log(jnp.asarray(label_probs, jnp.float32))),
+      class_weights=(float(config.loss.get("acgan_discriminator_weight", 1.0)),
+                     float(config.loss.get("acgan_generator_weight", 1.0))),
   )
 
 
-def _discriminate(setup: UpdateSetup, d_params, d_batch_stats, x, key,
-                  example_ids):
-  """D's logits [n] in training mode; returns (logits, new batch_stats)."""
+def _discriminate(setup: UpdateSetup, d_params, d_batch_stats, x, labels,
+                  key, example_ids):
+  """D's outputs in training mode; returns (outputs, new batch_stats).
+
+  outputs: logits [n], or (logits, class logits [n, C]) for an ACGAN D
+  (`split_discriminator_outputs`). `labels` (int32 [n]) go to a conditional
+  D only.
+  """
   if not setup.dropout:
-    return _apply(setup.discriminator, d_params, d_batch_stats, x, train=True)
+    return _apply(setup.discriminator, d_params, d_batch_stats, x,
+                  train=True, labels=labels)
   # Dropout masks keyed per global example, as for the noise: one vmapped
   # call per example (the MLP/DCGAN discriminators have no cross-example
   # layers, so this computes the same function as one batched call).
-  def one(x_i, i):
+  def one(x_i, y_i, i):
     rngs = {"dropout": jax.random.fold_in(key, i)}
-    return _apply(setup.discriminator, d_params, d_batch_stats, x_i[None],
-                  train=True, rngs=rngs)[0][0]
-  return jax.vmap(one)(x, example_ids), d_batch_stats
+    out = _apply(setup.discriminator, d_params, d_batch_stats, x_i[None],
+                 train=True, rngs=rngs,
+                 labels=None if y_i is None else y_i[None])[0]
+    return jax.tree.map(lambda o: o[0], out)
+  if labels is None:
+    return jax.vmap(lambda x_i, i: one(x_i, None, i))(x, example_ids), (
+        d_batch_stats)
+  return jax.vmap(one)(x, labels, example_ids), d_batch_stats
 
 
-def _input_gradients(setup: UpdateSetup, d_params, d_batch_stats, x,
+def _logits(setup: UpdateSetup, d_params, d_batch_stats, x, labels, key,
+            example_ids) -> tuple[jax.Array, Any, PyTree]:
+  """(logits [n], class logits or None, new batch_stats) of D on x."""
+  outputs, bs = _discriminate(setup, d_params, d_batch_stats, x, labels, key,
+                              example_ids)
+  logits, class_logits = split_discriminator_outputs(outputs)
+  return logits, class_logits, bs
+
+
+def _input_gradients(setup: UpdateSetup, d_params, d_batch_stats, x, labels,
                      dropout_key, example_ids) -> jax.Array:
   """grad_x D(x) per example, flattened: [n, prod(data_shape)].
 
   Examples are independent in D, so the gradient of the summed outputs is
-  the per-example gradient.
+  the per-example gradient. For a conditional D, the gradient at fixed
+  labels; for an ACGAN D, of the adversarial logits.
   """
   def summed_outputs(x):
-    return jnp.sum(_discriminate(setup, d_params, d_batch_stats, x,
-                                 dropout_key, example_ids)[0])
+    return jnp.sum(_logits(setup, d_params, d_batch_stats, x, labels,
+                           dropout_key, example_ids)[0])
   return jax.grad(summed_outputs)(x).reshape(setup.per_device, -1)
 
 
@@ -204,55 +267,91 @@ def interpolate(real, fake, key, example_ids) -> jax.Array:
 
 
 def _penalty(setup: UpdateSetup, penalty: objective_lib.Penalty, d_params,
-             d_batch_stats, real, fake, key, dropout_key,
-             example_ids) -> jax.Array:
-  """The unweighted penalty: its term of D's input gradients at its inputs."""
+             d_batch_stats, real, fake, real_labels, fake_labels, key,
+             dropout_key, example_ids) -> jax.Array:
+  """The unweighted penalty: its term of D's input gradients at its inputs.
+
+  A conditional D's gradients are taken at the inputs' labels; interpolates
+  between a real and a fake take the real one's (as StudioGAN does).
+  """
   if penalty.inputs == "interpolated":
     x = interpolate(real, fake, jax.random.fold_in(key, 3), example_ids)
+    labels = real_labels
+  elif penalty.inputs == "real":
+    x, labels = real, real_labels
   else:
-    x = real if penalty.inputs == "real" else fake
-  grads = _input_gradients(setup, d_params, d_batch_stats, x, dropout_key,
-                           example_ids)
+    x, labels = fake, fake_labels
+  grads = _input_gradients(setup, d_params, d_batch_stats, x, labels,
+                           dropout_key, example_ids)
   return penalty.term(grads)
 
 
+def class_cross_entropy(class_logits: jax.Array,
+                        labels: jax.Array) -> jax.Array:
+  """Mean softmax cross-entropy -log q(y | x) of an auxiliary classifier."""
+  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(
+      class_logits, labels))
+
+
 def penalised_discriminator_loss(d_params, setup: UpdateSetup, d_batch_stats,
-                                 real, fake, key, example_ids):
-  """D's loss + its weighted penalties.
+                                 real, fake, key, example_ids,
+                                 real_labels=None, fake_labels=None):
+  """D's loss + its weighted penalties (+ ACGAN's class loss).
+
+  An ACGAN D (Odena et al. 2017) also minimises the cross-entropy of its
+  class logits on the real examples' labels and the fakes' requested
+  labels, weighted by config.loss.acgan_discriminator_weight:
+  L_D + w_D (CE(q(x), y) + CE(q(G(z, y')), y')).
 
   Returns:
     (loss, (real outputs, fake outputs, new batch_stats, {penalty: value})).
   """
   dropout_key = jax.random.fold_in(key, 2)
-  real_logits, bs = _discriminate(setup, d_params, d_batch_stats, real,
-                                  dropout_key, example_ids)
-  fake_logits, bs = _discriminate(setup, d_params, bs, fake, dropout_key,
-                                  example_ids)
+  real_logits, real_classes, bs = _logits(
+      setup, d_params, d_batch_stats, real, real_labels, dropout_key,
+      example_ids)
+  fake_logits, fake_classes, bs = _logits(
+      setup, d_params, bs, fake, fake_labels, dropout_key, example_ids)
   loss = setup.objective.discriminator(real_logits, fake_logits)
   values = {}
+  if real_classes is not None:
+    values["class_loss"] = (class_cross_entropy(real_classes, real_labels) +
+                            class_cross_entropy(fake_classes, fake_labels))
+    loss = loss + setup.class_weights[0] * values["class_loss"]
   for penalty in setup.penalties:
     values[penalty.name] = _penalty(setup, penalty, d_params, d_batch_stats,
-                                    real, fake, key, dropout_key, example_ids)
+                                    real, fake, real_labels, fake_labels, key,
+                                    dropout_key, example_ids)
     loss = loss + penalty.weight * values[penalty.name]
   return loss, (real_logits, fake_logits, bs, values)
 
 
+def _fake_labels(setup: UpdateSetup, key, example_ids):
+  """The fakes' requested classes (drawn as the data's), None if unconditional."""
+  if not setup.conditional:
+    return None
+  return sample_labels(key, example_ids, setup.label_log_probs)
+
+
 def _discriminator_substep(setup: UpdateSetup, g_params, carry, key,
-                           example_ids, dataset) -> tuple[tuple, dict]:
+                           example_ids, data, draw: int) -> tuple[tuple, dict]:
   """One D update on fresh real and noise samples drawn with `key`.
 
   carry: (d_params, d_opt_state, d_batch_stats, g_batch_stats). Returns the
   new carry and D's metrics (measured before the update).
   """
   d_params, d_opt_state, d_batch_stats, g_batch_stats = carry
-  real = setup.sample_real(jax.random.fold_in(key, 0), example_ids, dataset)
+  real, real_labels = setup.sample_real(jax.random.fold_in(key, 0),
+                                        example_ids, data, draw)
   z = sample_noise(jax.random.fold_in(key, 1), example_ids, setup.latent_dim)
+  fake_labels = _fake_labels(setup, jax.random.fold_in(key, 4), example_ids)
   fake, g_batch_stats = _apply(setup.generator, g_params, g_batch_stats, z,
-                               train=True)
+                               train=True, labels=fake_labels)
   fake = lax.stop_gradient(fake)
   loss_fn = functools.partial(
       penalised_discriminator_loss, setup=setup, d_batch_stats=d_batch_stats,
-      real=real, fake=fake, key=key, example_ids=example_ids)
+      real=real, fake=fake, key=key, example_ids=example_ids,
+      real_labels=real_labels, fake_labels=fake_labels)
   (loss, (real_logits, fake_logits, d_batch_stats, penalties)), grads = (
       jax.value_and_grad(loss_fn, has_aux=True)(d_params))
   grads = setup.pmean(grads)
@@ -274,7 +373,7 @@ def _discriminator_substep(setup: UpdateSetup, g_params, carry, key,
 
 
 def _discriminator_steps(setup: UpdateSetup, state: TrainState, d_key,
-                         example_ids, dataset) -> tuple[tuple, dict]:
+                         example_ids, data) -> tuple[tuple, dict]:
   """The k D sub-steps; returns (carry, the last sub-step's metrics)."""
   carry = (state.d_params, state.d_opt_state, state.d_batch_stats,
            state.g_batch_stats)
@@ -283,33 +382,46 @@ def _discriminator_steps(setup: UpdateSetup, state: TrainState, d_key,
   for j in range(setup.discriminator_steps):
     carry, d_metrics = _discriminator_substep(
         setup, state.g_params, carry, jax.random.fold_in(d_key, j),
-        example_ids, dataset)
+        example_ids, data, j)
   return carry, d_metrics
 
 
 def _generator_loss(g_params, setup: UpdateSetup, g_batch_stats, d_params,
-                    d_batch_stats, z, real_logits, dropout_key, example_ids):
-  """G's loss against the updated D; returns (loss, G's new batch_stats)."""
-  fake, bs = _apply(setup.generator, g_params, g_batch_stats, z, train=True)
+                    d_batch_stats, z, real_logits, dropout_key, example_ids,
+                    fake_labels=None):
+  """G's loss against the updated D; returns (loss, G's new batch_stats).
+
+  With an ACGAN D, plus acgan_generator_weight x the class cross-entropy of
+  the fakes at their requested labels (Odena et al. 2017).
+  """
+  fake, bs = _apply(setup.generator, g_params, g_batch_stats, z, train=True,
+                    labels=fake_labels)
   # D's running statistics are not updated by G's step.
-  fake_logits, _ = _discriminate(setup, d_params, d_batch_stats, fake,
-                                 dropout_key, example_ids)
-  return setup.objective.generator(fake_logits, real_logits), bs
+  fake_logits, fake_classes, _ = _logits(setup, d_params, d_batch_stats, fake,
+                                         fake_labels, dropout_key,
+                                         example_ids)
+  loss = setup.objective.generator(fake_logits, real_logits)
+  if fake_classes is not None:
+    loss = loss + setup.class_weights[1] * class_cross_entropy(fake_classes,
+                                                               fake_labels)
+  return loss, bs
 
 
 def _real_logits_for_generator(setup: UpdateSetup, d_params, d_batch_stats,
-                               g_key, dropout_key, example_ids, dataset):
+                               g_key, dropout_key, example_ids, data):
   """D(x) on a fresh real batch if G's loss compares fakes with reals."""
   if not setup.objective.generator_needs_real:
     return None
-  real = setup.sample_real(jax.random.fold_in(g_key, 1), example_ids, dataset)
-  return _discriminate(setup, d_params, d_batch_stats, real, dropout_key,
-                       example_ids)[0]
+  real, real_labels = setup.sample_real(jax.random.fold_in(g_key, 1),
+                                        example_ids, data,
+                                        setup.discriminator_steps)
+  return _logits(setup, d_params, d_batch_stats, real, real_labels,
+                 dropout_key, example_ids)[0]
 
 
 def _generator_step(setup: UpdateSetup, state: TrainState, g_batch_stats,
                     d_params, d_batch_stats, g_key, example_ids,
-                    dataset) -> tuple:
+                    data) -> tuple:
   """One G update on fresh noise (and fresh reals if its loss needs them).
 
   Returns:
@@ -317,14 +429,15 @@ def _generator_step(setup: UpdateSetup, state: TrainState, g_batch_stats,
   """
   z = sample_noise(jax.random.fold_in(g_key, 0), example_ids,
                    setup.latent_dim)
+  fake_labels = _fake_labels(setup, jax.random.fold_in(g_key, 4), example_ids)
   dropout_key = jax.random.fold_in(g_key, 2)
   real_logits = _real_logits_for_generator(
-      setup, d_params, d_batch_stats, g_key, dropout_key, example_ids, dataset)
+      setup, d_params, d_batch_stats, g_key, dropout_key, example_ids, data)
   loss_fn = functools.partial(
       _generator_loss, setup=setup, g_batch_stats=g_batch_stats,
       d_params=d_params, d_batch_stats=d_batch_stats, z=z,
       real_logits=real_logits, dropout_key=dropout_key,
-      example_ids=example_ids)
+      example_ids=example_ids, fake_labels=fake_labels)
   (g_loss, g_batch_stats), grads = jax.value_and_grad(
       loss_fn, has_aux=True)(state.g_params)
   grads = setup.pmean(grads)
@@ -357,7 +470,7 @@ def _update_ema(ema: Optional[PyTree], g_params: PyTree,
                       g_params)
 
 
-def _update(setup: UpdateSetup, state: TrainState, dataset
+def _update(setup: UpdateSetup, state: TrainState, data
             ) -> tuple[TrainState, dict]:
   """One iteration: k D sub-steps, one G step, the EMA; see make_update."""
   device = lax.axis_index(setup.axis_name)
@@ -367,10 +480,10 @@ def _update(setup: UpdateSetup, state: TrainState, dataset
   g_key = jax.random.fold_in(step_key, 1)
 
   (d_params, d_opt_state, d_batch_stats, g_batch_stats), d_metrics = (
-      _discriminator_steps(setup, state, d_key, example_ids, dataset))
+      _discriminator_steps(setup, state, d_key, example_ids, data))
   g_params, g_opt_state, g_batch_stats, g_loss, g_grads = _generator_step(
       setup, state, g_batch_stats, d_params, d_batch_stats, g_key,
-      example_ids, dataset)
+      example_ids, data)
   ema = _update_ema(state.ema_g_params, g_params,
                     ema_decay_at(state.step, setup.ema_decay))
 
@@ -388,21 +501,25 @@ def _update(setup: UpdateSetup, state: TrainState, dataset
       ema_g_params=ema,
       rng=state.rng,
   )
-  names = metric_names(penalty.name for penalty in setup.penalties)
+  names = metric_names(list(d_metrics))
   return new_state, {name: metrics[name] for name in names}
 
 
 def make_update(config: ml_collections.ConfigDict, models: Models,
                 sample_real: RealSampler, *, num_devices: int,
-                axis_name: str = AXIS) -> Callable[[TrainState, Any], tuple]:
-  """Returns the per-device iteration update(state, dataset) -> (state, metrics).
+                axis_name: str = AXIS, label_probs=None
+                ) -> Callable[[TrainState, Any], tuple]:
+  """Returns the per-device iteration update(state, data) -> (state, metrics).
 
   It must run inside a mapping over `axis_name` with `num_devices` members
   (`DataParallel`); each member computes batch_size / num_devices of the
   global batch. metrics: dict of float32 scalars (`metric_names`), identical
-  on every device.
+  on every device. `label_probs` ([num_classes], summing to 1): the class
+  frequencies the fakes' labels are drawn from, for a conditional model
+  (config.model.num_classes > 0); None otherwise.
   """
-  setup = update_setup(config, models, sample_real, num_devices, axis_name)
+  setup = update_setup(config, models, sample_real, num_devices, axis_name,
+                       label_probs=label_probs)
   return functools.partial(_update, setup)
 
 
