@@ -37,6 +37,24 @@ ADDED_FIELDS = {
 _ABSENT = object()
 
 
+def _added_default(name: str) -> Any:
+  """The value a config saved before field `name` existed behaved as.
+
+  ADDED_FIELDS' entry, else the field's default in today's schema (fields
+  added since, such as the conditional models' and the data sources', are
+  off at their defaults); _ABSENT for a name the schema does not have.
+  """
+  if name in ADDED_FIELDS:
+    return ADDED_FIELDS[name]
+  from gan_jax.config.schema import default_config  # pylint: disable=g-import-not-at-top
+  value = default_config(()).to_dict()
+  for part in name.split("."):
+    if not isinstance(value, dict) or part not in value:
+      return _ABSENT
+    value = value[part]
+  return value
+
+
 def changed_fields(old: Any, new: Any, path: str = "") -> list[str]:
   """Dotted names of the leaves whose values differ between two configs.
 
@@ -54,7 +72,7 @@ def changed_fields(old: Any, new: Any, path: str = "") -> list[str]:
       name = f"{path}.{key}" if path else key
       if key not in old or key not in new:
         present = old.get(key, new.get(key, _ABSENT))
-        if changed_fields(ADDED_FIELDS.get(name, _ABSENT), present, name):
+        if changed_fields(_added_default(name), present, name):
           changed.append(name)
       else:
         changed.extend(changed_fields(old[key], new[key], name))

@@ -23,6 +23,7 @@ from gan_jax import data as data_lib
 from gan_jax import evaluation
 from gan_jax import feature_extractor
 from gan_jax import models as model_lib
+from gan_jax import registry
 from gan_jax import step as step_lib
 from gan_jax.evaluation import evaluators as evaluators_lib
 from gan_jax.train import stacked_modes
@@ -69,6 +70,12 @@ class Experiment:
     distribution: the toy p_data (None for images).
     dataset: the train images [N, H, W, C] uint8 (None: toy data, or not
       loaded; several processes each read only their devices' rows).
+    labels: the train labels int32 [N] of a conditional model's image data
+      set (None otherwise, or not loaded).
+    num_classes: config.model.num_classes (0: unconditional), checked
+      against the data's classes (the toy mixtures': their modes).
+    label_probs: the classes' frequencies in the training data [C] (the
+      fakes' labels are drawn from them); None when unconditional.
     models: G and D (`gan_jax.step.Models`).
   """
 
@@ -81,28 +88,97 @@ class Experiment:
     self.is_toy = data_lib.is_toy(config.data)
     self.distribution = (data_lib.make_toy_distribution(config.data)
                          if self.is_toy else None)
-    self.dataset = None
+    self.dataset = self.labels = None
     if load_data and not self.is_toy:
       self.dataset = data_lib.load_images(config.data, split="train")
+    self.num_classes = int(config.model.get("num_classes", 0) or 0)
+    # Read (and checked against the data) now when the data is loaded here;
+    # else when the step is built (sampling a saved run needs no data).
+    self._label_probs = None
+    if load_data and self.num_classes:
+      self._label_probs = self._read_label_probs(load_data)
     self._image_evaluator = None
     self._extractor_accuracy = None
     generator, discriminator = model_lib.make_models(
         config.model, self.data_shape, axis_name=step_lib.AXIS)
     self.models = step_lib.Models(generator, discriminator)
-    self.real_sampler = step_lib.make_real_sampler(config.data)
-    generate = lambda params, batch_stats, z: step_lib.generate(
-        generator, params, batch_stats, z)
+    self.real_sampler = step_lib.make_real_sampler(
+        config.data, labels=self.num_classes > 0)
+    generate = lambda params, batch_stats, z, labels: step_lib.generate(
+        generator, params, batch_stats, z, labels)
     self._generate = jax.jit(generate, compiler_options=compiler_options)
     # G without the mapped axis: its training-mode BatchNorm runs on the host.
     plain_generator = model_lib.make_models(config.model, self.data_shape)[0]
-    statistics = lambda params, batch_stats, z: step_lib.batch_norm_statistics(
-        plain_generator, params, batch_stats, z)
+    statistics = lambda params, batch_stats, z, labels: (
+        step_lib.batch_norm_statistics(plain_generator, params, batch_stats, z,
+                                       labels))
     self._batch_norm_statistics = jax.jit(statistics,
                                           compiler_options=compiler_options)
     self._standing_stats = (None, None)  # (step, batch_stats)
     self.metrics = evaluators_lib.chosen_metrics(config)
     self.evaluators = evaluators_lib.make_evaluators(config, self)
+    self._conditional_evaluators = tuple(
+        bool(registry.EVALUATORS.get(name).info.get("conditional"))
+        for name in self.metrics)
     self._image_results = (None, None)  # (samples, results)
+
+  # --------------------------------------------------------------------------
+  # Classes of a conditional model.
+  # --------------------------------------------------------------------------
+
+  def _data_num_classes(self) -> int:
+    """The data's classes: the toy mixture's modes, the images' labels."""
+    if self.is_toy:
+      return int(getattr(self.distribution, "num_modes", 0) or 0)
+    return int(data_lib.num_classes(self.config.data))
+
+  @property
+  def label_probs(self) -> Optional[np.ndarray]:
+    """The classes' frequencies in the training data [C] (the fakes' labels
+    are drawn from them); None when unconditional."""
+    if self.num_classes and self._label_probs is None:
+      self._label_probs = self._read_label_probs(False)
+    return self._label_probs
+
+  def _read_label_probs(self, load_data: bool) -> np.ndarray:
+    """The classes' frequencies in the training data, checked against
+    config.model.num_classes (a data.DataError when they disagree)."""
+    data_config = self.config.data
+    found = self._data_num_classes()
+    if found == 0:
+      raise data_lib.DataError(
+          f"config.model.num_classes = {self.num_classes} asks for a "
+          f"class-conditional model, but {self._describe_data()} has no "
+          "labels; set config.model.num_classes = 0, or use labelled data "
+          "(an image folder with one sub-folder per class, .npz with "
+          "'labels', or a labelled IDX/TFDS data set)")
+    if found != self.num_classes:
+      raise data_lib.DataError(
+          f"config.model.num_classes = {self.num_classes}, but "
+          f"{self._describe_data()} has {found} classes; set "
+          f"config.model.num_classes = {found}")
+    if self.is_toy:
+      weights = np.asarray(self.distribution.weights, np.float64)
+      return (weights / weights.sum()).astype(np.float32)
+    labels = data_lib.load_labels(data_config, "train")
+    if load_data:
+      self.labels = labels
+    counts = np.bincount(np.asarray(labels).reshape(-1),
+                         minlength=self.num_classes).astype(np.float64)
+    return (counts / counts.sum()).astype(np.float32)
+
+  def _describe_data(self) -> str:
+    name = self.config.data.name
+    if self.is_toy:
+      return f"the toy data set {name!r}"
+    return f"config.data.name = {name!r} ({data_lib.describe_source(self.config.data)})"
+
+  def class_labels(self, n: int) -> Optional[np.ndarray]:
+    """Labels i mod C for n samples (every class equally often); None when
+    unconditional. The grids' and evaluations' classes."""
+    if not self.num_classes:
+      return None
+    return (np.arange(n) % self.num_classes).astype(np.int32)
 
   # --------------------------------------------------------------------------
   # The state and the step.
@@ -125,7 +201,8 @@ class Experiment:
     """The device-mapped update of Algorithm 1 (learning rates x lr_scale)."""
     update = step_lib.make_update(
         scale_learning_rates(self.config, lr_scale), self.models,
-        self.real_sampler, num_devices=len(devices))
+        self.real_sampler, num_devices=len(devices),
+        label_probs=self.label_probs)
     return step_lib.DataParallel(update, devices,
                                  compiler_options=self.compiler_options)
 
@@ -133,7 +210,8 @@ class Experiment:
     """Images sharded over the devices (None for toy data), see place_images.
 
     One process: from the data set loaded here; several: each process reads
-    only its devices' rows from disk.
+    only its devices' rows from disk. A conditional model's data is a dict
+    of the images and their labels, sharded alike.
     """
     if self.is_toy:
       return None
@@ -141,13 +219,22 @@ class Experiment:
     source = data_lib.describe_source(data_config)
     if self.dataset is not None:
       images = self.dataset
-      return parallel.place_images(images.shape[0], lambda a, b: images[a:b],
-                                   source=source)
-    return parallel.place_images(
-        data_lib.num_examples(data_config, "train"),
-        lambda a, b: data_lib.load_images(data_config, "train", start=a,
-                                          stop=b),
-        source=source)
+      placed = parallel.place_images(images.shape[0],
+                                     lambda a, b: images[a:b], source=source)
+    else:
+      placed = parallel.place_images(
+          data_lib.num_examples(data_config, "train"),
+          lambda a, b: data_lib.load_images(data_config, "train", start=a,
+                                            stop=b),
+          source=source)
+    if not self.num_classes:
+      return placed
+    labels = self.labels
+    if labels is None:
+      labels = data_lib.load_labels(data_config, "train")
+    return dict(images=placed, labels=parallel.place_images(
+        labels.shape[0], lambda a, b: np.asarray(labels[a:b], np.int32),
+        source=source))
 
   # --------------------------------------------------------------------------
   # Noise and samples.
@@ -158,10 +245,16 @@ class Experiment:
         key, (n, self.config.model.latent_dim), jnp.float32))
 
   def grid_noise(self) -> np.ndarray:
-    """The sample grids' z: the same at every grid of a run."""
+    """The sample grids' z: the same at every grid of a run.
+
+    As many as config.eval.num_sample_images; a conditional model's image
+    grid rounds it up to whole rows, one per class (`grid_labels`).
+    """
     key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed),
                              _SAMPLE_GRID_STREAM)
-    return self.noise(key, self.config.eval.num_sample_images)
+    labels = self.grid_labels()
+    return self.noise(key, self.config.eval.num_sample_images
+                      if labels is None else len(labels))
 
   def eval_noise(self) -> np.ndarray:
     """The evaluation's z: the same at every evaluation of a run."""
@@ -184,41 +277,103 @@ class Experiment:
     if self._standing_stats[0] != step:
       key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed),
                                STANDING_STATS_STREAM)
+      batch = int(self.config.train.batch_size)
       batches = [self._batch_norm_statistics(
           state.ema_g_params, state.g_batch_stats,
-          self.noise(jax.random.fold_in(key, b),
-                     int(self.config.train.batch_size)))
+          self.noise(jax.random.fold_in(key, b), batch),
+          self.class_labels(batch))
                  for b in range(STANDING_STATS_BATCHES)]
       mean = jax.tree.map(lambda *xs: np.mean(np.stack(xs), axis=0), *batches)
       self._standing_stats = (step, mean)
     return self._standing_stats[1]
 
-  def generate(self, state: step_lib.TrainState, z: np.ndarray) -> np.ndarray:
-    """G(z) on the host, in chunks of fixed size.
+  def generate(self, state: step_lib.TrainState, z: np.ndarray,
+               labels: Optional[np.ndarray] = None) -> np.ndarray:
+    """G(z[, labels]) on the host, in chunks of fixed size.
 
     With an EMA, G has the EMA weights and their own BatchNorm statistics
-    (`sampling_batch_stats`).
+    (`sampling_batch_stats`). `labels` (int32 [n] in [0, num_classes)): the
+    classes a conditional G draws; None: `class_labels(n)`, every class
+    equally often.
     """
+    if self.num_classes:
+      labels = self.check_labels(self.class_labels(z.shape[0])
+                                 if labels is None else labels, z.shape[0])
+    elif labels is not None:
+      raise ValueError("labels were given, but the model is unconditional "
+                       "(config.model.num_classes = 0)")
     params = (state.ema_g_params
               if state.ema_g_params is not None else state.g_params)
     batch_stats = self.sampling_batch_stats(state)
     n = z.shape[0]
     chunk = min(n, _GENERATE_CHUNK)
     outputs = []
+    pad_to = lambda a, pad: np.concatenate(
+        [a, np.zeros((pad,) + a.shape[1:], a.dtype)]) if pad else a
     for start in range(0, n, chunk):
       part = z[start:start + chunk]
-      pad = chunk - part.shape[0]
-      if pad:  # keep one compiled shape
-        part = np.concatenate([part, np.zeros((pad,) + part.shape[1:],
-                                              part.dtype)])
-      out = np.asarray(self._generate(params, batch_stats, part))
+      pad = chunk - part.shape[0]  # keep one compiled shape
+      part_labels = (None if labels is None else
+                     pad_to(labels[start:start + chunk], pad))
+      out = np.asarray(self._generate(params, batch_stats, pad_to(part, pad),
+                                      part_labels))
       outputs.append(out[:chunk - pad])
     return np.concatenate(outputs)
 
+  def check_labels(self, labels, n: int) -> np.ndarray:
+    """`labels` as int32 [n], each in [0, num_classes); else a ValueError."""
+    labels = np.asarray(labels)
+    if labels.ndim == 0:
+      labels = np.full((n,), labels)
+    if (labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer)
+        or (labels.size and (labels.min() < 0 or
+                             labels.max() >= self.num_classes))):
+      raise ValueError(
+          f"labels must be {n} integers in [0, {self.num_classes}) "
+          f"(config.model.num_classes), got shape {labels.shape}, dtype "
+          f"{labels.dtype}")
+    return labels.astype(np.int32)
+
+  @property
+  def grid_columns(self) -> Optional[int]:
+    """Columns of a conditional model's sample grids (one row per class)."""
+    if not self.num_classes or self.is_toy:
+      return None
+    return max(1, -(-int(self.config.eval.num_sample_images) //
+                    self.num_classes))
+
+  def grid_labels(self) -> Optional[np.ndarray]:
+    """The grids' classes: row c holds class c (None: unconditional)."""
+    if not self.num_classes:
+      return None
+    if self.is_toy:
+      return self.class_labels(int(self.config.eval.num_sample_images))
+    return np.repeat(np.arange(self.num_classes, dtype=np.int32),
+                     self.grid_columns)
+
+  def grid_sample_labels(self, n: int) -> Optional[np.ndarray]:
+    """The classes of `grid_samples`' n samples (None: unconditional)."""
+    if not self.num_classes:
+      return None
+    if self.is_toy:
+      return self.class_labels(n)
+    return np.repeat(np.arange(self.num_classes, dtype=np.int32),
+                     self.grid_columns)[:n]
+
   def grid_samples(self, eval_samples: np.ndarray) -> np.ndarray:
-    """The final grid: the evaluation's samples (images: the first few)."""
+    """The final grid: the evaluation's samples (images: the first few).
+
+    A conditional model's: for each class c in turn, the first samples the
+    evaluation drew for class c (its labels are i mod C), so that row c of
+    the grid holds class c.
+    """
     if self.is_toy:
       return eval_samples
+    if self.num_classes:
+      columns = self.grid_columns
+      index = (np.arange(self.num_classes)[:, None] +
+               self.num_classes * np.arange(columns)[None, :]).reshape(-1)
+      return eval_samples[index[index < len(eval_samples)]]
     return eval_samples[:self.config.eval.num_sample_images]
 
   # --------------------------------------------------------------------------
@@ -307,16 +462,24 @@ class Experiment:
       self._image_results = (samples, results)
     return self._image_results[1]
 
-  def evaluate(self, samples: np.ndarray) -> dict:
+  def evaluate(self, samples: np.ndarray,
+               labels: Optional[np.ndarray] = None) -> dict:
     """The chosen evaluators' results, merged (flat dict).
 
     Args:
       samples: generator output in the model's range (images in [-1, 1]).
+      labels: the classes a conditional G drew them for (None:
+        `class_labels(n)`, as `generate` draws by default); the conditional
+        evaluators (registered with conditional=True) are called with them.
     """
     start = time.time()
+    if labels is None:
+      labels = self.class_labels(len(samples))
     results = {}
-    for evaluator in self.evaluators:
-      results.update(evaluator(samples))
+    for evaluator, conditional in zip(self.evaluators,
+                                      self._conditional_evaluators):
+      results.update(evaluator(samples, labels) if conditional else
+                     evaluator(samples))
     self._image_results = (None, None)
     if not self.is_toy:
       results["eval_time_sec"] = time.time() - start

@@ -64,11 +64,21 @@ def latest_state(workdir: str, *, step: Optional[int] = None,
 
 
 def sample(workdir: str, num_samples: int, *, seed: int = 0,
+           labels=None,
            compiler_options: Optional[dict[str, Any]] = None) -> np.ndarray:
   """Samples from the latest usable checkpoint in `workdir`.
 
   Uses the EMA generator weights when the run kept them, and BatchNorm's
   running averages. z ~ N(0, I) from PRNGKey(seed).
+
+  Args:
+    workdir: a run's folder.
+    num_samples: n.
+    seed: the noise's seed.
+    labels: a class-conditional run's classes: one int for all samples, or
+      n ints in [0, config.model.num_classes); None: i mod num_classes
+      (every class equally often). Unconditional runs take none.
+    compiler_options: as for `train_and_evaluate`.
 
   Returns:
     toy data: float32 [num_samples, d]; images: float32 [num_samples, H, W, C]
@@ -76,12 +86,16 @@ def sample(workdir: str, num_samples: int, *, seed: int = 0,
 
   Raises:
     WorkdirError: no run or no checkpoint in workdir.
+    ValueError: labels out of range, of another length, or given to an
+      unconditional run.
   """
   experiment = Experiment(workdir_lib.load_config(workdir), load_data=False,
                           compiler_options=compiler_options)
+  if labels is not None and experiment.num_classes:
+    labels = experiment.check_labels(labels, num_samples)
   _, state = _restore(workdir, experiment, None)
   z = experiment.noise(jax.random.PRNGKey(seed), num_samples)
-  samples = experiment.generate(state, z)
+  samples = experiment.generate(state, z, labels)
   if not experiment.is_toy:
     return data_lib.from_model_range(samples)
   return np.asarray(samples, np.float32)

@@ -266,14 +266,24 @@ class SideJobs:
 
   def write_samples(self, run: Run, samples: Optional[np.ndarray] = None,
                     note: str = "") -> None:
-    """samples/step_N.png and TensorBoard's "samples" (default: the grid)."""
+    """samples/step_N.png and TensorBoard's "samples" (default: the grid).
+
+    A conditional model's grid has one row per class (`grid_labels`);
+    `samples` given are laid out as `grid_samples` orders them.
+    """
+    experiment = run.experiment
+    labels = experiment.grid_labels()
     if samples is None:
       if self.grid_noise is None:
-        self.grid_noise = run.experiment.grid_noise()
-      samples = run.experiment.generate(run.host_state(), self.grid_noise)
+        self.grid_noise = experiment.grid_noise()
+      samples = experiment.generate(run.host_state(), self.grid_noise, labels)
+    elif labels is not None:
+      labels = experiment.grid_sample_labels(len(samples))
     if self.folder.is_main:
-      fig = plots.plot_samples(samples, run.experiment.distribution, run.step,
-                               self.folder.sample_path(run.step), note)
+      fig = plots.plot_samples(samples, experiment.distribution, run.step,
+                               self.folder.sample_path(run.step), note,
+                               labels=labels,
+                               columns=experiment.grid_columns)
       self.folder.tensorboard.write_images(
           run.step, {"samples": plots.figure_image(fig)})
 

@@ -6,6 +6,7 @@ matplotlib without pyplot, so no global backend state is touched.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import jax.numpy as jnp
 import numpy as np
@@ -21,10 +22,15 @@ def _new_figure(size=(5, 5)):
   return fig
 
 
-def image_grid(images: np.ndarray) -> np.ndarray:
-  """[n, H, W, C] in [0, 1] -> one [rows*H, cols*W, C] image, 1-pixel gaps."""
+def image_grid(images: np.ndarray, columns: Optional[int] = None
+               ) -> np.ndarray:
+  """[n, H, W, C] in [0, 1] -> one [rows*H, cols*W, C] image, 1-pixel gaps.
+
+  `columns`: images per row (None: a square grid); a conditional model's
+  grids give one row per class.
+  """
   n, h, w, c = images.shape
-  cols = int(math.ceil(math.sqrt(n)))
+  cols = int(columns) if columns else int(math.ceil(math.sqrt(n)))
   rows = int(math.ceil(n / cols))
   grid = np.ones((rows * (h + 1) - 1, cols * (w + 1) - 1, c), np.float32)
   for i, image in enumerate(images):
@@ -33,8 +39,8 @@ def image_grid(images: np.ndarray) -> np.ndarray:
   return grid
 
 
-def _plot_images(samples: np.ndarray):
-  grid = image_grid(data_lib.from_model_range(samples))
+def _plot_images(samples: np.ndarray, columns: Optional[int] = None):
+  grid = image_grid(data_lib.from_model_range(samples), columns)
   fig = _new_figure((6, 6 * grid.shape[0] / grid.shape[1]))
   ax = fig.add_axes([0, 0, 1, 1])
   ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray",
@@ -43,11 +49,15 @@ def _plot_images(samples: np.ndarray):
   return fig
 
 
-def _plot_2d(samples: np.ndarray, distribution, title: str):
+def _plot_2d(samples: np.ndarray, distribution, title: str, labels=None):
   means = np.asarray(distribution.means)
   fig = _new_figure()
   ax = fig.add_subplot()
-  ax.scatter(samples[:, 0], samples[:, 1], s=3, alpha=0.4, label="G(z)")
+  if labels is None:
+    ax.scatter(samples[:, 0], samples[:, 1], s=3, alpha=0.4, label="G(z)")
+  else:  # a conditional G: each class (mode index) in its own colour
+    ax.scatter(samples[:, 0], samples[:, 1], s=3, alpha=0.5, c=labels,
+               cmap="tab10", label="G(z, y), colour = y")
   ax.scatter(means[:, 0], means[:, 1], marker="x", c="red", s=40,
              label="mode centres")
   span = np.abs(means).max() * 1.5 + 1e-3
@@ -79,7 +89,8 @@ def _plot_1d(samples: np.ndarray, distribution, title: str):
 
 
 def plot_samples(samples: np.ndarray, distribution, step: int, path: str,
-                 note: str = ""):
+                 note: str = "", *, labels: Optional[np.ndarray] = None,
+                 columns: Optional[int] = None):
   """Writes the sample figure to `path`; returns the matplotlib Figure.
 
   Args:
@@ -89,12 +100,15 @@ def plot_samples(samples: np.ndarray, distribution, step: int, path: str,
     step: the training step, for the title.
     path: the PNG to write.
     note: a caption after the step (e.g. the evaluation's headline).
+    labels: the classes a conditional G drew the samples for (toy points
+      are coloured by them).
+    columns: images per row (a conditional grid: one row per class).
   """
   title = f"step {step}" + (f" | {note}" if note else "")
   if distribution is None:
-    fig = _plot_images(samples)
+    fig = _plot_images(samples, columns)
   elif samples.shape[-1] == 2:
-    fig = _plot_2d(samples, distribution, title)
+    fig = _plot_2d(samples, distribution, title, labels)
   else:
     fig = _plot_1d(samples, distribution, title)
   fig.savefig(path, dpi=100)
