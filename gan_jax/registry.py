@@ -293,6 +293,22 @@ MODEL_COMMON_FIELDS = dict(
         "float32", ("float32", "bfloat16"),
         doc="dtype of matrix products and convolutions (mixed precision: "
         "parameters, statistics and outputs stay float32)"),
+    # Class conditioning (gan_jax.models.conditioning); the two choices are
+    # read only when num_classes > 0.
+    num_classes=fields_lib.integer(
+        0, 0, doc="classes of a class-conditional G and D (labels int32 in "
+        "[0, num_classes)); 0 = unconditional"),
+    generator_conditioning=fields_lib.choice(
+        "concat", ("concat", "cbn"),
+        doc="how G sees the label: 'concat' = one-hot joined to z (Mirza & "
+        "Osindero 2014); 'cbn' = conditional BatchNorm, per-class gain and "
+        "bias (de Vries et al. 2017; needs a G with BatchNorm)"),
+    discriminator_conditioning=fields_lib.choice(
+        "projection", ("concat", "projection", "acgan"),
+        doc="how D sees the label: 'concat' = one-hot joined to its input; "
+        "'projection' = logit + <embed(y), phi(x)> (Miyato & Koyama 2018); "
+        "'acgan' = unconditioned D with a class-logits head (Odena et al. "
+        "2017)"),
 )
 
 # The common fields of every data set (the toy ones declare theirs).

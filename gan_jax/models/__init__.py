@@ -8,6 +8,8 @@ Two families, one module each:
   32x32 images; its transposed convolutions are in
   `gan_jax.models.conv_transpose`.
 
+Both may be class-conditional (`gan_jax.models.conditioning`).
+
 Each family registers itself, with its config fields, in
 `gan_jax.registry.MODELS` (adding one is one file: see docs/howto);
 `gan_jax.models.defaults` builds a config section from the registry and
@@ -30,6 +32,31 @@ Interface used by the training engine::
 Shapes: ``z: [n, latent_dim] -> x: [n, *data_shape]`` (float32) and
 ``x: [n, *data_shape] -> logits: [n]`` (float32, one logit per example,
 *not* a probability).
+
+Class-conditional models (``config.model.num_classes = C > 0``; common
+fields of every model, read only when C > 0): both modules take labels,
+int32 [n] in [0, C), as ``G(z, labels, train=)`` / ``D(x, labels, train=)``
+(``init_variables(module, key, example, labels=jnp.zeros((1,), jnp.int32))``);
+without labels they raise ValueError. Their ``num_classes`` and
+``conditioning`` attributes say how they use them:
+
+* ``config.model.generator_conditioning``: ``'concat'`` (default) feeds
+  [z, onehot(y)] (Mirza & Osindero 2014, "Conditional Generative
+  Adversarial Nets"); ``'cbn'``: conditional BatchNorm, every BatchNorm of
+  G normalises without its own scale and bias and applies a per-class gain
+  and bias, x̂ · γ[y] + β[y] (de Vries et al. 2017; as in SNGAN-projection
+  and BigGAN; needs a G with BatchNorm).
+* ``config.model.discriminator_conditioning``: ``'concat'``: onehot(y)
+  joins D's input (MLP: the flattened input; DCGAN: C constant channels);
+  ``'projection'`` (default; Miyato & Koyama 2018, "cGANs with Projection
+  Discriminator"): logit = ψ(φ(x)) + ⟨E[y], φ(x)⟩, φ = D's last features,
+  E an nn.Embed [C, dim φ], spectrally normalised when D is; ``'acgan'``
+  (Odena et al. 2017): D ignores y (labels may be None) and returns
+  ``(logits [n], class_logits [n, C])``, both float32, the second from a
+  Dense(C) head on φ(x).
+
+With C = 0 (the default) the models are the unconditional ones (the same
+parameters, names and outputs) and ignore any labels passed.
 
 Mixed precision: ``config.model.compute_dtype = 'bfloat16'`` runs every
 Dense layer and (transposed) convolution in bfloat16 (flax ``dtype=``);
@@ -73,6 +100,10 @@ import jax
 import ml_collections
 
 from gan_jax import registry
+from gan_jax.fields import ConfigError
+from gan_jax.models.conditioning import ConditionalBatchNorm
+from gan_jax.models.conditioning import DISCRIMINATOR_CONDITIONINGS
+from gan_jax.models.conditioning import GENERATOR_CONDITIONINGS
 from gan_jax.models.conv_transpose import CONV_TRANSPOSE_IMPLS
 from gan_jax.models.conv_transpose import StridedConvTranspose
 from gan_jax.models.conv_transpose import subpixel_conv_transpose
@@ -146,17 +177,36 @@ def make_models(model_config, data_shape: tuple[int, ...], *,
       dtype=fields.compute_dtype("compute_dtype"))
   slope = float(fields.get("leaky_relu_slope"))
   build = registry.MODELS.get(name).target
-  return build(fields, data_shape, slope=slope, common=common)
+  generator, discriminator = build(fields, data_shape, slope=slope,
+                                   common=common)
+  num_classes = fields.non_negative_int("num_classes")
+  if num_classes and any(getattr(m, "num_classes", 0) != num_classes
+                         for m in (generator, discriminator)):
+    # A model (a plug-in) that does not read the field would silently train
+    # an unconditional pair.
+    raise ConfigError(
+        f"config.model.num_classes = {num_classes}: model {name!r} is not "
+        f"class-conditional; set num_classes = 0 or use 'mlp' or 'dcgan'")
+  return generator, discriminator
 
 
-def init_variables(module: nn.Module, rng: Array, example_input: Array
-                   ) -> dict[str, Any]:
+def init_variables(module: nn.Module, rng: Array, example_input: Array,
+                   labels: Array | None = None) -> dict[str, Any]:
   """Initialises `module` on `example_input` with train=False.
+
+  Args:
+    module: a generator or discriminator.
+    rng: the 'params' key.
+    example_input: z [1, latent_dim] or x [1, *data_shape].
+    labels: for a class-conditional module, int32 labels of the example's
+      batch size (e.g. jnp.zeros((1,), jnp.int32)); None otherwise.
 
   Returns:
     {'params': ..., 'batch_stats': ...}; 'batch_stats' is {} for modules
     without BatchNorm, so every model's variables have the same structure.
   """
-  variables = dict(module.init({"params": rng}, example_input, train=False))
+  kwargs = {} if labels is None else {"labels": labels}
+  variables = dict(module.init({"params": rng}, example_input, train=False,
+                               **kwargs))
   variables.setdefault("batch_stats", {})
   return variables

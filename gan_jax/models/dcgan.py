@@ -10,6 +10,15 @@ initialised from N(0, 0.02).
 convolutions and Dense layers and of the activations between them;
 parameters and BatchNorm statistics are float32, and G's images and D's
 logits are cast back to float32.
+
+Class conditioning (``num_classes > 0``; see `gan_jax.models.conditioning`):
+G 'concat' feeds [z, onehot(y)] to the first Dense (Mirza & Osindero 2014);
+G 'cbn' makes every BatchNorm of G conditional, its per-class gains drawn
+from N(1, 0.02) as DCGAN's BatchNorm scales (de Vries et al. 2017). D
+'concat' adds onehot(y) as num_classes constant image channels (the usual
+cDCGAN); 'projection' adds ⟨E[y], φ(x)⟩, φ = the flattened last conv
+features (Miyato & Koyama 2018); 'acgan' adds a Dense(num_classes) class
+head on φ (Odena et al. 2017).
 """
 
 from __future__ import annotations
@@ -24,10 +33,12 @@ from gan_jax import data as data_lib
 from gan_jax import fields
 from gan_jax import registry
 from gan_jax.fields import ConfigError
+from gan_jax.models import conditioning as cond
 from gan_jax.models import conv_transpose
 from gan_jax.models import fields as fields_lib
 from gan_jax.models.mlp import apply_layer
 from gan_jax.models.mlp import batch_norm
+from gan_jax.models.mlp import conditioning_fields
 from gan_jax.models.mlp import SPECTRAL_NORM_FIELD
 
 Array = jax.Array
@@ -51,6 +62,11 @@ class DCGANGenerator(nn.Module):
   ConvT: 4x4 kernel, stride 2. BatchNorm + ReLU after every layer but the
   last, which is tanh (images in [-1, 1]). b = `base_features`.
   `conv_transpose_impl`: see `StridedConvTranspose` (the same function).
+
+  With `num_classes` = C > 0, `__call__(z, labels)` takes labels int32 [n]
+  in [0, C): `conditioning` 'concat' feeds [z, onehot(y)] to the Dense;
+  'cbn' replaces each BatchNorm by a conditional one (x̂ · γ[y] + β[y], γ
+  from N(1, 0.02), β zeros; modules 'cbn_0', 'cbn_1', ...).
   """
   data_shape: tuple[int, int, int]
   base_features: int = 64
@@ -59,25 +75,41 @@ class DCGANGenerator(nn.Module):
   batch_norm_epsilon: float = 1e-5
   axis_name: str | None = None
   dtype: jnp.dtype = jnp.float32
+  num_classes: int = 0
+  conditioning: str = "concat"
 
-  def _bn(self, train: bool) -> nn.BatchNorm:
+  def _bn(self, x: Array, train: bool, labels: Array | None,
+          index: int) -> Array:
+    if labels is not None and self.conditioning == "cbn":
+      return cond.ConditionalBatchNorm(
+          self.num_classes, use_running_average=not train,
+          momentum=self.batch_norm_momentum, epsilon=self.batch_norm_epsilon,
+          axis_name=self.axis_name, dtype=self.dtype,
+          gain_init=_dcgan_bn_scale_init, name=f"cbn_{index}")(x, labels)
+    # Auto-named (BatchNorm_0, ...), as the unconditional checkpoints are.
     return batch_norm(train=train, momentum=self.batch_norm_momentum,
                       epsilon=self.batch_norm_epsilon,
                       axis_name=self.axis_name, dtype=self.dtype,
-                      scale_init=_dcgan_bn_scale_init)
+                      scale_init=_dcgan_bn_scale_init)(x)
 
   @nn.compact
-  def __call__(self, z: Array, train: bool = True) -> Array:
+  def __call__(self, z: Array, labels: Array | None = None,
+               train: bool = True) -> Array:
+    cond.check_conditioning(self.num_classes, self.conditioning, "concat")
+    labels = cond.check_labels(labels, self.num_classes, z.shape[0],
+                               "DCGANGenerator")
     height, width, channels = self.data_shape
     num_up = 3 if height == 32 else 2
     start = height // 2**num_up  # 4 for 32x32, 7 for 28x28
     features = self.base_features * 2**(num_up - 1)
     x = jnp.asarray(z, jnp.float32)
+    if labels is not None and self.conditioning == "concat":
+      x = cond.concat_one_hot(x, labels, self.num_classes)
     x = nn.Dense(start * start * features,
                  kernel_init=conv_transpose.DCGAN_INIT, use_bias=False,
                  dtype=self.dtype)(x)
     x = x.reshape(x.shape[0], start, start, features)
-    x = nn.relu(self._bn(train)(x))
+    x = nn.relu(self._bn(x, train, labels, 0))
     # Named as nn.ConvTranspose would be, so parameters (and checkpoints)
     # are the same whichever way the layers are computed.
     for i in range(num_up - 1):
@@ -85,7 +117,7 @@ class DCGANGenerator(nn.Module):
       x = conv_transpose.StridedConvTranspose(
           features, use_bias=False, impl=self.conv_transpose_impl,
           dtype=self.dtype, name=f"ConvTranspose_{i}")(x)
-      x = nn.relu(self._bn(train)(x))
+      x = nn.relu(self._bn(x, train, labels, i + 1))
     x = conv_transpose.StridedConvTranspose(
         channels, impl=self.conv_transpose_impl, dtype=self.dtype,
         name=f"ConvTranspose_{num_up - 1}")(x)
@@ -103,6 +135,14 @@ class DCGANDiscriminator(nn.Module):
   With `spectral_norm`, every conv and the Dense layer are spectrally
   normalised (Miyato et al. 2018; see `gan_jax.models.mlp.apply_layer`).
   `conv_impl`: see `conv_transpose.conv_function` (the same function).
+
+  With `num_classes` = C > 0, `__call__(x, labels)` takes labels int32 [n]
+  in [0, C); φ(x) is the flattened last conv features. `conditioning`:
+  'concat' adds onehot(y) as C constant input channels; 'projection'
+  returns ψ(φ) + ⟨E[y], φ⟩, E an Embed [C, dim φ] from N(0, 0.02)
+  (Miyato & Koyama 2018; spectrally normalised with the rest); 'acgan'
+  ignores y and returns (logits [n], class logits [n, C]) from a second
+  head Dense(C) on φ (Odena et al. 2017; labels may be None).
   """
   data_shape: tuple[int, int, int]
   base_features: int = 64
@@ -114,11 +154,20 @@ class DCGANDiscriminator(nn.Module):
   spectral_norm: bool = False
   dtype: jnp.dtype = jnp.float32
   conv_impl: str = "auto"
+  num_classes: int = 0
+  conditioning: str = "projection"
 
   @nn.compact
-  def __call__(self, x: Array, train: bool = True) -> Array:
+  def __call__(self, x: Array, labels: Array | None = None,
+               train: bool = True) -> Array | tuple[Array, Array]:
+    cond.check_conditioning(self.num_classes, "concat", self.conditioning)
+    acgan = self.num_classes > 0 and self.conditioning == "acgan"
+    labels = cond.check_labels(labels, self.num_classes, x.shape[0],
+                               "DCGANDiscriminator", required=not acgan)
     num_down = 3 if self.data_shape[0] == 32 else 2
     x = jnp.asarray(x, jnp.float32)
+    if labels is not None and self.conditioning == "concat":
+      x = cond.concat_one_hot_channels(x, labels, self.num_classes)
     for i in range(num_down):
       use_bn = self.batch_norm and i > 0
       features = self.base_features * 2**i
@@ -134,12 +183,23 @@ class DCGANDiscriminator(nn.Module):
                        axis_name=self.axis_name, dtype=self.dtype,
                        scale_init=_dcgan_bn_scale_init)(x)
       x = nn.leaky_relu(x, negative_slope=self.leaky_relu_slope)
-    x = x.reshape(x.shape[0], -1)
+    phi = x.reshape(x.shape[0], -1)
     x = apply_layer(nn.Dense(1, kernel_init=conv_transpose.DCGAN_INIT,
                              dtype=self.dtype, name="Dense_0"),
-                    x, train=train, spectral_norm=self.spectral_norm)
+                    phi, train=train, spectral_norm=self.spectral_norm)
     # The losses see float32 logits whatever the compute dtype.
-    return x[:, 0].astype(jnp.float32)
+    logits = x[:, 0].astype(jnp.float32)
+    if acgan:
+      return logits, cond.class_head(
+          phi, self.num_classes, apply_layer=apply_layer, train=train,
+          spectral_norm=self.spectral_norm,
+          kernel_init=conv_transpose.DCGAN_INIT, dtype=self.dtype)
+    if labels is not None and self.conditioning == "projection":
+      logits = logits + cond.projection(
+          phi, labels, self.num_classes, apply_layer=apply_layer,
+          train=train, spectral_norm=self.spectral_norm,
+          embedding_init=conv_transpose.DCGAN_INIT)
+    return logits
 
 
 def build_dcgan(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
@@ -166,10 +226,12 @@ def build_dcgan(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
         f"got data shape {data_shape} (set config.data.image_size to 28 or "
         f"32, or use config.model.name='mlp')")
   conv_impl = fields.conv_impl("conv_impl")
+  num_classes, g_cond, d_cond = conditioning_fields(fields)
   generator = DCGANGenerator(
       data_shape=data_shape,
       base_features=fields.positive_int("generator_base_features"),
-      conv_transpose_impl=conv_impl, **common)
+      conv_transpose_impl=conv_impl, num_classes=num_classes,
+      conditioning=g_cond, **common)
   spectral_norm = bool(fields.get("discriminator_spectral_norm"))
   discriminator = DCGANDiscriminator(
       data_shape=data_shape,
@@ -178,7 +240,8 @@ def build_dcgan(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
       # SN-DCGAN (Miyato et al. 2018) normalises D by SN alone.
       batch_norm=not spectral_norm,
       spectral_norm=spectral_norm,
-      conv_impl=conv_impl, **common)
+      conv_impl=conv_impl, num_classes=num_classes, conditioning=d_cond,
+      **common)
   return generator, discriminator
 
 

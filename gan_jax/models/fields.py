@@ -61,6 +61,22 @@ class Fields:
                        f"{value!r}")
     return value
 
+  def non_negative_int(self, field: str) -> int:
+    value = self.get(field)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+      raise ValueError(f"config.model.{field} must be an int >= 0, got "
+                       f"{value!r}")
+    return value
+
+  def choice(self, field: str) -> str:
+    """One of the values the field declares."""
+    value = self.get(field)
+    if value not in _choices(field):
+      raise ConfigError(f"config.model.{field} = {value!r} is not valid; "
+                        f"choose one of "
+                        f"{', '.join(map(repr, _choices(field)))}")
+    return value
+
   def fraction(self, field: str) -> float:
     """A float in [0, 1) (dropout rates, BatchNorm momentum)."""
     value = float(self.get(field))

@@ -12,6 +12,14 @@ Dropout (discriminator only, off by default) draws its masks from the
 `dtype` (config.model.compute_dtype) is the dtype of the Dense layers'
 products and of the activations between them; parameters are float32, and
 G's output and D's logits are cast back to float32.
+
+Class conditioning (``num_classes > 0``; see `gan_jax.models.conditioning`):
+G 'concat' joins onehot(y) to z (Mirza & Osindero 2014); G 'cbn' makes
+every BatchNorm of G conditional (de Vries et al. 2017), so it needs
+``generator_batch_norm``. D 'concat' joins onehot(y) to the flattened input;
+D 'projection' adds ⟨E[y], φ(x)⟩ to the logit, φ = the last hidden layer
+(Miyato & Koyama 2018); D 'acgan' adds a Dense(num_classes) class head on φ
+(Odena et al. 2017).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import jax.numpy as jnp
 from gan_jax import fields
 from gan_jax import registry
 from gan_jax.fields import ConfigError
+from gan_jax.models import conditioning as cond
 from gan_jax.models import fields as fields_lib
 
 Array = jax.Array
@@ -97,7 +106,11 @@ def apply_layer(layer: nn.Module, x: Array, *, train: bool,
 
 
 class _HiddenDense(nn.Module):
-  """Dense -> [BatchNorm] -> activation (or a maxout layer of `features`)."""
+  """Dense -> [BatchNorm] -> activation (or a maxout layer of `features`).
+
+  With `num_classes` > 0 the BatchNorm is conditional on the labels
+  (`conditioning.ConditionalBatchNorm`, named 'cbn').
+  """
   features: int
   activation: str
   leaky_relu_slope: float = 0.2
@@ -108,9 +121,11 @@ class _HiddenDense(nn.Module):
   axis_name: str | None = None
   spectral_norm: bool = False
   dtype: jnp.dtype = jnp.float32
+  num_classes: int = 0
 
   @nn.compact
-  def __call__(self, x: Array, train: bool) -> Array:
+  def __call__(self, x: Array, train: bool,
+               labels: Array | None = None) -> Array:
     maxout = self.activation == "maxout"
     width = self.features * (self.maxout_pieces if maxout else 1)
     x = apply_layer(
@@ -118,7 +133,12 @@ class _HiddenDense(nn.Module):
                  use_bias=not self.batch_norm, dtype=self.dtype,
                  name="dense"),
         x, train=train, spectral_norm=self.spectral_norm)
-    if self.batch_norm:
+    if self.batch_norm and self.num_classes > 0:
+      x = cond.ConditionalBatchNorm(
+          self.num_classes, use_running_average=not train,
+          momentum=self.batch_norm_momentum, epsilon=self.batch_norm_epsilon,
+          axis_name=self.axis_name, dtype=self.dtype, name="cbn")(x, labels)
+    elif self.batch_norm:
       x = batch_norm(train=train, momentum=self.batch_norm_momentum,
                      epsilon=self.batch_norm_epsilon,
                      axis_name=self.axis_name, dtype=self.dtype,
@@ -137,6 +157,12 @@ class MLPGenerator(nn.Module):
   distributions), tanh then reshape to [H, W, C] for rank-3 data (images in
   [-1, 1]). Goodfellow et al. 2014 use this shape of network (with a
   sigmoid output for MNIST in [0, 1]).
+
+  With `num_classes` = C > 0, `__call__(z, labels)` takes labels int32 [n]
+  in [0, C): `conditioning` 'concat' feeds [z, onehot(y)] [n, latent + C]
+  (Mirza & Osindero 2014); 'cbn' makes G's BatchNorms conditional,
+  x̂ · γ[y] + β[y] (de Vries et al. 2017; needs `batch_norm`). C = 0: no
+  labels, the unconditional network.
   """
   data_shape: tuple[int, ...]
   widths: Sequence[int] = (128, 128)
@@ -149,16 +175,30 @@ class MLPGenerator(nn.Module):
   batch_norm_epsilon: float = 1e-5
   axis_name: str | None = None
   dtype: jnp.dtype = jnp.float32
+  num_classes: int = 0
+  conditioning: str = "concat"
 
   @nn.compact
-  def __call__(self, z: Array, train: bool = True) -> Array:
+  def __call__(self, z: Array, labels: Array | None = None,
+               train: bool = True) -> Array:
+    cond.check_conditioning(self.num_classes, self.conditioning, "concat")
+    labels = cond.check_labels(labels, self.num_classes, z.shape[0],
+                               "MLPGenerator")
+    cbn = labels is not None and self.conditioning == "cbn"
+    if cbn and not has_batch_norm(self.widths, self.batch_norm,
+                                  self.batch_norm_first_layer):
+      raise ConfigError(CBN_NEEDS_BATCH_NORM)
     x = jnp.asarray(z, jnp.float32)
+    if labels is not None and self.conditioning == "concat":
+      x = cond.concat_one_hot(x, labels, self.num_classes)
     for i, width in enumerate(self.widths):
       use_bn = self.batch_norm and (i > 0 or self.batch_norm_first_layer)
       x = _HiddenDense(width, self.activation, self.leaky_relu_slope,
                        self.maxout_pieces, use_bn, self.batch_norm_momentum,
                        self.batch_norm_epsilon, self.axis_name,
-                       dtype=self.dtype, name=f"hidden_{i}")(x, train)
+                       dtype=self.dtype,
+                       num_classes=self.num_classes if cbn else 0,
+                       name=f"hidden_{i}")(x, train, labels)
     x = nn.Dense(math.prod(self.data_shape),
                  kernel_init=nn.initializers.lecun_normal(), dtype=self.dtype,
                  name="out")(x)
@@ -176,6 +216,14 @@ class MLPDiscriminator(nn.Module):
   (not on the first layer)] -> activation [-> dropout]; Dense(1) gives one
   logit per example (the sigmoid lives in the loss). With `spectral_norm`
   every Dense layer is spectrally normalised (see `apply_layer`).
+
+  With `num_classes` = C > 0, `__call__(x, labels)` takes labels int32 [n]
+  in [0, C); φ(x) is the last hidden layer's output. `conditioning`:
+  'concat' joins onehot(y) to the flattened x (after input dropout);
+  'projection' returns ψ(φ) + ⟨E[y], φ⟩, E an Embed [C, widths[-1]]
+  (Miyato & Koyama 2018; spectrally normalised with the rest); 'acgan'
+  ignores y and returns (logits [n], class logits [n, C]) from a second
+  head Dense(C) on φ (Odena et al. 2017; labels may be None).
   """
   widths: Sequence[int] = (128, 128)
   activation: str = "relu"
@@ -189,12 +237,21 @@ class MLPDiscriminator(nn.Module):
   axis_name: str | None = None
   spectral_norm: bool = False
   dtype: jnp.dtype = jnp.float32
+  num_classes: int = 0
+  conditioning: str = "projection"
 
   @nn.compact
-  def __call__(self, x: Array, train: bool = True) -> Array:
+  def __call__(self, x: Array, labels: Array | None = None,
+               train: bool = True) -> Array | tuple[Array, Array]:
+    cond.check_conditioning(self.num_classes, "concat", self.conditioning)
+    acgan = self.num_classes > 0 and self.conditioning == "acgan"
+    labels = cond.check_labels(labels, self.num_classes, x.shape[0],
+                               "MLPDiscriminator", required=not acgan)
     x = jnp.asarray(x, jnp.float32).reshape(x.shape[0], -1)
     if self.input_dropout > 0:
       x = nn.Dropout(self.input_dropout, deterministic=not train)(x)
+    if labels is not None and self.conditioning == "concat":
+      x = cond.concat_one_hot(x, labels, self.num_classes)
     for i, width in enumerate(self.widths):
       x = _HiddenDense(width, self.activation, self.leaky_relu_slope,
                        self.maxout_pieces, self.batch_norm and i > 0,
@@ -203,12 +260,23 @@ class MLPDiscriminator(nn.Module):
                        dtype=self.dtype, name=f"hidden_{i}")(x, train)
       if self.dropout > 0:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    phi = x
     x = apply_layer(
         nn.Dense(1, kernel_init=nn.initializers.lecun_normal(),
                  dtype=self.dtype, name="out"),
-        x, train=train, spectral_norm=self.spectral_norm)
+        phi, train=train, spectral_norm=self.spectral_norm)
     # The losses see float32 logits whatever the compute dtype.
-    return x[:, 0].astype(jnp.float32)
+    logits = x[:, 0].astype(jnp.float32)
+    if acgan:
+      return logits, cond.class_head(
+          phi, self.num_classes, apply_layer=apply_layer, train=train,
+          spectral_norm=self.spectral_norm,
+          kernel_init=nn.initializers.lecun_normal(), dtype=self.dtype)
+    if labels is not None and self.conditioning == "projection":
+      logits = logits + cond.projection(
+          phi, labels, self.num_classes, apply_layer=apply_layer,
+          train=train, spectral_norm=self.spectral_norm)
+    return logits
 
 
 def build_mlp(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
@@ -231,15 +299,23 @@ def build_mlp(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
         f"config.model.name='mlp' needs data of shape (d,) or (H, W, C); "
         f"got data shape {data_shape}")
   pieces = fields.positive_int("maxout_pieces")
+  num_classes, g_cond, d_cond = conditioning_fields(fields)
+  g_widths = fields.widths("generator_widths")
+  g_batch_norm = bool(fields.get("generator_batch_norm"))
+  g_first = bool(fields.get("generator_batch_norm_first_layer"))
+  if (num_classes and g_cond == "cbn" and
+      not has_batch_norm(g_widths, g_batch_norm, g_first)):
+    raise ConfigError(CBN_NEEDS_BATCH_NORM)
   generator = MLPGenerator(
       data_shape=data_shape,
-      widths=fields.widths("generator_widths"),
+      widths=g_widths,
       activation=fields.activation("generator_activation"),
       leaky_relu_slope=slope,
       maxout_pieces=pieces,
-      batch_norm=bool(fields.get("generator_batch_norm")),
-      batch_norm_first_layer=bool(
-          fields.get("generator_batch_norm_first_layer")),
+      batch_norm=g_batch_norm,
+      batch_norm_first_layer=g_first,
+      num_classes=num_classes,
+      conditioning=g_cond,
       **common)
   discriminator = MLPDiscriminator(
       widths=fields.widths("discriminator_widths"),
@@ -250,8 +326,45 @@ def build_mlp(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
       input_dropout=fields.fraction("discriminator_input_dropout"),
       batch_norm=bool(fields.get("discriminator_batch_norm")),
       spectral_norm=bool(fields.get("discriminator_spectral_norm")),
+      num_classes=num_classes,
+      conditioning=d_cond,
       **common)
   return generator, discriminator
+
+
+def conditioning_fields(fields: fields_lib.Fields) -> tuple[int, str, str]:
+  """(num_classes, generator_conditioning, discriminator_conditioning).
+
+  The two choices are checked only when num_classes > 0 (else unread).
+  """
+  num_classes = fields.non_negative_int("num_classes")
+  if num_classes == 0:
+    return 0, "concat", "projection"
+  return (num_classes, fields.choice("generator_conditioning"),
+          fields.choice("discriminator_conditioning"))
+
+
+CBN_NEEDS_BATCH_NORM = (
+    "config.model.generator_conditioning = 'cbn' needs a generator with "
+    "BatchNorm; set config.model.generator_batch_norm = True (with a "
+    "BatchNorm layer: generator_batch_norm_first_layer = True or two or more "
+    "generator_widths), or use generator_conditioning = 'concat'")
+
+
+def has_batch_norm(widths: Sequence[int], batch_norm: bool,
+                   first_layer: bool) -> bool:
+  """Whether the MLP G has at least one BatchNorm (for 'cbn')."""
+  return batch_norm and (first_layer or len(widths) > 1)
+
+
+def _check_conditioning(config) -> None:
+  model = config.model
+  if (model.get("num_classes", 0) and
+      model.get("generator_conditioning") == "cbn" and
+      not has_batch_norm(tuple(model.generator_widths),
+                         bool(model.generator_batch_norm),
+                         bool(model.generator_batch_norm_first_layer))):
+    raise ConfigError(CBN_NEEDS_BATCH_NORM)
 
 
 def _check_dropout_without_batch_norm(config) -> None:
@@ -304,4 +417,4 @@ registry.MODELS.add(
         discriminator_input_dropout=fields.real(
             0.0, fields.UNIT, doc="dropout rate on D's (flattened) input"),
     ),
-    rules=(_check_dropout_without_batch_norm,))
+    rules=(_check_dropout_without_batch_norm, _check_conditioning))
