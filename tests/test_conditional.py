@@ -1,0 +1,234 @@
+"""Class-conditional GANs through the engine: labels in the step, sampling,
+grids, the checks of num_classes against the data, and the toy check that
+a conditional G puts class c in mode c (the ring with the mode index as
+label)."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax import config as config_lib
+from gan_jax import data
+from gan_jax import step as step_lib
+from gan_jax import train
+from gan_jax.train.experiment import Experiment
+
+from helpers import ROOT, write_idx_dataset
+
+FAST_COMPILE = {"xla_backend_optimization_level": 0}
+RING = os.path.join(ROOT, "experiments", "configs", "ring.py")
+DCGAN = os.path.join(ROOT, "experiments", "configs", "fashion_mnist_dcgan.py")
+
+
+def ring_config(generator="concat", discriminator="projection", **overrides):
+  config = config_lib.from_file(RING)
+  config.model.num_classes = 8
+  config.model.generator_conditioning = generator
+  config.model.discriminator_conditioning = discriminator
+  config.update_from_flattened_dict(overrides)
+  return config
+
+
+def tiny_image_config(folder, generator="cbn", discriminator="projection",
+                      **overrides):
+  """A 28x28 DCGAN of 4 channels on a labelled 3-class IDX set."""
+  config = config_lib.from_file(DCGAN)
+  config.data.data_dir = folder
+  config.model.num_classes = 3
+  config.model.generator_conditioning = generator
+  config.model.discriminator_conditioning = discriminator
+  config.model.generator_base_features = 4
+  config.model.discriminator_base_features = 4
+  config.model.latent_dim = 4
+  config.train.batch_size = 8
+  config.train.steps = 2
+  config.train.log_every = 1
+  config.train.checkpoint_every = 0
+  config.train.sample_every = 0
+  config.train.ema_decay = 0.0
+  config.eval.parzen = False
+  config.eval.features = False
+  config.eval.num_sample_images = 7
+  config.eval.image_num_samples = 16
+  config.update_from_flattened_dict(overrides)
+  return config
+
+
+@pytest.fixture(scope="module")
+def labelled_idx(tmp_path_factory):
+  folder = str(tmp_path_factory.mktemp("labelled"))
+  write_idx_dataset(folder, num_train=48, num_test=24, num_classes=3)
+  return folder
+
+
+# ----------------------------------------------------------------------------
+# Labels in the step.
+# ----------------------------------------------------------------------------
+
+
+def test_fake_labels_follow_the_class_frequencies():
+  probs = np.array([0.7, 0.2, 0.1], np.float32)
+  labels = np.asarray(step_lib.sample_labels(
+      jax.random.PRNGKey(0), jnp.arange(20_000), jnp.log(probs)))
+  assert labels.dtype == np.int32
+  freq = np.bincount(labels, minlength=3) / labels.size
+  # 3 standard errors of a binomial proportion at n = 20,000: < 0.01.
+  np.testing.assert_allclose(freq, probs, atol=0.01)
+
+
+def test_the_ring_sampler_labels_points_by_their_mode():
+  config = ring_config()
+  sampler = step_lib.make_real_sampler(config.data, labels=True)
+  x, y = sampler(jax.random.PRNGKey(1), jnp.arange(512), None, 0)
+  means = np.asarray(data.make_toy_distribution(config.data).means)
+  nearest = np.argmin(((np.asarray(x)[:, None] - means[None]) ** 2).sum(-1),
+                      axis=1)
+  np.testing.assert_array_equal(nearest, np.asarray(y))
+  assert len(set(np.asarray(y).tolist())) == 8
+
+
+def test_the_image_sampler_returns_each_images_own_label():
+  images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1) * 20
+  labels = np.arange(10, dtype=np.int32) % 4
+  sampler = step_lib.make_real_sampler(data.default_data_config(
+      "fashion_mnist"), labels=True)
+  x, y = sampler(jax.random.PRNGKey(0), jnp.arange(64),
+                 dict(images=jnp.asarray(images), labels=jnp.asarray(labels)))
+  index = np.rint((np.asarray(x).reshape(-1) + 1.0) * 127.5 / 20).astype(int)
+  np.testing.assert_array_equal(np.asarray(y), labels[index])
+
+
+def test_mirror_draws_flipped_copies_of_the_data():
+  image = np.arange(6, dtype=np.uint8).reshape(1, 2, 3, 1)
+  data_config = data.default_data_config("fashion_mnist")
+  data_config.mirror = True
+  sampler = step_lib.make_real_sampler(data_config)
+  x = np.asarray(sampler(jax.random.PRNGKey(0), jnp.arange(200),
+                         jnp.asarray(image))[0])
+  as_uint8 = np.rint((x + 1.0) * 127.5).astype(np.uint8)
+  flipped = image[0, :, ::-1]
+  is_original = np.all(as_uint8 == image[0], axis=(1, 2, 3))
+  is_flipped = np.all(as_uint8 == flipped, axis=(1, 2, 3))
+  assert np.all(is_original | is_flipped)
+  # About half of each (binomial, n = 200: 0.5 +- 0.035 std).
+  assert 0.35 < is_flipped.mean() < 0.65
+
+
+@pytest.mark.parametrize("generator,discriminator,loss", [
+    ("cbn", "projection", "non_saturating"),
+    ("concat", "concat", "hinge"),
+    ("cbn", "acgan", "non_saturating"),
+    ("concat", "projection", "wasserstein"),
+])
+def test_a_conditional_dcgan_trains_and_resumes(labelled_idx, tmp_path,
+                                               generator, discriminator, loss):
+  overrides = {"loss.name": loss}
+  if loss == "wasserstein":
+    overrides["loss.gp_weight"] = 10.0
+  config = tiny_image_config(labelled_idx, generator, discriminator,
+                             **overrides)
+  workdir = str(tmp_path / "run")
+  summary = train.train_and_evaluate(config, workdir,
+                                     compiler_options=FAST_COMPILE)
+  assert summary["step"] == 2
+  metrics = [json.loads(line) for line in
+             open(os.path.join(workdir, "metrics.jsonl"))]
+  assert all(np.isfinite(m["d_loss"]) and np.isfinite(m["g_loss"])
+             for m in metrics)
+  # ACGAN logs its class loss; the others do not have one.
+  assert ("class_loss" in metrics[-1]) == (discriminator == "acgan")
+  if loss == "wasserstein":
+    assert metrics[-1]["gp_penalty"] > 0
+  # One row per class in the final grid: 3 classes x ceil(7 / 3) columns.
+  samples = train.sample(workdir, 6, labels=[0, 1, 2, 0, 1, 2])
+  assert samples.shape == (6, 28, 28, 1)
+
+
+def test_the_same_z_with_other_labels_gives_other_images(labelled_idx,
+                                                         tmp_path):
+  config = tiny_image_config(labelled_idx)
+  workdir = str(tmp_path / "run")
+  train.train_and_evaluate(config, workdir, compiler_options=FAST_COMPILE)
+  a = train.sample(workdir, 4, labels=0, seed=3)
+  b = train.sample(workdir, 4, labels=1, seed=3)
+  again = train.sample(workdir, 4, labels=0, seed=3)
+  np.testing.assert_array_equal(a, again)
+  assert np.abs(a - b).max() > 1e-4
+
+
+@pytest.mark.parametrize("labels,message", [
+    ([0, 1, 3], "in [0, 3)"),
+    ([0, 1], "3 integers"),
+    ([0.5, 1.0, 2.0], "integers"),
+])
+def test_sample_refuses_bad_labels(labelled_idx, tmp_path, labels, message):
+  config = tiny_image_config(labelled_idx)
+  workdir = str(tmp_path / "run")
+  train.train_and_evaluate(config, workdir, compiler_options=FAST_COMPILE)
+  with pytest.raises(ValueError, match=message.replace("[", r"\[").replace(
+      "(", r"\(").replace(")", r"\)")):
+    train.sample(workdir, 3, labels=labels)
+
+
+def test_grid_labels_give_one_row_per_class(labelled_idx):
+  experiment = Experiment(tiny_image_config(labelled_idx), load_data=False)
+  assert experiment.grid_columns == 3  # ceil(7 / 3)
+  np.testing.assert_array_equal(experiment.grid_labels(),
+                                [0, 0, 0, 1, 1, 1, 2, 2, 2])
+  assert experiment.grid_noise().shape == (9, 4)
+  # The final grid takes each class's first evaluation samples (label i mod
+  # 3) in class order.
+  eval_samples = np.arange(16)
+  np.testing.assert_array_equal(experiment.grid_samples(eval_samples),
+                                [0, 3, 6, 1, 4, 7, 2, 5, 8])
+  np.testing.assert_array_equal(
+      experiment.class_labels(16) [experiment.grid_samples(eval_samples)],
+      experiment.grid_labels())
+
+
+@pytest.mark.parametrize("num_classes,message", [
+    (5, "has 3 classes; set config.model.num_classes = 3"),
+    (2, "has 3 classes"),
+])
+def test_num_classes_must_agree_with_the_data(labelled_idx, tmp_path,
+                                               num_classes, message):
+  config = tiny_image_config(labelled_idx)
+  config.model.num_classes = num_classes
+  with pytest.raises(data.DataError, match=message):
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not os.path.exists(tmp_path / "run" / "checkpoints")
+
+
+def test_num_classes_on_the_ring_must_be_its_modes(tmp_path):
+  config = ring_config()
+  config.model.num_classes = 5
+  with pytest.raises(data.DataError, match="has 8 classes"):
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+
+
+# ----------------------------------------------------------------------------
+# The toy check: class c in mode c.
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("generator,discriminator", [
+    ("concat", "projection"),
+    ("concat", "concat"),
+    ("concat", "acgan"),
+])
+def test_a_conditional_generator_puts_class_c_in_mode_c(tmp_path, generator,
+                                                       discriminator):
+  config = ring_config(generator, discriminator, **{"train.steps": 2000})
+  workdir = str(tmp_path / "run")
+  train.train_and_evaluate(config, workdir)
+  means = np.asarray(data.make_toy_distribution(config.data).means)
+  for label in range(8):
+    x = train.sample(workdir, 500, labels=label, seed=label)
+    nearest = np.argmin(((x[:, None] - means[None]) ** 2).sum(-1), axis=1)
+    # An unconditional G would put 1/8 of them in mode c.
+    assert np.mean(nearest == label) >= 0.95, (label, np.bincount(nearest))
