@@ -273,7 +273,7 @@ def _headers(listing: Listing, skip_bad: bool):
     path = os.path.join(listing.folder, relative)
     try:
       with Image.open(path) as image:
-        headers.append((image.mode, image.size))
+        headers.append((preprocess.found_mode(image), image.size))
     except Exception as e:  # pylint: disable=broad-except
       # Pillow raises many types (UnidentifiedImageError, SyntaxError, ...).
       if not skip_bad:

@@ -6,7 +6,7 @@ config.data (declared by the data sets that read them, `FIELDS`):
 
 1. Channels (``channels``): 0 = as found: grey (C = 1) when every image of
    the train split is grey (Pillow modes 1, L, LA, I, I;16..., F), else RGB
-   (C = 3); 1 = grey, by ITU-R 601-2 luma (Pillow's ``convert('L')``:
+   (C = 3; a palette image counts as grey when its palette is); 1 = grey, by ITU-R 601-2 luma (Pillow's ``convert('L')``:
    L = 0.299 R + 0.587 G + 0.114 B); 3 = RGB (grey images repeated).
    Alpha (modes RGBA, LA, PA, P with transparency) is composited on black:
    x * alpha / 255, so a transparent pixel is black whatever colour it
@@ -99,6 +99,10 @@ def settings(data_config) -> Settings:
     value = common.field(data_config, name, default)
     checked = FIELDS.get(name, fields.integer(0, 0))
     try:
+      if name == "channels" and isinstance(value, bool):
+        raise fields.ConfigError(f"config.data.channels = {value!r} is not "
+                                 f"valid; choose one of "
+                                 f"{fields.choices_text(CHANNELS)}")
       checked.check(value, f"config.data.{name}")
     except fields.ConfigError as e:
       raise common.DataError(str(e)) from None
@@ -109,6 +113,19 @@ def settings(data_config) -> Settings:
 def is_grey(mode: str) -> bool:
   """Whether a Pillow mode holds one grey value per pixel (+ alpha)."""
   return mode in GREY_MODES
+
+
+def found_mode(image: Image.Image) -> str:
+  """The image's mode, 'L' for a palette of greys (a grey GIF, say).
+
+  Reads the header only.
+  """
+  if image.mode in ("P", "PA"):
+    palette = image.getpalette() or []
+    if all(palette[i] == palette[i + 1] == palette[i + 2]
+           for i in range(0, len(palette) - 2, 3)):
+      return "L" if image.mode == "P" else "LA"
+  return image.mode
 
 
 def target_channels(channels: int, modes) -> int:
