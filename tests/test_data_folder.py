@@ -520,3 +520,15 @@ def test_mirrored():
   config.mirror = True
   assert data.mirrored(config) is True
   assert data.mirrored(dict(name="fashion_mnist")) is False
+
+
+def test_feature_extractor_cache_follows_the_folders_content(tmp_path):
+  from gan_jax import feature_extractor  # pylint: disable=g-import-not-at-top
+  _labelled(tmp_path / "d")
+  config = _config(tmp_path / "d", tmp_path)
+  name = feature_extractor.cache_name(config)
+  assert name.startswith("image_folder-5x5x3-")
+  assert name == feature_extractor.cache_name(config)
+  _add(tmp_path / "d")
+  folder_lib.clear_memo()
+  assert feature_extractor.cache_name(config) != name
