@@ -71,7 +71,7 @@ FEATURE_DIM = 128
 DEFAULT_STEPS = 3000
 BATCH_SIZE = 128
 LEARNING_RATE = 1e-3
-CACHE_ENV = "GAN_JAX_CACHE_DIR"
+CACHE_ENV = data_lib.common.CACHE_ENV
 METADATA_FILE = "metadata.json"
 PARAMS_DIR = "params"
 _INFERENCE_BATCH = 500
@@ -171,12 +171,18 @@ def _field(data_config, name: str, default=None):
 
 
 def _data_tag(data_config) -> str:
-  """'' for the data's default location, else '-data<hash of its folder>'.
+  """'' for the data's default location, else '-data<hash of its folder>'
+  (or '-data<hash of its content>' for image_folder and arrays).
 
   The cache is per user, not per data folder, so two folders holding data
   under one name (a copy, a subset, a test's tiny set) must not share an
   extractor.
   """
+  # A source that hashes its content (image_folder, arrays) is keyed by it:
+  # a changed folder gets another extractor.
+  fingerprint = data_lib.data_fingerprint(data_config)
+  if fingerprint:
+    return "-data" + fingerprint
   data_dir = _field(data_config, "data_dir", "") or ""
   if not data_dir:
     return ""
@@ -207,15 +213,7 @@ def cache_root() -> str:
   $XDG_CACHE_HOME/gan_jax/feature_extractor (~/.cache for XDG_CACHE_HOME
   when it is unset or relative).
   """
-  root = os.environ.get(CACHE_ENV, "")
-  if root:
-    root = os.path.expanduser(root)
-  else:
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(xdg):
-      xdg = os.path.join(os.path.expanduser("~"), ".cache")
-    root = os.path.join(xdg, "gan_jax")
-  return os.path.join(root, "feature_extractor")
+  return os.path.join(data_lib.cache_home(), "feature_extractor")
 
 
 def cache_path(data_config, *, cache_dir: Optional[str] = None,

@@ -317,8 +317,9 @@ DATA_COMMON_FIELDS = dict(
         "idx", ("idx", "tfds"),
         doc="images: 'idx' (MNIST-format files) or 'tfds'"),
     data_dir=fields_lib.string(
-        "", "a folder; '' = the default",
-        doc="IDX folder ('' = Debian's Fashion-MNIST) or TFDS data_dir"),
+        "", "a folder or file; '' = the default",
+        doc="IDX folder ('' = Debian's Fashion-MNIST), TFDS data_dir, "
+        "image_folder's folder or arrays' .npz/.npy file or folder"),
     tfds_name=fields_lib.string(
         "", "a TFDS name; '' = config.data.name",
         doc="TFDS builder name if different from the name"),
@@ -326,6 +327,9 @@ DATA_COMMON_FIELDS = dict(
         True, doc="let TFDS download a missing data set (needs internet)"),
     image_size=fields_lib.integer(
         0, 0, doc="resize images to image_size x image_size (0 = keep)"),
+    mirror=fields_lib.boolean(
+        False, doc="images: x-flipped copies double the data set (as "
+        "StyleGAN's --mirror)"),
     std=fields_lib.real(0.02, fields_lib.POSITIVE,
                         doc="toy data: the standard deviation of each mode"),
 )

@@ -1,4 +1,4 @@
-"""Data: toy distributions, local IDX files (MNIST format), TFDS.
+"""Data: toy distributions, IDX files (MNIST format), TFDS, your own images.
 
 Host-side loading plus small jit-friendly helpers. A data set that fits in
 device memory is loaded once here as uint8 ``[N, H, W, C]``, put on the
@@ -20,9 +20,18 @@ Sources (``config.data``):
   ``gan_jax[tfds]`` extra; tensorflow itself is not needed). MNIST, CIFAR-10
   and the rest on a machine that can download them, or from a prepared
   ``data_dir``.
+* ``image_folder``: a folder of image files, one sub-folder per class
+  (`gan_jax.data.folder`), decoded once into a cache of ``.npy`` files.
+* ``arrays``: ``.npz`` / ``.npy`` files of uint8 images and optional labels
+  (`gan_jax.data.arrays`).
 
-Modules: `common` (names, config, `DataError`), `toy`, `idx` (IDX files),
-`tfds_reader`, `images` (loading images and labels), `stacked` (stacks
+How each image data set loads is its registration's ``loader=``
+(`common.Loader`), else config.data.source's (`images.SOURCE_LOADERS`).
+
+Modules: `common` (names, config, `DataError`, `Loader`), `toy`, `idx`
+(IDX files), `tfds_reader`, `folder` and `arrays` (your own images),
+`preprocess` (their Pillow preprocessing), `cache` (their decoded cache),
+`images` (loading images and labels: the dispatch), `stacked` (stacks
 of three images), `shapes` (an example's shape without loading),
 `batching` (pixel range, per-process batch shares). Every public name is
 re-exported here, e.g. `data.load_images`, `data.read_idx`,
@@ -34,11 +43,14 @@ from gan_jax.data.batching import from_model_range
 from gan_jax.data.batching import process_batch_slice
 from gan_jax.data.batching import to_model_range
 from gan_jax.data.batching import to_unit_range
+from gan_jax.data.common import cache_home
 from gan_jax.data.common import DataError
 from gan_jax.data.common import default_data_config
 from gan_jax.data.common import DEFAULT_IDX_DIR
 from gan_jax.data.common import is_stacked
 from gan_jax.data.common import is_toy
+from gan_jax.data.common import Loader
+from gan_jax.data.common import mirrored
 from gan_jax.data.common import SOURCES
 from gan_jax.data.common import stacked_base
 from gan_jax.data.idx import IDX_FILES
@@ -47,10 +59,14 @@ from gan_jax.data.idx import IDX_MAGIC_LABELS
 from gan_jax.data.idx import IDX_SPLITS
 from gan_jax.data.idx import read_idx
 from gan_jax.data.idx import read_idx_shape
+from gan_jax.data.images import data_fingerprint
 from gan_jax.data.images import describe_source
+from gan_jax.data.images import has_test_split
 from gan_jax.data.images import load_images
 from gan_jax.data.images import load_labels
 from gan_jax.data.images import load_stacked
+from gan_jax.data.images import loader_of
+from gan_jax.data.images import num_classes
 from gan_jax.data.images import num_examples
 from gan_jax.data.images import resize_images
 from gan_jax.data.shapes import data_shape

@@ -7,7 +7,9 @@ attributes), an absent or None field taking its default.
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import os
+from typing import Any, Callable
 
 import ml_collections
 
@@ -43,6 +45,9 @@ def __getattr__(name: str):
 # `dpkg -L dataset-fashion-mnist` lists the files).
 DEFAULT_IDX_DIR = "/usr/share/datasets/fashion-mnist"
 
+# Overrides the user's cache folder (`cache_home`).
+CACHE_ENV = "GAN_JAX_CACHE_DIR"
+
 # Appended to the messages about missing or unreadable image files.
 HOW_TO_GET = (
     "Get Fashion-MNIST offline with `apt-get install dataset-fashion-mnist` "
@@ -54,6 +59,55 @@ HOW_TO_GET = (
 
 class DataError(ValueError):
   """A data set is missing, corrupt, or configured wrongly."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Loader:
+  """How an image data set loads: a registration's ``loader=`` info.
+
+  Each function takes config.data first. A registration without one (the
+  IDX / TFDS data sets, any TFDS name) loads by config.data.source
+  (`gan_jax.data.images.SOURCE_LOADERS`).
+
+  Attributes:
+    images: (data_config, split, start, stop) -> uint8 [n, H, W, C], rows
+      [start, stop) of the split, after image_size and the source's own
+      preprocessing (the shape `shape` gives).
+    labels: (data_config, split) -> int [N] (or [N, k] for stacked sets).
+    num_examples: (data_config, split) -> int.
+    shape: data_config -> (H, W, C) of one example.
+    describe: data_config -> where the train split is read from (messages).
+    num_classes: data_config -> the number of classes (0 = no labels).
+    has_test_split: data_config -> whether a 'test' split exists; without
+      one, the dispatch reads 'train' for 'test' and warns once.
+    fingerprint: data_config -> '' or a short hash of the data's content,
+      for caches keyed on the data (the feature extractor's); '' = the
+      data_dir path identifies the data.
+  """
+  images: Callable[..., Any]
+  labels: Callable[..., Any]
+  num_examples: Callable[..., int]
+  shape: Callable[..., tuple]
+  describe: Callable[..., str]
+  num_classes: Callable[..., int]
+  has_test_split: Callable[..., bool] = lambda data_config: True
+  fingerprint: Callable[..., str] = lambda data_config: ""
+
+
+def cache_home() -> str:
+  """The user's gan_jax cache folder (caches of decoded data, extractors).
+
+  $GAN_JAX_CACHE_DIR when set, else $XDG_CACHE_HOME/gan_jax (~/.cache for
+  XDG_CACHE_HOME when it is unset or relative, as the XDG base directory
+  spec asks).
+  """
+  root = os.environ.get(CACHE_ENV, "")
+  if root:
+    return os.path.expanduser(root)
+  xdg = os.environ.get("XDG_CACHE_HOME", "")
+  if not os.path.isabs(xdg):
+    xdg = os.path.join(os.path.expanduser("~"), ".cache")
+  return os.path.join(xdg, "gan_jax")
 
 
 def default_data_config(name: str = "ring",
@@ -90,7 +144,8 @@ def _unknown_name(name) -> None:
       f"config.data.name: unknown data set {name!r}; valid: toy "
       f"{', '.join(names_of(kind='toy'))}; images "
       f"{', '.join(names_of(kind='images', source='idx', stacked=False))} "
-      f"(source='idx'), stacked {', '.join(names_of(stacked=True))}, or any "
+      f"(source='idx'), stacked {', '.join(names_of(stacked=True))}, your "
+      "own images (image_folder, arrays: config.data.data_dir), or any "
       "TFDS image data set (source='tfds', e.g. cifar10)")
 
 
@@ -106,6 +161,15 @@ def field(data_config, name: str, default: Any = None) -> Any:
 def is_toy(data_config) -> bool:
   """Whether config.data names a toy distribution (sampled, no files)."""
   return field(data_config, "name") in names_of(kind="toy")
+
+
+def mirrored(data_config) -> bool:
+  """config.data.mirror: whether x-flipped copies double the data set.
+
+  As StyleGAN's ``--mirror``: example i + N is example i flipped left to
+  right (the samplers apply it; the loaders return the N unflipped images).
+  """
+  return bool(field(data_config, "mirror", False))
 
 
 def is_stacked(data_config) -> bool:

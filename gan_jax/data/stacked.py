@@ -22,7 +22,8 @@ replacement from it, as from any image data set. Images are resized
 (config.data.image_size) before they are stacked: a resize acts on each
 channel alone, so this equals resizing the stacks.
 
-Numpy only; `gan_jax.data.images` loads the base images and calls these.
+Numpy only; `LOADER` (this registration's ``loader=``) loads the base
+images through `gan_jax.data.images` and stacks them.
 """
 
 from __future__ import annotations
@@ -93,8 +94,55 @@ def stack_labels(labels: np.ndarray, indices: np.ndarray) -> np.ndarray:
   return labels[np.asarray(indices)].astype(np.int32)
 
 
+# --- The loader: the base data set's images and labels, stacked.
+
+
+def _images():
+  # gan_jax.data.images imports this module for the functions above.
+  from gan_jax.data import images  # pylint: disable=g-import-not-at-top
+  return images
+
+
+def _load_images(data_config, split: str, start: int,
+                 stop: int | None) -> np.ndarray:
+  images = _images()
+  indices = images._stack_indices(data_config, split, None)[start:stop]  # pylint: disable=protected-access
+  return stack_channels(
+      images.load_images(common.stacked_base(data_config), split), indices)
+
+
+def _load_labels(data_config, split: str) -> np.ndarray:
+  images = _images()
+  return stack_labels(
+      images.load_labels(common.stacked_base(data_config), split),
+      images._stack_indices(data_config, split, None))  # pylint: disable=protected-access
+
+
+def _shape(data_config) -> tuple[int, int, int]:
+  from gan_jax.data import shapes  # pylint: disable=g-import-not-at-top
+  height, width, channels = shapes.data_shape(
+      common.stacked_base(data_config))
+  if channels != 1:
+    raise common.DataError(
+        f"config.data.name = {common.field(data_config, 'name')!r} stacks "
+        f"grey images, but its base data set has {channels} channels")
+  return (height, width, CHANNELS)
+
+
+LOADER = common.Loader(
+    images=_load_images,
+    labels=_load_labels,
+    num_examples=lambda c, split: _images().num_examples(
+        common.stacked_base(c), split),
+    shape=_shape,
+    describe=lambda c: ("stacks of three images of " +
+                        _images().describe_source(common.stacked_base(c))),
+    num_classes=lambda c: _images().num_classes(common.stacked_base(c)),
+    fingerprint=lambda c: _images().data_fingerprint(common.stacked_base(c)),
+)
+
 # Three images of the base data set as the colour channels (Metz et al. 2017).
 registry.DATASETS.add("stacked_fashion_mnist", stack_channels, kind="images",
-                      source="idx", stacked=True)
+                      source="idx", stacked=True, loader=LOADER)
 registry.DATASETS.add("stacked_mnist", stack_channels, kind="images",
-                      source="idx", stacked=True)
+                      source="idx", stacked=True, loader=LOADER)

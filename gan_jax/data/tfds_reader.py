@@ -78,7 +78,59 @@ def read_feature(data_config, split: str, feature: str,
   return np.concatenate(chunks)
 
 
+def known_shape(name: str):
+  """A registered TFDS data set's (H, W, C) (None: ask TFDS)."""
+  if name not in registry.DATASETS.names():
+    return None
+  return registry.DATASETS.get(name).info.get("shape")
+
+
+def image_shape(data_config) -> tuple[int, int, int]:
+  """(H, W, C) of a TFDS image data set: registered, or its builder's."""
+  name = tfds_name(data_config)
+  if known_shape(name):
+    return tuple(known_shape(name))
+  try:
+    shape = tuple(_builder(data_config).info.features["image"].shape)
+  except common.DataError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    raise common.DataError(
+        f"config.data.name / tfds_name {name!r}: cannot get the image shape "
+        f"from TFDS ({type(e).__name__}: {e})") from e
+  if len(shape) == 2:
+    shape = (*shape, 1)
+  if len(shape) != 3 or None in shape:
+    raise common.DataError(f"TFDS data set {name!r} has image shape {shape}; "
+                           "set config.data.image_size")
+  return shape
+
+
+def _builder(data_config):
+  tfds = import_tfds()
+  return tfds.builder(tfds_name(data_config),
+                      data_dir=common.field(data_config, "data_dir") or None)
+
+
+def num_classes(data_config) -> int:
+  """The label feature's num_classes (registered, else the builder's)."""
+  name = tfds_name(data_config)
+  if name in registry.DATASETS.names():
+    known = registry.DATASETS.get(name).info.get("num_classes")
+    if known:
+      return int(known)
+  try:
+    return int(_builder(data_config).info.features["label"].num_classes)
+  except common.DataError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    raise common.DataError(
+        f"TFDS data set {name!r}: cannot get the number of classes of its "
+        f"'label' feature ({type(e).__name__}: {e})") from e
+
+
 # A TFDS image data set whose shape is known without asking TFDS; any other
 # TFDS image name works too with config.data.source = 'tfds'.
 registry.DATASETS.add("cifar10", read_feature, kind="images", source="tfds",
-                      stacked=False, shape=(32, 32, 3))
+                      stacked=False, shape=(32, 32, 3),
+                      num_classes=10)
