@@ -296,6 +296,15 @@ def _fit(step, params, opt_state, images, labels, *, steps: int,
   return params, loss
 
 
+@functools.lru_cache(maxsize=8)
+def _training(num_classes: int, steps: int, learning_rate: float):
+  """(module, optimiser, jitted step), kept: a classifier trained again with
+  the same settings (CAS at every evaluation) reuses the compiled step."""
+  module = Classifier(num_classes)
+  optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, steps))
+  return module, optimizer, _make_step(module, optimizer)
+
+
 def fit_classifier(images, labels, *, num_classes: int,
                    steps: int = DEFAULT_STEPS, batch_size: int = BATCH_SIZE,
                    learning_rate: float = LEARNING_RATE,
@@ -338,15 +347,13 @@ def fit_classifier(images, labels, *, num_classes: int,
     images = images.astype(np.float32)
   labels = labels.astype(np.int32)
   image_shape = tuple(int(d) for d in images.shape[1:])
-  module = Classifier(num_classes)
+  module, optimizer, step = _training(num_classes, steps, learning_rate)
   params = module.init(jax.random.PRNGKey(seed),
                        jnp.zeros((1, *image_shape)))["params"]
-  optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, steps))
   opt_state = optimizer.init(params)
   batch_size = min(batch_size, len(images))
-  params, loss = _fit(_make_step(module, optimizer), params, opt_state,
-                      images, labels, steps=steps, batch_size=batch_size,
-                      seed=seed)
+  params, loss = _fit(step, params, opt_state, images, labels, steps=steps,
+                      batch_size=batch_size, seed=seed)
   metadata = dict(
       architecture=ARCHITECTURE,
       image_shape=list(image_shape),
