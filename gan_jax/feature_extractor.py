@@ -158,6 +158,15 @@ class FeatureExtractor:
     """Class logits [n, num_classes] (same input convention as __call__)."""
     return self._run(images, 1)
 
+  def accuracy(self, images, labels) -> float:
+    """The fraction of images whose argmax logit is their label ([n])."""
+    labels = np.asarray(labels)
+    if labels.shape != np.shape(images)[:1]:
+      raise ValueError(f"labels must be [{np.shape(images)[0]}] (one per "
+                       f"image), got {labels.shape}")
+    predictions = np.argmax(self.logits(images), axis=-1)
+    return float(np.mean(predictions == labels))
+
 
 # ----------------------------------------------------------------------------
 # Where the cache lives.
@@ -230,11 +239,6 @@ def cache_path(data_config, *, cache_dir: Optional[str] = None,
 # ----------------------------------------------------------------------------
 
 
-def _accuracy(extractor: FeatureExtractor, images, labels) -> float:
-  predictions = np.argmax(extractor.logits(images), axis=-1)
-  return float(np.mean(predictions == labels))
-
-
 def _load_labelled(data_config):
   """(images, labels, test_images, test_labels) of the train and test splits."""
   images = data_lib.load_images(data_config, "train")
@@ -249,12 +253,19 @@ def _load_labelled(data_config):
 
 
 def _make_step(module: Classifier, optimizer: optax.GradientTransformation):
-  """The jitted step (params, opt_state, x uint8, y) -> (..., loss)."""
+  """The jitted step (params, opt_state, x, y) -> (..., loss).
+
+  x: uint8 in {0..255} or float in [0, 1] (as `data.to_unit_range`; the
+  dtype is static, so each compiles its own step).
+  """
 
   @functools.partial(jax.jit, donate_argnums=(0, 1))
   def step(params, opt_state, x, y):
+    x = (x.astype(jnp.float32) / 255.0 if x.dtype == jnp.uint8 else
+         x.astype(jnp.float32))
+
     def loss_fn(p):
-      logits = module.apply({"params": p}, x.astype(jnp.float32) / 255.0)[1]
+      logits = module.apply({"params": p}, x)[1]
       return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
     loss, grads = jax.value_and_grad(loss_fn)(params)
     updates, opt_state = optimizer.update(grads, opt_state, params)
@@ -283,14 +294,88 @@ def _fit(step, params, opt_state, images, labels, *, steps: int,
   return params, loss
 
 
+@functools.lru_cache(maxsize=8)
+def _training(num_classes: int, steps: int, learning_rate: float):
+  """(module, optimiser, jitted step), kept: a classifier trained again with
+  the same settings (CAS at every evaluation) reuses the compiled step."""
+  module = Classifier(num_classes)
+  optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, steps))
+  return module, optimizer, _make_step(module, optimizer)
+
+
+def fit_classifier(images, labels, *, num_classes: int,
+                   steps: int = DEFAULT_STEPS, batch_size: int = BATCH_SIZE,
+                   learning_rate: float = LEARNING_RATE,
+                   seed: int = 0) -> FeatureExtractor:
+  """Trains a fresh Classifier (the architecture above) on (images, labels).
+
+  The recipe of `train`: Adam with a cosine decay of the step size to 0,
+  softmax cross-entropy, minibatches of min(batch_size, n) drawn without
+  replacement (reshuffled each epoch), parameters initialised from
+  PRNGKey(seed). Used for the feature extractor itself and for the
+  Classification Accuracy Score (`gan_jax.evaluation.conditional`: trained
+  on generator samples, tested on real images).
+
+  Args:
+    images: [n, H, W, C], uint8 in {0..255} or float in [0, 1].
+    labels: int [n] in [0, num_classes).
+    num_classes: the logits' width.
+    steps: optimiser steps.
+    batch_size: examples per step.
+    learning_rate: Adam's initial step size.
+    seed: parameter init and shuffling.
+
+  Returns:
+    The FeatureExtractor (path ''), metadata with the training settings,
+    final_loss and train_time_sec (no test accuracy: see `accuracy`).
+  """
+  start = time.time()
+  images = np.asarray(images)
+  labels = np.asarray(labels)
+  if images.ndim != 4 or images.shape[0] == 0:
+    raise ValueError(f"images must be [n, H, W, C] with n >= 1, got "
+                     f"{images.shape}")
+  if labels.shape != images.shape[:1]:
+    raise ValueError(f"labels must be [{images.shape[0]}] (one per image), "
+                     f"got {labels.shape}")
+  if labels.min() < 0 or labels.max() >= num_classes:
+    raise ValueError(f"labels must be in [0, {num_classes}), got "
+                     f"[{labels.min()}, {labels.max()}]")
+  if images.dtype != np.uint8:
+    images = images.astype(np.float32)
+  labels = labels.astype(np.int32)
+  image_shape = tuple(int(d) for d in images.shape[1:])
+  module, optimizer, step = _training(num_classes, steps, learning_rate)
+  params = module.init(jax.random.PRNGKey(seed),
+                       jnp.zeros((1, *image_shape)))["params"]
+  opt_state = optimizer.init(params)
+  batch_size = min(batch_size, len(images))
+  params, loss = _fit(step, params, opt_state, images, labels, steps=steps,
+                      batch_size=batch_size, seed=seed)
+  metadata = dict(
+      architecture=ARCHITECTURE,
+      image_shape=list(image_shape),
+      num_classes=num_classes,
+      feature_dim=FEATURE_DIM,
+      steps=steps,
+      batch_size=batch_size,
+      learning_rate=learning_rate,
+      seed=seed,
+      num_train=int(len(images)),
+      final_loss=float(loss),
+      train_time_sec=time.time() - start,
+  )
+  return FeatureExtractor(jax.device_get(params), image_shape, num_classes,
+                          metadata)
+
+
 def train(data_config, *, steps: int = DEFAULT_STEPS,
           batch_size: int = BATCH_SIZE, learning_rate: float = LEARNING_RATE,
           seed: int = 0) -> FeatureExtractor:
   """Trains the Classifier on the train split; measures it on the test split.
 
-  Adam with a cosine decay of the step size to 0, softmax cross-entropy,
-  minibatches drawn without replacement (reshuffled each epoch) from uint8
-  images scaled to [0, 1].
+  `fit_classifier` on the train split's images and labels (uint8 images
+  scaled to [0, 1]), then its accuracy on the test split.
 
   Args:
     data_config: config.data of an image data set (IDX or TFDS).
@@ -308,38 +393,23 @@ def train(data_config, *, steps: int = DEFAULT_STEPS,
   start = time.time()
   images, labels, test_images, test_labels = _load_labelled(data_config)
   num_classes = int(max(labels.max(), test_labels.max())) + 1
-  image_shape = tuple(int(d) for d in images.shape[1:])
-  module = Classifier(num_classes)
-  params = module.init(jax.random.PRNGKey(seed),
-                       jnp.zeros((1, *image_shape)))["params"]
-  optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, steps))
-  opt_state = optimizer.init(params)
-  batch_size = min(batch_size, len(images))
-  params, loss = _fit(_make_step(module, optimizer), params, opt_state,
-                      images, labels, steps=steps, batch_size=batch_size,
-                      seed=seed)
+  extractor = fit_classifier(images, labels, num_classes=num_classes,
+                             steps=steps, batch_size=batch_size,
+                             learning_rate=learning_rate, seed=seed)
   train_time = time.time() - start
-  metadata = dict(
-      architecture=ARCHITECTURE,
+  metadata = extractor.metadata
+  final_loss = metadata.pop("final_loss")
+  metadata.pop("train_time_sec")
+  metadata.update(
       data_set=_field(data_config, "tfds_name", "") or
       _field(data_config, "name"),
-      image_shape=list(image_shape),
-      num_classes=num_classes,
-      feature_dim=FEATURE_DIM,
-      steps=steps,
-      batch_size=batch_size,
-      learning_rate=learning_rate,
-      seed=seed,
-      num_train=int(len(images)),
       num_test=int(len(test_images)),
-      final_loss=float(loss),
+      final_loss=final_loss,
       train_time_sec=train_time,
   )
-  extractor = FeatureExtractor(jax.device_get(params), image_shape,
-                               num_classes, metadata)
-  metadata["test_accuracy"] = _accuracy(extractor, test_images, test_labels)
-  metadata["train_accuracy"] = _accuracy(extractor, images[:10000],
-                                         labels[:10000])
+  metadata["test_accuracy"] = extractor.accuracy(test_images, test_labels)
+  metadata["train_accuracy"] = extractor.accuracy(images[:10000],
+                                                  labels[:10000])
   logging.info("feature extractor: %d steps in %.0f s, test accuracy %.4f",
                steps, train_time, metadata["test_accuracy"])
   return extractor

@@ -17,6 +17,10 @@ One module per kind of metric:
 * `gan_jax.evaluation.stacked`: the Stacked MNIST mode count (Metz et al.
   2017): `mode_histogram` of per-channel class triples, `mode_coverage`
   (modes covered and KL from uniform).
+* `gan_jax.evaluation.conditional`: metrics of class-conditional samples
+  with their labels: class accuracy of the project's classifier, intra-FID
+  (Miyato & Koyama 2018) and the Classification Accuracy Score (Ravuri &
+  Vinyals 2019), each beside its real-data value.
 * `gan_jax.evaluation.images`: `ImageEvaluator` / `image_metrics`, all of
   the image metrics (Parzen, FID, KID, precision/recall) for generator
   samples against a data set's held-out images (`load_real_images`), each
@@ -27,6 +31,17 @@ One module per kind of metric:
 Every public name is re-exported here, e.g. `evaluation.evaluate_modes`.
 """
 
+from gan_jax.evaluation.conditional import CAS_STEPS
+from gan_jax.evaluation.conditional import class_counts
+from gan_jax.evaluation.conditional import classification_accuracy_score
+from gan_jax.evaluation.conditional import first_of_each_class
+from gan_jax.evaluation.conditional import intra_frechet_distance
+from gan_jax.evaluation.conditional import LabelledImages
+from gan_jax.evaluation.conditional import load_labelled
+from gan_jax.evaluation.conditional import per_class_accuracy
+from gan_jax.evaluation.evaluators import conditional_labels
+from gan_jax.evaluation.evaluators import ConditionalEvaluator
+from gan_jax.evaluation.evaluators import is_conditional
 from gan_jax.evaluation.features import feature_moments
 from gan_jax.evaluation.features import frechet_distance
 from gan_jax.evaluation.features import frechet_distance_from_moments

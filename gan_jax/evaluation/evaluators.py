@@ -15,8 +15,15 @@ reports and how to summarise it:
 
 `config.eval.metrics` chooses them by name; () runs `default_metrics`, the
 defaults of the data kind: 'toy2d' (ring, grid) modes; 'toy1d' jsd;
-'images' parzen, fid, kid, precision, recall; 'stacked' parzen,
-stacked_modes (`config.eval.parzen` / `features` = False drop theirs).
+'images' parzen, fid, kid, precision, recall, and for a conditional model
+(config.model.num_classes > 0) class_accuracy and intra_fid; 'stacked'
+parzen, stacked_modes (`config.eval.parzen` / `features` = False drop
+theirs).
+
+A conditional evaluator (`ConditionalEvaluator`, registered with
+conditional=True: class_accuracy, intra_fid, cas in
+`gan_jax.evaluation.conditional`) is called as `evaluator(samples, labels)`
+with the labels the samples were generated for (`conditional_labels`).
 The results of all chosen evaluators go, merged, to eval.jsonl,
 TensorBoard, summary.json and the sweep tables; their headlines make the
 progress line.
@@ -42,6 +49,10 @@ from gan_jax.fields import ConfigError
 
 # Data kinds an evaluator may apply to (see `data_kind`).
 KINDS = registry.EVALUATOR_KINDS
+# What default_metrics adds for images when config.model.num_classes > 0
+# (`gan_jax.evaluation.conditional`; cas costs a classifier's training per
+# evaluation, so it runs only when chosen).
+CONDITIONAL_DEFAULTS = ("class_accuracy", "intra_fid")
 
 
 class Evaluator:
@@ -68,6 +79,59 @@ class Evaluator:
     return ""
 
 
+class ConditionalEvaluator(Evaluator):
+  """A metric of class-conditional samples: called with their labels.
+
+  Registered with `conditional=True` (and kinds=("images",)); the run calls
+  it as `evaluator(samples, labels)`, the samples generated for the
+  requested labels (`conditional_labels`).
+  """
+  conditional = True
+
+  def __call__(self, samples: np.ndarray,  # pytype: disable=signature-mismatch
+               labels: np.ndarray) -> dict[str, Any]:
+    """Results of samples [n, *data_shape] (model range) for labels [n]."""
+    raise NotImplementedError
+
+
+def is_conditional(name_or_evaluator) -> bool:
+  """Whether an evaluator (registered name or instance) takes labels."""
+  if isinstance(name_or_evaluator, str):
+    return bool(registry.EVALUATORS.get(name_or_evaluator).info.get(
+        "conditional", False))
+  return bool(getattr(name_or_evaluator, "conditional", False))
+
+
+def conditional_labels(n: int, num_classes: int) -> np.ndarray:
+  """The requested labels of n conditional samples: int32 [n], i mod C.
+
+  Balanced over the classes (each has n // C or n // C + 1 samples).
+  """
+  if num_classes < 1:
+    raise ValueError(f"num_classes = {num_classes} must be >= 1")
+  return (np.arange(n) % num_classes).astype(np.int32)
+
+
+def num_classes(config) -> int:
+  """config.model.num_classes (0, unconditional, when the model lacks it)."""
+  return int(config.model.get("num_classes", 0) or 0)
+
+
+def has_labels(data_config) -> bool:
+  """Whether a data set has one class label per image.
+
+  Image data sets do unless registered with labels=False; stacked data's
+  labels are class triples and toy data has none.
+  """
+  from gan_jax import data as data_lib  # pylint: disable=g-import-not-at-top
+  if data_lib.is_toy(data_config) or data_lib.is_stacked(data_config):
+    return False
+  if data_config.name not in registry.DATASETS:
+    return True  # an unregistered name fails elsewhere, with its own message
+  return bool(registry.DATASETS.get(data_config.name).info.get("labels",
+                                                               True))
+
+
 def data_kind(data_config) -> str:
   """'toy2d', 'toy1d', 'stacked' or 'images' for a config.data."""
   from gan_jax import data as data_lib  # pylint: disable=g-import-not-at-top
@@ -81,8 +145,11 @@ def default_metrics(config) -> tuple[str, ...]:
   kind = data_kind(config.data)
   parzen = ("parzen",) if config.eval.parzen else ()
   if kind == "images":
-    return parzen + (images_lib.FEATURE_METRICS if config.eval.features
-                     else ())
+    if not config.eval.features:
+      return parzen
+    conditional = (CONDITIONAL_DEFAULTS if num_classes(config) > 0 and
+                   has_labels(config.data) else ())
+    return parzen + images_lib.FEATURE_METRICS + conditional
   if kind == "stacked":
     return parzen + (("stacked_modes",) if config.eval.features else ())
   return registry.EVALUATORS.where(kinds=(kind,), default=True)
@@ -107,6 +174,17 @@ def check_metrics(config) -> None:
       raise ConfigError(
           f"config.eval.metrics: {name!r} evaluates {', '.join(kinds)} data,"
           f" not {kind} data (config.data.name = {config.data.name!r})")
+    if not is_conditional(name):
+      continue
+    if num_classes(config) < 1:
+      raise ConfigError(
+          f"config.eval.metrics: {name!r} scores class-conditional samples, "
+          f"but config.model.num_classes = {num_classes(config)} (an "
+          f"unconditional model)")
+    if not has_labels(config.data):
+      raise ConfigError(
+          f"config.eval.metrics: {name!r} needs class labels, which "
+          f"config.data.name = {config.data.name!r} does not have")
 
 
 def make_evaluators(config, context) -> tuple[Evaluator, ...]:
