@@ -309,3 +309,23 @@ def test_export_tool_names_fashion_mnist_classes(tmp_path):
       np.sort(data.load_labels(folder, "train")),
       np.sort(data.load_labels(source, "train")[:10]))
   assert data.num_examples(folder, "test") == 6
+
+
+def test_real_images_without_a_test_split_are_disjoint(tmp_path, caplog):
+  from gan_jax import evaluation  # pylint: disable=g-import-not-at-top
+  images = np.arange(30, dtype=np.uint8).reshape(30, 1, 1)
+  np.save(tmp_path / "a.npy", images)
+  with caplog.at_level(logging.WARNING):
+    real = evaluation.load_real_images(_config(tmp_path / "a.npy", tmp_path),
+                                       num_samples=20, num_validation=4)
+  parts = [real.train.ravel(), real.test.ravel(), real.validation.ravel()]
+  np.testing.assert_array_equal(np.concatenate(parts), np.arange(30))
+  assert [len(p) for p in parts] == [10, 16, 4]
+  assert "no test split" in caplog.text
+  # With a test split: as before.
+  np.save(tmp_path / "train.npy", images)
+  np.save(tmp_path / "test.npy", images[:5])
+  os.remove(tmp_path / "a.npy")
+  real = evaluation.load_real_images(_config(tmp_path, tmp_path),
+                                     num_samples=20, num_validation=4)
+  assert [len(real.train), len(real.test), len(real.validation)] == [20, 5, 4]

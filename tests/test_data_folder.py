@@ -532,3 +532,22 @@ def test_feature_extractor_cache_follows_the_folders_content(tmp_path):
   _add(tmp_path / "d")
   folder_lib.clear_memo()
   assert feature_extractor.cache_name(config) != name
+
+
+def test_num_classes_checks_the_layout_without_decoding(tmp_path,
+                                                        monkeypatch):
+  _labelled(tmp_path / "d", classes=("a", "b", "c", "d"), per_class=1)
+  monkeypatch.setattr(Image, "open", None)
+  assert data.num_classes(_config(tmp_path / "d", tmp_path)) == 4
+  os.makedirs(tmp_path / "d" / "e")
+  with pytest.raises(data.DataError, match="class sub-folder holds no"):
+    data.num_classes(_config(tmp_path / "d", tmp_path))
+
+
+def test_skipping_every_image_is_an_error(tmp_path):
+  _save(str(tmp_path / "d" / "a.png"), _pixels((8, 8), 0))
+  path = tmp_path / "d" / "a.png"
+  path.write_bytes(path.read_bytes()[:60])
+  with pytest.raises(data.DataError, match="none of its 1 images"):
+    data.load_images(_config(tmp_path / "d", tmp_path, skip_bad_images=True))
+  assert _caches(tmp_path) == []

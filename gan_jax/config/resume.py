@@ -33,6 +33,14 @@ ADDED_FIELDS = {
     "model.conv_impl": "auto",
     "plugins": (),
     "eval.metrics": (),
+    # The images data sets' fields (image_folder, arrays; mirror for all).
+    "data.mirror": False,
+    "data.center_crop": True,
+    "data.resize_filter": "lanczos",
+    "data.channels": 0,
+    "data.allow_upscale": False,
+    "data.skip_bad_images": False,
+    "data.cache_dir": "",
 }
 _ABSENT = object()
 

@@ -15,7 +15,8 @@ Layout (torchvision's ImageFolder):
 
 Images: any file Pillow reads with extension .png, .jpg, .jpeg, .bmp, .gif
 (first frame), .webp, .tif or .tiff, case-insensitive; hidden files and
-folders (a leading '.') are ignored. Preprocessing (channels, alpha on black,
+folders (a leading '.') are ignored; EXIF orientation is not applied (as
+in torchvision and StyleGAN's dataset_tool). Preprocessing (channels, alpha on black,
 centre crop, resize filter, upscaling): `gan_jax.data.preprocess`. A corrupt
 or truncated image stops with its path, unless config.data.skip_bad_images
 (then skipped, logging the count).
@@ -266,19 +267,26 @@ def _bad(path: str, e: Exception) -> common.DataError:
       "set config.data.skip_bad_images=True to skip unreadable images")
 
 
+def _header(path: str):
+  """(mode, (width, height)), or the exception reading the header raised."""
+  try:
+    with Image.open(path) as image:
+      return preprocess.found_mode(image), image.size
+  except Exception as e:  # pylint: disable=broad-except
+    # Pillow raises many types (UnidentifiedImageError, SyntaxError, ...).
+    return e
+
+
 def _headers(listing: Listing, skip_bad: bool):
   """[(mode, (width, height)) or None for a bad file], reading headers."""
-  headers = []
-  for relative, _, _, _ in listing.files:
-    path = os.path.join(listing.folder, relative)
-    try:
-      with Image.open(path) as image:
-        headers.append((preprocess.found_mode(image), image.size))
-    except Exception as e:  # pylint: disable=broad-except
-      # Pillow raises many types (UnidentifiedImageError, SyntaxError, ...).
+  paths = [os.path.join(listing.folder, f[0]) for f in listing.files]
+  with concurrent.futures.ThreadPoolExecutor(_DECODE_THREADS) as pool:
+    headers = list(pool.map(_header, paths))
+  for i, header in enumerate(headers):
+    if isinstance(header, Exception):
       if not skip_bad:
-        raise _bad(path, e) from None
-      headers.append(None)
+        raise _bad(paths[i], header)
+      headers[i] = None
   return headers
 
 
@@ -357,6 +365,9 @@ def _decode(tmp: str, listing: Listing, settings, skip_bad: bool,
         bad.append(index)
         writer.skip(index)
   count = writer.close()
+  if not count:
+    raise common.DataError(f"{listing.folder}: none of its "
+                           f"{len(listing.files)} images can be read")
   if bad:
     logging.warning("data: skipped %d unreadable images of %s "
                     "(config.data.skip_bad_images), e.g. %s", len(bad),
@@ -396,12 +407,13 @@ def load_labels(data_config, split: str) -> np.ndarray:
 
 
 def num_classes(data_config) -> int:
-  """The number of class sub-folders of the train split (0: flat)."""
+  """The number of class sub-folders of the train split (0: flat).
+
+  Lists the folders (checking the layout), opening no image.
+  """
   folders = split_folders(data_config)
   _check_class_names(folders)
-  folder = folders["train"]
-  top_images = [n for n in os.listdir(folder) if _is_image(n)]
-  return 0 if top_images else len(_subfolders(folder))
+  return len(scan(folders["train"]).classes)
 
 
 def _shape(data_config) -> tuple[int, int, int]:

@@ -67,9 +67,12 @@ FIELDS = dict(
     skip_bad_images=fields.boolean(
         False, doc="image_folder: skip corrupt or truncated images (else "
         "refused), logging the count"),
-    cache_dir=fields.string(
-        "", "a folder; '' = $GAN_JAX_CACHE_DIR/data or ~/.cache/gan_jax/data",
-        doc="image_folder, arrays: where decoded images are cached"),
+    # Resumable: another cache folder holds the same images.
+    cache_dir=fields.Field(
+        "", "str", "a folder; '' = $GAN_JAX_CACHE_DIR/data or "
+        "~/.cache/gan_jax/data",
+        doc="image_folder, arrays: where decoded images are cached",
+        resumable=True),
 )
 
 

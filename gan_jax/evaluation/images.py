@@ -13,6 +13,7 @@ import json
 import os
 from typing import Callable, Optional
 
+from absl import logging
 import numpy as np
 
 from gan_jax import data as data_lib
@@ -60,6 +61,11 @@ def load_real_images(data_config, *, num_samples: int = IMAGE_NUM_SAMPLES,
 
   validation = the last min(num_validation, N // 2) of the N train images;
   train = the first min(num_samples, N - that) ones; test = the test split.
+  A data set without a test split (an image folder or array file without
+  one) gives three disjoint parts of its N images instead, so that the
+  floors do not compare images with themselves: validation = the last
+  min(num_validation, N // 3), train = the first min(num_samples, N // 3),
+  test = the images between (logged as a warning).
 
   Args:
     data_config: config.data of an image data set.
@@ -72,8 +78,19 @@ def load_real_images(data_config, *, num_samples: int = IMAGE_NUM_SAMPLES,
   """
   if train_images is None:
     train_images = data_lib.load_images(data_config, "train")
-  test_images = data_lib.load_images(data_config, "test")
   total = train_images.shape[0]
+  if not data_lib.has_test_split(data_config):
+    num_validation = min(int(num_validation), total // 3)
+    num_samples = min(int(num_samples), total // 3)
+    logging.warning(
+        "evaluation: %s has no test split; the metrics compare samples with "
+        "%d of its training images (the floors use %d others)",
+        data_lib.describe_source(data_config),
+        total - num_samples - num_validation, num_samples)
+    return RealImages(train=train_images[:num_samples],
+                      validation=train_images[total - num_validation:],
+                      test=train_images[num_samples:total - num_validation])
+  test_images = data_lib.load_images(data_config, "test")
   num_validation = min(int(num_validation), total // 2)
   num_samples = min(int(num_samples), total - num_validation)
   return RealImages(train=train_images[:num_samples],
