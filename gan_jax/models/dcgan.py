@@ -187,6 +187,9 @@ class DCGANDiscriminator(nn.Module):
     x = apply_layer(nn.Dense(1, kernel_init=conv_transpose.DCGAN_INIT,
                              dtype=self.dtype, name="Dense_0"),
                     phi, train=train, spectral_norm=self.spectral_norm)
+    # φ(x) for probes and tests (stored only when 'intermediates' is
+    # mutable).
+    self.sow("intermediates", "phi", phi)
     # The losses see float32 logits whatever the compute dtype.
     logits = x[:, 0].astype(jnp.float32)
     if acgan:

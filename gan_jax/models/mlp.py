@@ -265,6 +265,9 @@ class MLPDiscriminator(nn.Module):
         nn.Dense(1, kernel_init=nn.initializers.lecun_normal(),
                  dtype=self.dtype, name="out"),
         phi, train=train, spectral_norm=self.spectral_norm)
+    # φ(x) for probes and tests (stored only when 'intermediates' is
+    # mutable).
+    self.sow("intermediates", "phi", phi)
     # The losses see float32 logits whatever the compute dtype.
     logits = x[:, 0].astype(jnp.float32)
     if acgan:
