@@ -15,7 +15,7 @@ if ROOT not in sys.path:
 
 from experiments import presets  # pylint: disable=g-import-not-at-top,wrong-import-position
 from experiments.figures import make_all  # pylint: disable=g-import-not-at-top,wrong-import-position
-from helpers import write_fake_sweep, write_idx_images  # pylint: disable=g-import-not-at-top,wrong-import-position
+from helpers import write_fake_sweep, write_idx_dataset, write_idx_images  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 @pytest.fixture(scope="module")
@@ -496,3 +496,47 @@ def test_fashion_curves_plot_the_evaluations_of_each_loss(tmp_path):
   with pytest.raises(ValueError, match="biggan"):
     curves.main(outdir=str(tmp_path / "out"), models="mlp,biggan",
                 no_run=True)
+
+
+@pytest.mark.slow
+def test_conditional_figure_plots_each_variant(tmp_path):
+  from experiments.configs import fashion_mnist_conditional as cond  # pylint: disable=g-import-not-at-top
+  from experiments.figures import conditional_fashion_mnist as figure  # pylint: disable=g-import-not-at-top
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  write_idx_dataset(str(tmp_path / "idx"), num_classes=10)
+  sweep_dir = str(tmp_path / "runs" / figure.SWEEP_DIR)
+  runs = [(dict(overrides, seed=seed), "unfinished", None)
+          for name, overrides in cond.VARIANTS.items() for seed in (0, 1)]
+  workdirs = write_fake_sweep(sweep_dir, runs, steps=2)
+  fid = {}
+  for workdir, (overrides, _, _) in zip(workdirs, runs):
+    config = cond.get_config()
+    config.update_from_flattened_dict(
+        {k: v for k, v in overrides.items() if k != "seed"})
+    config.seed = overrides["seed"]
+    config.data.data_dir = str(tmp_path / "idx")
+    config.model.update(generator_base_features=4,
+                        discriminator_base_features=4, latent_dim=4)
+    config.train.update(batch_size=8, steps=2, log_every=1,
+                        checkpoint_every=0, sample_every=0)
+    config.eval.update(metrics=("fid",), image_num_samples=16,
+                       num_sample_images=4, feature_extractor_steps=2)
+    summary = train.train_and_evaluate(config, workdir, compiler_options={
+        "xla_backend_optimization_level": 0})
+    fid[(figure.variant_of(overrides), overrides["seed"])] = (
+        summary["evaluation"]["fid"])
+  result = figure.main(outdir=str(tmp_path / "out"),
+                       runs_dir=str(tmp_path / "runs"), no_run=True)
+  with open(os.path.join(tmp_path, "out", figure.NAME + ".json")) as f:
+    table = json.load(f)["table"]
+  assert set(table) == {"unconditional", "projection", "acgan"}
+  for name in table:
+    values = [fid[(name, 0)], fid[(name, 1)]]
+    assert table[name]["fid"]["values"] == values
+    assert math.isclose(table[name]["fid"]["mean"], np.mean(values))
+    assert math.isclose(table[name]["fid"]["stderr"],
+                        np.std(values, ddof=1) / math.sqrt(2))
+  assert result["summary"]["acgan/fid"] == round(np.mean(
+      [fid[("acgan", 0)], fid[("acgan", 1)]]), 4)
+  for path in result["files"]:
+    assert os.path.getsize(path) > 0

@@ -43,16 +43,18 @@ FIGURES = [
     "arjovsky_bottou2017",
     "nowozin2016_gaussian_fit",
     "f_gan_theory",
-    # These two train through `launch.py --sweep` into runs/ (hours of CPU
+    # These train through `launch.py --sweep` into runs/ (hours of CPU
     # at full size; finished runs are reused, see their docstrings).
     "fashion_mnist_curves",
     "mode_collapse_table",
+    "conditional_fashion_mnist",
 ]
 # --8<-- [end:registry]
 # The figures that train through sweeps: even their --quick versions launch
 # several training processes (minutes), so the tests check them on prepared
 # sweep folders instead (tests/test_figures.py).
-SWEEP_FIGURES = ("fashion_mnist_curves", "mode_collapse_table")
+SWEEP_FIGURES = ("fashion_mnist_curves", "mode_collapse_table",
+                 "conditional_fashion_mnist")
 
 # A registry entry: a module name under experiments.figures, or a callable
 # main(outdir, quick) (tests pass callables).
