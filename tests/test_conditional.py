@@ -271,3 +271,41 @@ def test_the_conditional_config_trains_from_a_folder_of_pngs(labelled_idx,
   summary = train.train_and_evaluate(config, str(tmp_path / "run"),
                                      compiler_options=FAST_COMPILE)
   assert summary["step"] == 2
+
+
+def _flat_png_folder(folder, num=40, size=28):
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  os.makedirs(folder)
+  rng = np.random.default_rng(0)
+  for i in range(num):
+    Image.fromarray(rng.integers(0, 256, (size, size), np.uint8), "L").save(
+        os.path.join(folder, f"{i:02d}.png"))
+  return folder
+
+
+def test_an_unlabelled_folder_trains_with_the_parzen_estimate_alone(
+    tmp_path):
+  """No labels: no classifier feature space, so FID & co. are not defaults,
+  and asking for them is a one-line config error."""
+  from gan_jax.evaluation import evaluators  # pylint: disable=g-import-not-at-top
+  folder = _flat_png_folder(str(tmp_path / "flat"))
+  config = tiny_image_config(folder)
+  config.model.num_classes = 0
+  config.data.name = "image_folder"
+  config.data.cache_dir = str(tmp_path / "cache")
+  config.eval.parzen = True
+  config.eval.features = True
+  config.eval.parzen_validation = 8
+  assert evaluators.chosen_metrics(config) == ("parzen",)
+  summary = train.train_and_evaluate(config, str(tmp_path / "run"),
+                                     compiler_options=FAST_COMPILE)
+  assert np.isfinite(summary["evaluation"]["parzen_ll"])
+  assert "fid" not in summary["evaluation"]
+  config.eval.metrics = ("parzen", "fid")
+  with pytest.raises(config_lib.ConfigError,
+                     match="'fid' is computed in the feature space"):
+    config_lib.validate(config, 1)
+  config.model.num_classes = 3
+  config.eval.metrics = ()
+  with pytest.raises(data.DataError, match="has no labels"):
+    train.train_and_evaluate(config, str(tmp_path / "run2"))

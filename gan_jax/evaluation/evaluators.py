@@ -128,8 +128,14 @@ def has_labels(data_config) -> bool:
     return False
   if data_config.name not in registry.DATASETS:
     return True  # an unregistered name fails elsewhere, with its own message
-  return bool(registry.DATASETS.get(data_config.name).info.get("labels",
-                                                               True))
+  if not registry.DATASETS.get(data_config.name).info.get("labels", True):
+    return False
+  try:
+    # An image folder without class sub-folders (or .npz without labels)
+    # has none; read from the layout, nothing is decoded.
+    return data_lib.num_classes(data_config) > 0
+  except data_lib.DataError:
+    return True  # missing data fails elsewhere, with its own message
 
 
 def data_kind(data_config) -> str:
@@ -145,7 +151,9 @@ def default_metrics(config) -> tuple[str, ...]:
   kind = data_kind(config.data)
   parzen = ("parzen",) if config.eval.parzen else ()
   if kind == "images":
-    if not config.eval.features:
+    if not config.eval.features or not has_labels(config.data):
+      # The feature space is a classifier trained on the data's labels:
+      # unlabelled images get the Parzen estimate alone.
       return parzen
     conditional = (CONDITIONAL_DEFAULTS if num_classes(config) > 0 and
                    has_labels(config.data) else ())
@@ -185,6 +193,16 @@ def check_metrics(config) -> None:
       raise ConfigError(
           f"config.eval.metrics: {name!r} needs class labels, which "
           f"config.data.name = {config.data.name!r} does not have")
+  unlabelled_features = [n for n in chosen_metrics(config)
+                         if n in images_lib.FEATURE_METRICS]
+  if kind == "images" and unlabelled_features and not has_labels(config.data):
+    raise ConfigError(
+        f"config.eval.metrics: {unlabelled_features[0]!r} is computed in the "
+        f"feature space of a classifier trained on the data's labels, which "
+        f"config.data.name = {config.data.name!r} "
+        f"(config.data.data_dir = {config.data.data_dir!r}) does not have; "
+        "drop the feature metrics (fid, kid, precision, recall) or give the "
+        "images class sub-folders")
 
 
 def make_evaluators(config, context) -> tuple[Evaluator, ...]:
