@@ -33,6 +33,7 @@ ADDED_FIELDS = {
     "model.conv_impl": "auto",
     "plugins": (),
     "eval.metrics": (),
+    "data.pipeline": "auto",
 }
 _ABSENT = object()
 
