@@ -277,3 +277,27 @@ def test_two_processes_stream_their_shares(tmp_path):
   for a, b in zip(jax.tree.leaves(multi), jax.tree.leaves(single)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4,
                                atol=1e-7)
+
+
+def test_a_divergence_restore_streams_from_the_checkpoints_position(
+    labelled_dir, tmp_path, monkeypatch):
+  """G is NaN after step 5: back to step 4's checkpoint, and to its batches."""
+  import test_reliability  # pylint: disable=g-import-not-at-top
+  test_reliability.poison(monkeypatch, 5, only_learning_rate=2e-4)
+  starts = []
+  next_call = pipeline.Stream.next_call
+
+  def recording(stream, n, sharding):
+    starts.append(stream.position)
+    return next_call(stream, n, sharding)
+
+  monkeypatch.setattr(pipeline.Stream, "next_call", recording)
+  config = tiny_config(labelled_dir, "host", **{
+      "train.steps": 8, "train.log_every": 4,
+      "train.on_divergence": "restore"})
+  config_lib.set_optimizers(config, name="adam", learning_rate=2e-4)
+  summary = train.train_and_evaluate(config, str(tmp_path / "run"),
+                                     compiler_options=FAST_COMPILE)
+  assert summary["divergence"]["events"][0]["restored_step"] == 4
+  # Calls of 2 iterations: 0, 2, 4 (diverges), then again from 4.
+  assert starts == [0, 2, 4, 4, 6]
