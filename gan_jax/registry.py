@@ -332,6 +332,10 @@ DATA_COMMON_FIELDS = dict(
         "StyleGAN's --mirror)"),
     std=fields_lib.real(0.02, fields_lib.POSITIVE,
                         doc="toy data: the standard deviation of each mode"),
+    pipeline=fields_lib.choice(
+        "auto", ("auto", "device", "host"),
+        doc="images: 'device' (the train split on the devices), 'host' "
+            "(batches streamed from the host), 'auto' (device if it fits)"),
 )
 
 def _model_needs(model: Component) -> Optional[str]:

@@ -41,6 +41,7 @@ ADDED_FIELDS = {
     "data.allow_upscale": False,
     "data.skip_bad_images": False,
     "data.cache_dir": "",
+    "data.pipeline": "auto",
 }
 _ABSENT = object()
 

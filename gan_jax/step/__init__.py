@@ -56,6 +56,8 @@ from gan_jax.step.optimizers import learning_rate_schedule
 from gan_jax.step.optimizers import make_optimizer
 from gan_jax.step.optimizers import make_optimizers
 from gan_jax.step.sampling import make_real_sampler
+from gan_jax.step.sampling import make_streamed_sampler
+from gan_jax.step.sampling import real_draws
 from gan_jax.step.sampling import RealSampler
 from gan_jax.step.sampling import sample_labels
 from gan_jax.step.sampling import sample_noise

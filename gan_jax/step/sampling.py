@@ -93,3 +93,28 @@ def sample_labels(key: jax.Array, example_ids: jax.Array,
   one = lambda i: jax.random.categorical(jax.random.fold_in(key, i),
                                          label_log_probs)
   return jax.vmap(one)(example_ids).astype(jnp.int32)
+
+
+def real_draws(config: ml_collections.ConfigDict) -> int:
+  """Real batches one iteration draws: k for D's sub-steps, + 1 for G's step
+  when the game's generator loss reads reals (`Objective.generator_needs_real`)."""
+  from gan_jax.step import objective  # pylint: disable=g-import-not-at-top
+  needs_real = objective.make_objective(config.loss).generator_needs_real
+  return int(config.train.discriminator_steps) + (1 if needs_real else 0)
+
+
+def make_streamed_sampler(*, labels: bool = False) -> RealSampler:
+  """The real sampler of a streamed data set (config.data.pipeline 'host').
+
+  `data` is one iteration's prepared batches (`gan_jax.data.pipeline`):
+  {'images': uint8 [D, n, H, W, C], 'labels': int32 [D, n]} with n this
+  device's share; draw j returns batch j mapped to [-1, 1] (and its labels
+  with `labels`). The key is not used: the host shuffled and mirrored.
+  """
+  def sample_streamed(key, example_ids, data, draw=0):
+    del key, example_ids
+    x = data_lib.to_model_range(data["images"][draw])
+    y = data["labels"][draw].astype(jnp.int32) if labels else None
+    return x, y
+
+  return sample_streamed

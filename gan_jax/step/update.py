@@ -574,25 +574,41 @@ class DataParallel:
   on its share of the devices. (`jax.pmap`, in maintenance since JAX 0.8, is
   not used.)
 
+  Streamed (`streamed=True`, config.data.pipeline 'host'): the data set is
+  a `gan_jax.data.pipeline.Stream`; each call takes its iterations' real
+  batches from it as [n, D, B, ...] sharded P(None, None, 'data') and scans
+  over them (the update's sampler is `make_streamed_sampler`).
+
   `compiler_options` go to XLA (e.g. {'xla_backend_optimization_level': 0},
   which the tests use: it compiles faster on CPU and computes the same
   function).
   """
 
   def __init__(self, update: Callable, devices: Sequence[jax.Device], *,
-               compiler_options: Optional[dict[str, Any]] = None):
+               compiler_options: Optional[dict[str, Any]] = None,
+               streamed: bool = False):
     self._update = update
     self._compiler_options = dict(compiler_options or {}) or None
     self.devices = list(devices)
     self.mesh = Mesh(np.asarray(self.devices), (AXIS,))
     self._compiled = {}
     self._executables = {}
+    # Streamed (config.data.pipeline 'host'): a call's data is its
+    # iterations' batches [n, D, B, ...], each device holding its part of B.
+    self.streamed = bool(streamed)
+    self.stream_sharding = NamedSharding(self.mesh, P(None, None, AXIS))
 
   @property
   def num_devices(self) -> int:
     return len(self.devices)
 
   def _scan(self, state, dataset, *, num_steps):
+    if self.streamed:  # scan over the iterations' batches
+      if num_steps == 1:
+        state, metrics = self._update(state, jax.tree.map(lambda x: x[0],
+                                                          dataset))
+        return state, jax.tree.map(lambda m: m[None], metrics)
+      return lax.scan(self._update, state, dataset)
     if num_steps == 1:
       # No while loop: on CPU, convolutions run several times faster outside
       # one (so conv nets on CPU want steps_per_call = 1).
@@ -607,7 +623,8 @@ class DataParallel:
       # check_vma=False: with it, JAX's autodiff would already psum the
       # gradients of replicated parameters, and the update's explicit pmean
       # would then multiply them by the device count.
-      mapped = jax.shard_map(fn, mesh=self.mesh, in_specs=(P(), P(AXIS)),
+      data_spec = P(None, None, AXIS) if self.streamed else P(AXIS)
+      mapped = jax.shard_map(fn, mesh=self.mesh, in_specs=(P(), data_spec),
                              out_specs=(P(), P()), check_vma=False)
       self._compiled[num_steps] = jax.jit(mapped, donate_argnums=0)
     return self._compiled[num_steps]
@@ -698,6 +715,8 @@ class DataParallel:
     if num_steps in self._executables:
       return 0.0
     start = time.perf_counter()
+    if self.streamed:
+      dataset = dataset.abstract(num_steps, self.stream_sharding)
     self._executables[num_steps] = self.call_fn(num_steps).lower(
         state, dataset).compile(compiler_options=self._compiler_options)
     return time.perf_counter() - start
@@ -726,7 +745,15 @@ class DataParallel:
     """Runs `num_steps` iterations; returns (state, metrics [num_steps])."""
     num_steps = int(num_steps)
     self.compile(state, dataset, num_steps)
-    state, metrics = self._executables[num_steps](state, dataset)
+    if not self.streamed:
+      state, metrics = self._executables[num_steps](state, dataset)
+    else:
+      stream = dataset
+      state, metrics = self._executables[num_steps](
+          state, stream.next_call(num_steps, self.stream_sharding))
+      # While the devices run this call, the next one's batches (guessing
+      # the same length) go to them: the loop does not wait for the host.
+      stream.prepare(num_steps, self.stream_sharding)
     # Replicated over all devices; one local copy (with several processes
     # the global array cannot be fetched, its local copies can).
     return state, jax.tree.map(lambda m: m.addressable_data(0), metrics)

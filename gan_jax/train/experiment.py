@@ -14,6 +14,7 @@ import os
 import time
 from typing import Any, Optional, Sequence
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -25,6 +26,7 @@ from gan_jax import feature_extractor
 from gan_jax import models as model_lib
 from gan_jax import registry
 from gan_jax import step as step_lib
+from gan_jax.data import pipeline as pipeline_lib
 from gan_jax.evaluation import evaluators as evaluators_lib
 from gan_jax.train import stacked_modes
 
@@ -199,22 +201,53 @@ class Experiment:
   def parallel_step(self, devices: Sequence[jax.Device], *,
                     lr_scale: float = 1.0) -> step_lib.DataParallel:
     """The device-mapped update of Algorithm 1 (learning rates x lr_scale)."""
+    streamed = self.pipeline(devices) == "host"
+    sampler = (step_lib.make_streamed_sampler(labels=self.num_classes > 0)
+               if streamed else self.real_sampler)
     update = step_lib.make_update(
         scale_learning_rates(self.config, lr_scale), self.models,
-        self.real_sampler, num_devices=len(devices),
-        label_probs=self.label_probs)
+        sampler, num_devices=len(devices), label_probs=self.label_probs)
     return step_lib.DataParallel(update, devices,
-                                 compiler_options=self.compiler_options)
+                                 compiler_options=self.compiler_options,
+                                 streamed=streamed)
 
-  def place_dataset(self, parallel: step_lib.DataParallel):
-    """Images sharded over the devices (None for toy data), see place_images.
+  def pipeline(self, devices: Sequence[jax.Device] = ()) -> str:
+    """Where the real batches come from: 'device' or 'host' (a streamed
+    `data.pipeline.Stream`), config.data.pipeline resolved on first use
+    (and logged).
+
+    Raises:
+      ConfigError: 'host' for toy data.
+    """
+    if getattr(self, "_pipeline", None) is not None:
+      return self._pipeline
+    devices = tuple(devices) or tuple(jax.devices())
+    train_bytes = None
+    if not self.is_toy:
+      train_bytes = (self.dataset.nbytes if self.dataset is not None else
+                     data_lib.num_examples(self.config.data, "train") *
+                     int(np.prod(self.data_shape)))
+    mode, why = pipeline_lib.resolve(self.config.data,
+                                     train_bytes=train_bytes, devices=devices)
+    logging.info("Real batches %s (%s)", "streamed from the host"
+                 if mode == "host" else "drawn on the devices", why)
+    self._pipeline = mode  # pylint: disable=attribute-defined-outside-init
+    return mode
+
+  def place_dataset(self, parallel: step_lib.DataParallel, *,
+                    position: int = 0):
+    """Images sharded over the devices (None for toy data), see place_images;
+    a `data.pipeline.Stream` at iteration `position` when streamed.
 
     One process: from the data set loaded here; several: each process reads
-    only its devices' rows from disk. A conditional model's data is a dict
-    of the images and their labels, sharded alike.
+    only its devices' rows from disk (streamed: all of them, as needed). A
+    conditional model's data is a dict of the images and their labels,
+    sharded alike.
     """
     if self.is_toy:
       return None
+    if parallel.streamed:
+      return self.stream(position)
     data_config = self.config.data
     source = data_lib.describe_source(data_config)
     if self.dataset is not None:
@@ -235,6 +268,21 @@ class Experiment:
     return dict(images=placed, labels=parallel.place_images(
         labels.shape[0], lambda a, b: np.asarray(labels[a:b], np.int32),
         source=source))
+
+  def stream(self, position: int = 0) -> pipeline_lib.Stream:
+    """The train split streamed from the host from iteration `position`."""
+    data_config = self.config.data
+    images = (self.dataset if self.dataset is not None else
+              data_lib.load_images(data_config, "train"))
+    labels = None
+    if self.num_classes:
+      labels = (self.labels if self.labels is not None else
+                data_lib.load_labels(data_config, "train"))
+    return pipeline_lib.Stream(
+        images, labels, batch_size=int(self.config.train.batch_size),
+        draws=step_lib.real_draws(self.config), seed=int(self.config.seed),
+        mirror=bool(data_lib.common.field(data_config, "mirror", False)),
+        position=position)
 
   # --------------------------------------------------------------------------
   # Noise and samples.

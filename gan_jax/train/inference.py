@@ -160,7 +160,7 @@ class TrainingSetup(NamedTuple):
   experiment: Experiment
   parallel: step_lib.DataParallel
   state: step_lib.TrainState  # initial state, placed on the devices
-  dataset: Any  # the image data set on the devices, or None for toy data
+  dataset: Any  # the images on the devices, a data.pipeline.Stream (host), or None (toy)
 
 
 def setup_training(config: ml_collections.ConfigDict, *,

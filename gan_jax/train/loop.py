@@ -32,6 +32,7 @@ from gan_jax import checkpointing
 from gan_jax import config as config_lib
 from gan_jax import distributed
 from gan_jax import step as step_lib
+from gan_jax.data import pipeline
 from gan_jax.train import errors
 from gan_jax.train import plots
 from gan_jax.train import workdir as workdir_lib
@@ -80,7 +81,7 @@ class Run:
   manager: Any  # orbax CheckpointManager
   parallel: step_lib.DataParallel
   state: Any  # step_lib.TrainState on the devices (donated at every call)
-  dataset: Any  # images on the devices, or None
+  dataset: Any  # images on the devices, a data.pipeline.Stream, or None
   step: int
   start_step: int
   last_saved: Optional[int]  # the step of the newest checkpoint
@@ -104,7 +105,9 @@ class Run:
     return cls(
         experiment=experiment, devices=devices, manager=manager,
         parallel=parallel, state=parallel.place(host_state),
-        dataset=experiment.place_dataset(parallel), step=step,
+        dataset=experiment.place_dataset(
+            parallel, position=pipeline.position_from_extra(extra, step)),
+        step=step,
         start_step=step, last_saved=last_saved, lr_scale=lr_scale,
         divergences=list(extra.get("divergences", [])),
         pending=pending_from_extra(extra, step),
@@ -155,7 +158,8 @@ class Run:
     timings = dict(self.timings)
     timings["wall_time_sec"] += time.time() - session_start
     extra = dict(lr_scale=self.lr_scale, divergences=self.divergences,
-                 timings=timings, **pending_to_extra(self.pending))
+                 timings=timings, **pending_to_extra(self.pending),
+                 **pipeline.checkpoint_extra(self.dataset))
     checkpointing.save(self.manager, self.step, self.host_state(),
                        extra=extra)
     self.last_saved = self.step
@@ -173,6 +177,7 @@ class Run:
     self.step = back_to
     self.last_saved = back_to if restored is not None else None
     self.pending = pending_from_extra(extra, back_to)
+    pipeline.seek(self.dataset, extra, back_to)  # its batches again
     return back_to
 
 
