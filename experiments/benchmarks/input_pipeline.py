@@ -7,6 +7,15 @@ rounds alternate between the two so that a machine's drift hits both.
 
   python -m experiments.benchmarks.input_pipeline \
       --config experiments/configs/fashion_mnist_dcgan.py --steps 300 --rounds 3
+
+`--variant NAME:field=value,...` (repeated) compares other settings in the
+same way, each against the first; e.g. the IDX files against a folder of
+their PNGs (tools/export_image_folder.py), on the devices and streamed:
+
+  python -m experiments.benchmarks.input_pipeline --rounds 5 \
+      --variant idx:data.pipeline=device \
+      --variant folder:data.name=image_folder,data.data_dir=/tmp/fmnist_png,data.pipeline=device \
+      --variant folder_host:data.name=image_folder,data.data_dir=/tmp/fmnist_png,data.pipeline=host
 """
 
 import argparse
@@ -26,14 +35,26 @@ def main():
   parser.add_argument("--warmup", type=int, default=20)
   parser.add_argument("--steps_per_call", type=int, default=0,
                       help="0: the config's")
+  parser.add_argument(
+      "--variant", action="append", default=[],
+      help="NAME:field=value,... (repeatable; default: "
+      "device:data.pipeline=device and host:data.pipeline=host)")
   args = parser.parse_args()
+  variants = {}
+  for spec in args.variant or ["device:data.pipeline=device",
+                               "host:data.pipeline=host"]:
+    name, _, fields = spec.partition(":")
+    variants[name] = dict(item.split("=", 1) for item in fields.split(",")
+                          if item)
 
   from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   from gan_jax import train  # pylint: disable=g-import-not-at-top
   runners = {}
-  for name in ("device", "host"):
+  for name, overrides in variants.items():
     config = config_lib.from_file(args.config)
-    config.data.pipeline = name
+    for field, value in overrides.items():
+      section, key = field.split(".", 1)
+      config[section][key] = type(config[section][key])(value)
     if args.steps_per_call:
       config.train.steps_per_call = args.steps_per_call
     setup = train.setup_training(config)
@@ -60,17 +81,20 @@ def main():
       runner[1] = state
       print(f"round {r}: {name} {rates[-1]:.2f} steps/s", flush=True)
 
-  device = statistics.median(runners["device"][3])
-  host = statistics.median(runners["host"][3])
-  # Rounds next to each other saw about the same load: their ratio is less
-  # noisy than the ratio of the medians on a shared machine.
-  paired = statistics.median(h / d for h, d in zip(runners["host"][3],
-                                                   runners["device"][3]))
-  print(f"median steps/s: device {device:.2f}, host {host:.2f} "
-        f"(host/device {host / device:.3f}; median of the rounds' ratios "
-        f"{paired:.3f}) over {args.rounds} rounds of "
-        f"{args.steps} steps, steps_per_call {runners['host'][2]}, "
-        f"{jax.devices()[0].platform}")
+  names = list(runners)
+  base = names[0]
+  base_median = statistics.median(runners[base][3])
+  for name in names:
+    median = statistics.median(runners[name][3])
+    # Rounds next to each other saw about the same load: their ratio is less
+    # noisy than the ratio of the medians on a shared machine.
+    paired = statistics.median(a / b for a, b in zip(runners[name][3],
+                                                     runners[base][3]))
+    print(f"{name}: median {median:.2f} steps/s ({name}/{base} "
+          f"{median / base_median:.3f}; median of the rounds' ratios "
+          f"{paired:.3f})")
+  print(f"over {args.rounds} rounds of {args.steps} steps, steps_per_call "
+        f"{runners[base][2]}, {jax.devices()[0].platform}")
 
 
 if __name__ == "__main__":
