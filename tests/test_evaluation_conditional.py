@@ -289,3 +289,21 @@ def test_cas_steps_is_validated(idx_folder):
   config.eval.cas_steps = 0
   with pytest.raises(config_lib.ConfigError, match=r"config\.eval\.cas_steps"):
     config_lib.validate(config)
+
+
+def test_intra_fid_leaves_out_a_class_without_two_of_each():
+  """A class with < 2 samples or real images has no FID: the mean is over
+  the others (an evaluation at the end of a run must not fail)."""
+  rng = np.random.default_rng(0)
+  features = rng.normal(size=(20, 3))
+  labels = np.array([0] * 10 + [1] * 9 + [2])
+  test = rng.normal(size=(20, 3)) + 1.0
+  test_labels = np.array([0] * 10 + [1] * 10)
+  mean, per_class = conditional.intra_frechet_distance(
+      features, labels, test, test_labels, 3)
+  assert np.isnan(per_class[2])
+  expected = [features_lib.frechet_distance(features[labels == c],
+                                            test[test_labels == c])
+              for c in (0, 1)]
+  np.testing.assert_allclose(per_class[:2], expected, rtol=1e-12)
+  assert mean == pytest.approx(np.mean(expected), rel=1e-12)

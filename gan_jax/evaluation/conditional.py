@@ -32,6 +32,7 @@ import json
 import os
 from typing import Any, Callable, Optional
 
+from absl import logging
 import numpy as np
 
 from gan_jax import data as data_lib
@@ -126,37 +127,43 @@ def intra_frechet_distance(features, labels, test_features, test_labels,
   Args:
     features: [n, f] of the samples; labels: int [n].
     test_features: [m, f] of the real images; test_labels: int [m].
-    num_classes: C; every class needs >= 2 of each.
+    num_classes: C; a class needs >= 2 of each for its FID.
 
   Returns:
-    (intra-FID, [FID of class c for c < C]).
+    (intra-FID, [FID of class c for c < C]). A class with fewer than 2
+    samples or real images has no FID (nan, with a warning): the mean is
+    over the others (nan if none has one), so that an evaluation at the end
+    of a long run still reports what it can.
   """
   per_class = []
   for c in range(num_classes):
     ours, theirs = features[labels == c], test_features[test_labels == c]
     if min(len(ours), len(theirs)) < 2:
-      raise ValueError(f"intra-FID needs >= 2 samples and >= 2 real images "
-                       f"of each class; class {c} has {len(ours)} and "
-                       f"{len(theirs)}")
+      logging.warning("intra-FID: class %d has %d samples and %d real images;"
+                      " its FID needs >= 2 of each and is left out", c,
+                      len(ours), len(theirs))
+      per_class.append(float("nan"))
+      continue
     per_class.append(features_lib.frechet_distance(ours, theirs))
-  return float(np.mean(per_class)), per_class
+  finite = [v for v in per_class if np.isfinite(v)]
+  return (float(np.mean(finite)) if finite else float("nan")), per_class
 
 
 def first_of_each_class(images, labels, counts) -> tuple[np.ndarray,
                                                          np.ndarray]:
   """The first counts[c] images of each class c (in data order), labelled.
 
-  The real stand-ins for samples generated with counts[c] of class c.
-
-  Raises:
-    ValueError: a class has fewer than counts[c] images.
+  The real stand-ins for samples generated with counts[c] of class c; a
+  class with fewer images gives all it has (with a warning: its floor is
+  then one of fewer images than samples).
   """
   chosen = []
   for c, count in enumerate(counts):
     where = np.flatnonzero(labels == c)[:int(count)]
     if len(where) < count:
-      raise ValueError(f"the real train split has {len(where)} images of "
-                       f"class {c}, fewer than the {count} samples")
+      logging.warning("the real train split has %d images of class %d, "
+                      "fewer than the %d samples: its real-data floor uses "
+                      "those", len(where), c, count)
     chosen.append(where)
   index = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, int)
   return images[index], labels[index]
