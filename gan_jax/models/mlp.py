@@ -159,7 +159,7 @@ class MLPGenerator(nn.Module):
   sigmoid output for MNIST in [0, 1]).
 
   With `num_classes` = C > 0, `__call__(z, labels)` takes labels int32 [n]
-  in [0, C): `conditioning` 'concat' feeds [z, onehot(y)] [n, latent + C]
+  in [0, C): `conditioning` 'concat' feeds `[z, onehot(y)]` `[n, latent + C]`
   (Mirza & Osindero 2014); 'cbn' makes G's BatchNorms conditional,
   x̂ · γ[y] + β[y] (de Vries et al. 2017; needs `batch_norm`). C = 0: no
   labels, the unconditional network.

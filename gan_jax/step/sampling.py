@@ -33,7 +33,7 @@ def make_real_sampler(data_config: ml_collections.ConfigDict, *,
   Images: x_i = shard[u_i] with u_i uniform over the device's shard of the
   data set (sampling with replacement; `data['images']` inside the mapped
   step is that shard, [S, H, W, C] uint8, see `DataParallel.place_images`),
-  then mapped to [-1, 1]; with `labels`, y_i = data['labels'][u_i]. With
+  then mapped to [-1, 1]; with `labels`, y_i = `data['labels'][u_i]`. With
   config.data.mirror (StyleGAN's --mirror), u_i is uniform over [0, 2S) and
   u_i >= S draws the x-flipped copy of example u_i - S: the data set doubled
   by its mirror images, without storing them. With one device the shard is
