@@ -185,6 +185,30 @@ def class_head(phi: Array, num_classes: int, *,
                      spectral_norm=spectral_norm).astype(jnp.float32)
 
 
+def discriminator_outputs(logits: Array, phi: Array, labels, *,
+                          num_classes: int, conditioning: str,
+                          apply_layer: Callable[..., Array], train: bool,
+                          spectral_norm: bool,
+                          kernel_init: Callable[..., Array],
+                          dtype: jnp.dtype,
+                          embedding_init: Callable[..., Array] | None = None):
+  """D's outputs from its unconditional logit ψ(φ(x)) and features φ(x).
+
+  'acgan': (logits, `class_head` logits [n, C]); 'projection' (with labels):
+  logits + `projection`; otherwise the logits. `kernel_init` is the class
+  head's, `embedding_init` the projection's (None: flax's).
+  """
+  if num_classes and conditioning == "acgan":
+    return logits, class_head(
+        phi, num_classes, apply_layer=apply_layer, train=train,
+        spectral_norm=spectral_norm, kernel_init=kernel_init, dtype=dtype)
+  if num_classes and labels is not None and conditioning == "projection":
+    return logits + projection(
+        phi, labels, num_classes, apply_layer=apply_layer, train=train,
+        spectral_norm=spectral_norm, embedding_init=embedding_init)
+  return logits
+
+
 def check_conditioning(num_classes: int, generator: str,
                        discriminator: str) -> None:
   """Raises ConfigError for an unknown conditioning (when C > 0)."""

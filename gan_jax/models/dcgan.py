@@ -191,18 +191,13 @@ class DCGANDiscriminator(nn.Module):
     # mutable).
     self.sow("intermediates", "phi", phi)
     # The losses see float32 logits whatever the compute dtype.
-    logits = x[:, 0].astype(jnp.float32)
-    if acgan:
-      return logits, cond.class_head(
-          phi, self.num_classes, apply_layer=apply_layer, train=train,
-          spectral_norm=self.spectral_norm,
-          kernel_init=conv_transpose.DCGAN_INIT, dtype=self.dtype)
-    if labels is not None and self.conditioning == "projection":
-      logits = logits + cond.projection(
-          phi, labels, self.num_classes, apply_layer=apply_layer,
-          train=train, spectral_norm=self.spectral_norm,
-          embedding_init=conv_transpose.DCGAN_INIT)
-    return logits
+    return cond.discriminator_outputs(
+        x[:, 0].astype(jnp.float32), phi, labels,
+        num_classes=self.num_classes,
+        conditioning=self.conditioning, apply_layer=apply_layer, train=train,
+        spectral_norm=self.spectral_norm,
+        kernel_init=conv_transpose.DCGAN_INIT, dtype=self.dtype,
+        embedding_init=conv_transpose.DCGAN_INIT)
 
 
 def build_dcgan(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
