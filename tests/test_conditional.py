@@ -309,3 +309,32 @@ def test_an_unlabelled_folder_trains_with_the_parzen_estimate_alone(
   config.eval.metrics = ()
   with pytest.raises(data.DataError, match="has no labels"):
     train.train_and_evaluate(config, str(tmp_path / "run2"))
+
+
+def _registered_games():
+  from gan_jax import registry  # pylint: disable=g-import-not-at-top
+  return registry.GAMES.names()
+
+
+# Each case compiles a step (about 2 s): with the end-to-end tests.
+@pytest.mark.slow
+@pytest.mark.parametrize("discriminator", ["projection", "concat", "acgan"])
+@pytest.mark.parametrize("game", _registered_games())
+def test_every_game_trains_with_every_conditioning(tmp_path, game,
+                                                   discriminator):
+  """The losses see D's logits whatever its conditioning; two steps of each
+  game on the conditional ring, with a penalty, stay finite."""
+  config = ring_config("concat", discriminator, **{
+      "loss.name": game, "train.steps": 2, "train.steps_per_call": 2,
+      "train.log_every": 2, "train.checkpoint_every": 0,
+      "train.sample_every": 0, "train.batch_size": 16,
+      "model.generator_widths": (8,), "model.discriminator_widths": (8,),
+      "eval.num_samples": 64})
+  if game == "wasserstein":
+    config.loss.r1_gamma = 0.0
+    config.loss.gp_weight = 1.0
+  summary = train.train_and_evaluate(config, str(tmp_path / "run"),
+                                     compiler_options=FAST_COMPILE)
+  metrics = summary["final_metrics"]
+  assert np.isfinite(metrics["d_loss"]) and np.isfinite(metrics["g_loss"])
+  assert ("class_loss" in metrics) == (discriminator == "acgan")
