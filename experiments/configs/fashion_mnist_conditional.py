@@ -20,7 +20,8 @@ Run (one conditional run):
       --workdir runs/fashion_mnist_conditional
 
 The comparison of docs/conditional.md (`sweep("compare")`: unconditional,
-projection + cBN and ACGAN + cBN, 3 seeds each, the same length):
+and cBN G with a projection, concat or ACGAN D, 3 seeds each, the same
+length):
   python launch.py \
       --config experiments/configs/fashion_mnist_conditional.py:compare \
       --sweep --workdir runs/fashion_mnist_conditional_compare
@@ -49,6 +50,9 @@ VARIANTS = {
     "unconditional": {"model.num_classes": 0,
                       "eval.metrics": FEATURE_METRICS},
     "projection": {},
+    # D concatenating the one-hot label as C constant image channels (the
+    # cDCGAN of Mirza & Osindero 2014's conditioning); G as above (cBN).
+    "concat": {"model.discriminator_conditioning": "concat"},
     # Odena et al. 2017: D unconditioned, with an auxiliary classifier head
     # whose cross-entropy (weight 1 for D and G) joins both losses.
     "acgan": {"model.discriminator_conditioning": "acgan"},

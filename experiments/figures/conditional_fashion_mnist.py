@@ -1,8 +1,9 @@
 r"""Class-conditional DCGAN on Fashion-MNIST: samples by class, and the metrics.
 
 experiments/configs/fashion_mnist_conditional.py's `sweep("compare")`
-trains the same DCGAN unconditionally, with conditional BatchNorm in G and
-the projection discriminator (Miyato & Koyama 2018), and with an auxiliary
+trains the same DCGAN unconditionally and with conditional BatchNorm in G
+and three discriminators: the projection discriminator (Miyato & Koyama
+2018), the one-hot label as input channels (concat), and an auxiliary
 classifier D (ACGAN, Odena et al. 2017), 3 seeds each, the same number of
 steps. This script runs (or resumes) that sweep with `launch.py --sweep`,
 then draws, for the first seed of each variant, a grid with one row per
@@ -55,13 +56,15 @@ BARS = (("fid", "real_fid", "FID (classifier features)"),
 COLUMNS_PER_CLASS = 8
 
 
+VARIANTS = ("unconditional", "projection", "concat", "acgan")
+COLORS = ("tab:gray", "tab:blue", "tab:green", "tab:orange")
+
+
 def variant_of(overrides: dict) -> str:
-  """'unconditional', 'projection' or 'acgan' from a run's overrides."""
+  """The VARIANTS entry of a run's overrides."""
   if overrides.get("model.num_classes", None) == 0:
     return "unconditional"
-  if overrides.get("model.discriminator_conditioning") == "acgan":
-    return "acgan"
-  return "projection"
+  return overrides.get("model.discriminator_conditioning", "projection")
 
 
 def collect(sweep_dir: str) -> dict[str, list[dict]]:
@@ -108,14 +111,14 @@ def summarise(variants: dict[str, list[dict]]) -> dict:
 
 
 def plot_metrics(table: dict, path: str, quick: bool = False) -> str:
-  names = [n for n in ("unconditional", "projection", "acgan") if n in table]
+  names = [n for n in VARIANTS if n in table]
   fig = common.new_figure((3.2 * len(BARS), 3.4))
   for i, (key, real_key, title) in enumerate(BARS):
     ax = fig.add_subplot(1, len(BARS), i + 1)
     shown = [n for n in names if key in table[n]]
     ax.bar(range(len(shown)), [table[n][key]["mean"] for n in shown],
            yerr=[table[n][key]["stderr"] for n in shown], capsize=4,
-           color=["tab:gray", "tab:blue", "tab:orange"][:len(shown)])
+           color=[COLORS[VARIANTS.index(n)] for n in shown])
     reals = [table[n][real_key]["mean"] for n in shown
              if real_key in table[n]]
     if reals:
@@ -130,8 +133,7 @@ def plot_metrics(table: dict, path: str, quick: bool = False) -> str:
 def plot_samples(variants: dict[str, list[dict]], path: str,
                  quick: bool = False) -> str:
   """The first seed of each variant: one row per class."""
-  names = [n for n in ("unconditional", "projection", "acgan")
-           if n in variants]
+  names = [n for n in VARIANTS if n in variants]
   fig = common.new_figure((3.4 * max(len(names), 1), 4.2))
   for i, name in enumerate(names):
     run = variants[name][0]
