@@ -341,3 +341,41 @@ def test_every_game_trains_with_every_conditioning(tmp_path, game,
   metrics = summary["final_metrics"]
   assert np.isfinite(metrics["d_loss"]) and np.isfinite(metrics["g_loss"])
   assert ("class_loss" in metrics) == (discriminator == "acgan")
+
+
+@pytest.mark.parametrize("fake_weight", [1.0, 0.0, 0.5])
+@pytest.mark.parametrize("d_weight", [1.0, 0.3])
+def test_acgan_class_loss_is_the_weighted_cross_entropies(fake_weight,
+                                                          d_weight):
+  """L_D + w_D (CE(q(x), y) + w_f CE(q(G(z, y')), y')) (Odena et al. 2017;
+  w_f = 0: D's classifier learns from real images only)."""
+  from gan_jax import models as model_lib  # pylint: disable=g-import-not-at-top
+  from gan_jax.step import update as update_lib  # pylint: disable=g-import-not-at-top
+  import optax  # pylint: disable=g-import-not-at-top
+  config = ring_config("concat", "acgan", **{
+      "loss.r1_gamma": 0.0, "loss.acgan_fake_weight": fake_weight,
+      "loss.acgan_discriminator_weight": d_weight, "train.batch_size": 16})
+  generator, discriminator = model_lib.make_models(config.model, (2,))
+  models = step_lib.Models(generator, discriminator)
+  setup = update_lib.update_setup(config, models, None, 1, step_lib.AXIS,
+                                  label_probs=np.full(8, 1 / 8))
+  state = step_lib.init_state(config, models, (2,))
+  rng = np.random.default_rng(0)
+  real, fake = (jnp.asarray(rng.normal(size=(16, 2)), jnp.float32)
+                for _ in range(2))
+  real_labels, fake_labels = (jnp.asarray(rng.integers(0, 8, 16), jnp.int32)
+                              for _ in range(2))
+  loss, (real_logits, fake_logits, _, values) = (
+      update_lib.penalised_discriminator_loss(
+          state.d_params, setup, {}, real, fake, jax.random.PRNGKey(0),
+          jnp.arange(16), real_labels, fake_labels))
+  apply = lambda x: discriminator.apply({"params": state.d_params}, x,
+                                        train=True)
+  (rl, rc), (fl, fc) = apply(real), apply(fake)
+  ce = lambda c, y: float(np.mean(optax.softmax_cross_entropy_with_integer_labels(c, y)))
+  expected_class = ce(rc, real_labels) + fake_weight * ce(fc, fake_labels)
+  assert float(values["class_loss"]) == pytest.approx(expected_class,
+                                                      rel=1e-6)
+  expected = float(setup.objective.discriminator(rl, fl)) + (
+      d_weight * expected_class)
+  assert float(loss) == pytest.approx(expected, rel=1e-6)

@@ -529,7 +529,8 @@ def test_conditional_figure_plots_each_variant(tmp_path):
                        runs_dir=str(tmp_path / "runs"), no_run=True)
   with open(os.path.join(tmp_path, "out", figure.NAME + ".json")) as f:
     table = json.load(f)["table"]
-  assert set(table) == {"unconditional", "projection", "concat", "acgan"}
+  assert set(table) == {"unconditional", "projection", "concat", "acgan",
+                        "acgan_real"}
   for name in table:
     values = [fid[(name, 0)], fid[(name, 1)]]
     assert table[name]["fid"]["values"] == values

@@ -4,8 +4,8 @@ experiments/configs/fashion_mnist_conditional.py's `sweep("compare")`
 trains the same DCGAN unconditionally and with conditional BatchNorm in G
 and three discriminators: the projection discriminator (Miyato & Koyama
 2018), the one-hot label as input channels (concat), and an auxiliary
-classifier D (ACGAN, Odena et al. 2017), 3 seeds each, the same number of
-steps. This script runs (or resumes) that sweep with `launch.py --sweep`,
+classifier D (ACGAN, Odena et al. 2017; and with its classifier trained on
+real images only, `acgan_real`), 3 seeds each, the same number of steps. This script runs (or resumes) that sweep with `launch.py --sweep`,
 then draws, for the first seed of each variant, a grid with one row per
 class (the same z in every row for the conditional ones; the unconditional
 G's samples in rows as they come), and bar charts of the metrics (mean and
@@ -56,14 +56,16 @@ BARS = (("fid", "real_fid", "FID (classifier features)"),
 COLUMNS_PER_CLASS = 8
 
 
-VARIANTS = ("unconditional", "projection", "concat", "acgan")
-COLORS = ("tab:gray", "tab:blue", "tab:green", "tab:orange")
+VARIANTS = ("unconditional", "projection", "concat", "acgan", "acgan_real")
+COLORS = ("tab:gray", "tab:blue", "tab:green", "tab:orange", "tab:red")
 
 
 def variant_of(overrides: dict) -> str:
   """The VARIANTS entry of a run's overrides."""
   if overrides.get("model.num_classes", None) == 0:
     return "unconditional"
+  if overrides.get("loss.acgan_fake_weight", 1.0) == 0.0:
+    return "acgan_real"
   return overrides.get("model.discriminator_conditioning", "projection")
 
 

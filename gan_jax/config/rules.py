@@ -145,6 +145,7 @@ _LOSS = (
     FieldCheck("loss.acgan_discriminator_weight", "range",
                fields.NON_NEGATIVE),
     FieldCheck("loss.acgan_generator_weight", "range", fields.NON_NEGATIVE),
+    FieldCheck("loss.acgan_fake_weight", "range", fields.NON_NEGATIVE),
 )
 
 _OPTIMIZER = tuple(

@@ -32,6 +32,8 @@ Schema (defaults in brackets):
   loss.acgan_discriminator_weight, loss.acgan_generator_weight
                              >= 0: the class loss of an ACGAN D in D's
                              and G's losses (Odena et al. 2017)
+  loss.acgan_fake_weight     >= 0: the fakes' term of D's class loss (1 as
+                             Odena et al.; 0: real images only)
   optimizer.generator/discriminator.{name adam|sgd, learning_rate, b1, b2,
                              momentum, schedule constant|linear|cosine,
                              decay_steps (train steps; 0 = train.steps),
@@ -151,6 +153,9 @@ def default_config(plugins=None) -> ml_collections.ConfigDict:
   # G's losses.
   config.loss.acgan_discriminator_weight = 1.0
   config.loss.acgan_generator_weight = 1.0
+  # The fakes' term of D's class loss (Odena et al.: 1; 0 = the classifier
+  # learns from real images only).
+  config.loss.acgan_fake_weight = 1.0
   config.optimizer = ml_collections.ConfigDict(
       dict(generator=_optimizer_config(1e-3),
            discriminator=_optimizer_config(1e-3)))

@@ -152,6 +152,9 @@ class UpdateSetup:
       cross-entropy (ACGAN, Odena et al. 2017: config.loss.
       acgan_discriminator_weight / acgan_generator_weight); used when D
       returns class logits.
+    fake_class_weight: the weight of the fakes' term in D's class loss
+      (config.loss.acgan_fake_weight; Odena et al.'s 1, 0 = D's classifier
+      learns from real images only).
   """
   generator: nn.Module
   discriminator: nn.Module
@@ -169,6 +172,7 @@ class UpdateSetup:
   axis_name: str
   label_log_probs: Optional[Any] = None
   class_weights: tuple[float, float] = (1.0, 1.0)
+  fake_class_weight: float = 1.0
 
   @property
   def conditional(self) -> bool:
@@ -206,6 +210,7 @@ def update_setup(config: ml_collections.ConfigDict, models: Models,
                        jnp.log(jnp.asarray(label_probs, jnp.float32))),
       class_weights=(float(config.loss.get("acgan_discriminator_weight", 1.0)),
                      float(config.loss.get("acgan_generator_weight", 1.0))),
+      fake_class_weight=float(config.loss.get("acgan_fake_weight", 1.0)),
   )
 
 
@@ -301,7 +306,11 @@ def penalised_discriminator_loss(d_params, setup: UpdateSetup, d_batch_stats,
   An ACGAN D (Odena et al. 2017) also minimises the cross-entropy of its
   class logits on the real examples' labels and the fakes' requested
   labels, weighted by config.loss.acgan_discriminator_weight:
-  L_D + w_D (CE(q(x), y) + CE(q(G(z, y')), y')).
+  L_D + w_D (CE(q(x), y) + w_f CE(q(G(z, y')), y')), w_f =
+  config.loss.acgan_fake_weight (Odena et al.: 1). With w_f > 0 D's
+  classifier also learns the fakes' requested classes, and G can then
+  satisfy it with features that are not the class's appearance (Shu et al.
+  2017; Gong et al. 2019, TAC-GAN); w_f = 0 trains it on real images only.
 
   Returns:
     (loss, (real outputs, fake outputs, new batch_stats, {penalty: value})).
@@ -315,8 +324,10 @@ def penalised_discriminator_loss(d_params, setup: UpdateSetup, d_batch_stats,
   loss = setup.objective.discriminator(real_logits, fake_logits)
   values = {}
   if real_classes is not None:
-    values["class_loss"] = (class_cross_entropy(real_classes, real_labels) +
-                            class_cross_entropy(fake_classes, fake_labels))
+    values["class_loss"] = (
+        class_cross_entropy(real_classes, real_labels) +
+        setup.fake_class_weight * class_cross_entropy(fake_classes,
+                                                      fake_labels))
     loss = loss + setup.class_weights[0] * values["class_loss"]
   for penalty in setup.penalties:
     values[penalty.name] = _penalty(setup, penalty, d_params, d_batch_stats,
