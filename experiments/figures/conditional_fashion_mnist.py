@@ -127,7 +127,7 @@ def plot_metrics(table: dict, path: str, quick: bool = False) -> str:
       ax.axhline(float(np.mean(reals)), color="k", linestyle=":",
                  linewidth=1, label="real data")
       ax.legend(fontsize=7)
-    ax.set_xticks(range(len(shown)), shown, fontsize=8)
+    ax.set_xticks(range(len(shown)), shown, fontsize=8, rotation=30)
     ax.set_title(title, fontsize=9)
   return common.save_figure(fig, path, quick)
 
