@@ -90,14 +90,10 @@ def image_shape(data_config) -> tuple[int, int, int]:
   name = tfds_name(data_config)
   if known_shape(name):
     return tuple(known_shape(name))
-  try:
-    shape = tuple(_builder(data_config).info.features["image"].shape)
-  except common.DataError:
-    raise
-  except Exception as e:  # pylint: disable=broad-except
-    raise common.DataError(
-        f"config.data.name / tfds_name {name!r}: cannot get the image shape "
-        f"from TFDS ({type(e).__name__}: {e})") from e
+  shape = tuple(_feature_info(
+      data_config, "image", "shape",
+      f"config.data.name / tfds_name {name!r}: cannot get the image shape "
+      "from TFDS"))
   if len(shape) == 2:
     shape = (*shape, 1)
   if len(shape) != 3 or None in shape:
@@ -106,10 +102,17 @@ def image_shape(data_config) -> tuple[int, int, int]:
   return shape
 
 
-def _builder(data_config):
+def _feature_info(data_config, feature: str, attribute: str, failure: str):
+  """`attribute` of the builder's info of `feature` (e.g. the image's shape);
+  a DataError starting with `failure` if TFDS cannot give it."""
   tfds = import_tfds()
-  return tfds.builder(tfds_name(data_config),
-                      data_dir=common.field(data_config, "data_dir") or None)
+  try:
+    builder = tfds.builder(tfds_name(data_config),
+                           data_dir=common.field(data_config, "data_dir") or
+                           None)
+    return getattr(builder.info.features[feature], attribute)
+  except Exception as e:  # pylint: disable=broad-except
+    raise common.DataError(f"{failure} ({type(e).__name__}: {e})") from e
 
 
 def num_classes(data_config) -> int:
@@ -119,14 +122,10 @@ def num_classes(data_config) -> int:
     known = registry.DATASETS.get(name).info.get("num_classes")
     if known:
       return int(known)
-  try:
-    return int(_builder(data_config).info.features["label"].num_classes)
-  except common.DataError:
-    raise
-  except Exception as e:  # pylint: disable=broad-except
-    raise common.DataError(
-        f"TFDS data set {name!r}: cannot get the number of classes of its "
-        f"'label' feature ({type(e).__name__}: {e})") from e
+  return int(_feature_info(
+      data_config, "label", "num_classes",
+      f"TFDS data set {name!r}: cannot get the number of classes of its "
+      "'label' feature"))
 
 
 # A TFDS image data set whose shape is known without asking TFDS; any other

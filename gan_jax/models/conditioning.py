@@ -185,19 +185,27 @@ def class_head(phi: Array, num_classes: int, *,
                      spectral_norm=spectral_norm).astype(jnp.float32)
 
 
-def discriminator_outputs(logits: Array, phi: Array, labels, *,
-                          num_classes: int, conditioning: str,
-                          apply_layer: Callable[..., Array], train: bool,
-                          spectral_norm: bool,
-                          kernel_init: Callable[..., Array],
-                          dtype: jnp.dtype,
+def discriminator_outputs(module: nn.Module, phi: Array, labels, *,
+                          dense_name: str, apply_layer: Callable[..., Array],
+                          train: bool, kernel_init: Callable[..., Array],
                           embedding_init: Callable[..., Array] | None = None):
-  """D's outputs from its unconditional logit ψ(φ(x)) and features φ(x).
+  """D's outputs from its last features φ(x), inside its `nn.compact` call.
 
-  'acgan': (logits, `class_head` logits [n, C]); 'projection' (with labels):
-  logits + `projection`; otherwise the logits. `kernel_init` is the class
-  head's, `embedding_init` the projection's (None: flax's).
+  ψ(φ(x)) = Dense(1) (param `dense_name`, spectrally normalised with D),
+  float32 logits whatever the compute dtype; then by `module.conditioning`
+  (read when `module.num_classes` > 0): 'acgan': (logits, `class_head`
+  logits [n, C]); 'projection' (with labels): logits + `projection`;
+  otherwise the logits. φ(x) is sown as 'intermediates'/'phi' for probes
+  and tests (stored only when that collection is mutable). `kernel_init`
+  is the Dense layers', `embedding_init` the projection's (None: flax's).
   """
+  num_classes, conditioning = module.num_classes, module.conditioning
+  spectral_norm, dtype = module.spectral_norm, module.dtype
+  x = apply_layer(nn.Dense(1, kernel_init=kernel_init, dtype=dtype,
+                           name=dense_name),
+                  phi, train=train, spectral_norm=spectral_norm)
+  module.sow("intermediates", "phi", phi)
+  logits = x[:, 0].astype(jnp.float32)
   if num_classes and conditioning == "acgan":
     return logits, class_head(
         phi, num_classes, apply_layer=apply_layer, train=train,

@@ -183,20 +183,10 @@ class DCGANDiscriminator(nn.Module):
                        axis_name=self.axis_name, dtype=self.dtype,
                        scale_init=_dcgan_bn_scale_init)(x)
       x = nn.leaky_relu(x, negative_slope=self.leaky_relu_slope)
-    phi = x.reshape(x.shape[0], -1)
-    x = apply_layer(nn.Dense(1, kernel_init=conv_transpose.DCGAN_INIT,
-                             dtype=self.dtype, name="Dense_0"),
-                    phi, train=train, spectral_norm=self.spectral_norm)
-    # φ(x) for probes and tests (stored only when 'intermediates' is
-    # mutable).
-    self.sow("intermediates", "phi", phi)
-    # The losses see float32 logits whatever the compute dtype.
     return cond.discriminator_outputs(
-        x[:, 0].astype(jnp.float32), phi, labels,
-        num_classes=self.num_classes,
-        conditioning=self.conditioning, apply_layer=apply_layer, train=train,
-        spectral_norm=self.spectral_norm,
-        kernel_init=conv_transpose.DCGAN_INIT, dtype=self.dtype,
+        self, x.reshape(x.shape[0], -1), labels, dense_name="Dense_0",
+        apply_layer=apply_layer, train=train,
+        kernel_init=conv_transpose.DCGAN_INIT,
         embedding_init=conv_transpose.DCGAN_INIT)
 
 

@@ -260,21 +260,9 @@ class MLPDiscriminator(nn.Module):
                        dtype=self.dtype, name=f"hidden_{i}")(x, train)
       if self.dropout > 0:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
-    phi = x
-    x = apply_layer(
-        nn.Dense(1, kernel_init=nn.initializers.lecun_normal(),
-                 dtype=self.dtype, name="out"),
-        phi, train=train, spectral_norm=self.spectral_norm)
-    # φ(x) for probes and tests (stored only when 'intermediates' is
-    # mutable).
-    self.sow("intermediates", "phi", phi)
-    # The losses see float32 logits whatever the compute dtype.
     return cond.discriminator_outputs(
-        x[:, 0].astype(jnp.float32), phi, labels,
-        num_classes=self.num_classes,
-        conditioning=self.conditioning, apply_layer=apply_layer, train=train,
-        spectral_norm=self.spectral_norm,
-        kernel_init=nn.initializers.lecun_normal(), dtype=self.dtype)
+        self, x, labels, dense_name="out", apply_layer=apply_layer,
+        train=train, kernel_init=nn.initializers.lecun_normal())
 
 
 def build_mlp(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,

@@ -97,6 +97,7 @@ class Experiment:
     # Read (and checked against the data) now when the data is loaded here;
     # else when the step is built (sampling a saved run needs no data).
     self._label_probs = None
+    self._pipeline = None  # config.data.pipeline resolved (`pipeline`)
     if load_data and self.num_classes:
       self._label_probs = self._read_label_probs(load_data)
     self._image_evaluator = None
@@ -219,7 +220,7 @@ class Experiment:
     Raises:
       ConfigError: 'host' for toy data.
     """
-    if getattr(self, "_pipeline", None) is not None:
+    if self._pipeline is not None:
       return self._pipeline
     devices = tuple(devices) or tuple(jax.devices())
     train_bytes = None
@@ -231,7 +232,7 @@ class Experiment:
                                      train_bytes=train_bytes, devices=devices)
     logging.info("Real batches %s (%s)", "streamed from the host"
                  if mode == "host" else "drawn on the devices", why)
-    self._pipeline = mode  # pylint: disable=attribute-defined-outside-init
+    self._pipeline = mode
     return mode
 
   def place_dataset(self, parallel: step_lib.DataParallel, *,
