@@ -309,6 +309,15 @@ MODEL_COMMON_FIELDS = dict(
         "'projection' = logit + <embed(y), phi(x)> (Miyato & Koyama 2018); "
         "'acgan' = unconditioned D with a class-logits head (Odena et al. "
         "2017)"),
+    latent_distribution=fields_lib.choice(
+        "normal", ("normal", "uniform"),
+        doc="p_z: 'normal' = N(0, I); 'uniform' = U(-1, 1)^latent_dim (the "
+        "seed notebooks, Goodfellow et al. 2014's code)"),
+    output_activation=fields_lib.choice(
+        "tanh", ("tanh", "sigmoid"),
+        doc="images: G's last nonlinearity, tanh (pixels in [-1, 1]) or "
+        "sigmoid ([0, 1]; Goodfellow et al. 2014, the seed notebooks); it "
+        "must match config.data.pixel_range. Toy data: linear"),
 )
 
 # The common fields of every data set (the toy ones declare theirs).
@@ -336,6 +345,11 @@ DATA_COMMON_FIELDS = dict(
         "auto", ("auto", "device", "host"),
         doc="images: 'device' (the train split on the devices), 'host' "
             "(batches streamed from the host), 'auto' (device if it fits)"),
+    pixel_range=fields_lib.choice(
+        "[-1,1]", ("[-1,1]", "[0,1]"),
+        doc="images: the range pixels are mapped to for G and D, "
+        "'[-1,1]' (x/127.5 - 1, for a tanh G) or '[0,1]' (x/255, for a "
+        "sigmoid G: config.model.output_activation)"),
 )
 
 def _model_needs(model: Component) -> Optional[str]:

@@ -16,12 +16,17 @@ from gan_jax.config.checks import FieldCheck
 from gan_jax.fields import choices_text
 from gan_jax.fields import ConfigError
 
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
 SCHEDULES = ("constant", "linear", "cosine")
 # 'pmap' was removed (jax.pmap is in maintenance); old runs saved with it
 # read as 'shard_map' (`gan_jax.config.resume.migrate`).
 PARALLELISM = ("shard_map",)
 ON_DIVERGENCE = ("stop", "restore")
+# train.generator_noise: G's step draws fresh z (Algorithm 1) or reuses the
+# last D sub-step's (the seed notebooks).
+GENERATOR_NOISE = ("fresh", "discriminator")
+# train.fake_labels: a conditional G's labels in D's steps.
+FAKE_LABELS = ("sampled", "real")
 
 
 def _registry_fields(reg: registry.Registry):
@@ -99,10 +104,28 @@ def _check_model_builds(config, unused_context: Context) -> None:
     raise ConfigError(message) from None
 
 
+def _check_output_matches_pixel_range(config, unused_context: Context
+                                      ) -> None:
+  """A sigmoid G draws [0, 1], a tanh G [-1, 1]: the data must be there too."""
+  from gan_jax import data as data_lib  # pylint: disable=g-import-not-at-top
+  if data_lib.is_toy(config.data):
+    return
+  activation = config.model.get("output_activation", "tanh")
+  pixel_range = config.data.get("pixel_range", "[-1,1]")
+  wanted = {"tanh": "[-1,1]", "sigmoid": "[0,1]"}.get(activation)
+  if wanted is not None and pixel_range != wanted:
+    raise ConfigError(
+        f"config.model.output_activation = {activation!r} draws images in "
+        f"{wanted} but config.data.pixel_range = {pixel_range!r}; set "
+        f"config.data.pixel_range = {wanted!r} (or output_activation = "
+        f"{'sigmoid' if activation == 'tanh' else 'tanh'!r})")
+
+
 _MODEL = (
     _check_name(registry.MODELS),
     _registry_fields(registry.MODELS),
     _chosen_rules(registry.MODELS),
+    _check_output_matches_pixel_range,
     _check_model_builds,
 )
 
@@ -135,6 +158,27 @@ def _check_penalty_rules(config, unused_context: Context) -> None:
         rule(config)
 
 
+def _check_weight_clip(config, unused_context: Context) -> None:
+  """Clipping is WGAN's Lipschitz constraint; a gradient penalty or spectral
+  norm is another: one of them, not two."""
+  clip = config.loss.weight_clip
+  if not clip:
+    return
+  for penalty in registry.PENALTIES.components(config.plugins):
+    field = penalty.info["weight_field"]
+    if config.loss[field]:
+      raise ConfigError(
+          f"config.loss.weight_clip = {clip} and config.loss.{field} = "
+          f"{config.loss[field]} both constrain D; drop one (set "
+          f"config.loss.{field} = 0, or config.loss.weight_clip = 0)")
+  if config.model.get("discriminator_spectral_norm", False):
+    raise ConfigError(
+        f"config.loss.weight_clip = {clip} and config.model."
+        f"discriminator_spectral_norm = True both constrain D's Lipschitz "
+        f"constant; drop one (set discriminator_spectral_norm = False, or "
+        f"config.loss.weight_clip = 0)")
+
+
 _LOSS = (
     _check_name(registry.GAMES),
     _registry_fields(registry.GAMES),
@@ -146,6 +190,8 @@ _LOSS = (
                fields.NON_NEGATIVE),
     FieldCheck("loss.acgan_generator_weight", "range", fields.NON_NEGATIVE),
     FieldCheck("loss.acgan_fake_weight", "range", fields.NON_NEGATIVE),
+    FieldCheck("loss.weight_clip", "range", fields.NON_NEGATIVE),
+    _check_weight_clip,
 )
 
 _OPTIMIZER = tuple(
@@ -156,6 +202,10 @@ _OPTIMIZER = tuple(
         FieldCheck(f"{prefix}.b1", "range", fields.UNIT),
         FieldCheck(f"{prefix}.b2", "range", fields.UNIT),
         FieldCheck(f"{prefix}.momentum", "range", fields.UNIT),
+        FieldCheck(f"{prefix}.eps", "range", fields.POSITIVE),
+        FieldCheck(f"{prefix}.decay", "range", fields.UNIT),
+        FieldCheck(f"{prefix}.initial_scale", "range", fields.NON_NEGATIVE),
+        FieldCheck(f"{prefix}.centered", "bool"),
         FieldCheck(f"{prefix}.schedule", "choice", SCHEDULES),
         FieldCheck(f"{prefix}.decay_steps", "int", 0),
         FieldCheck(f"{prefix}.end_factor", "range", fields.CLOSED_UNIT),
@@ -209,6 +259,15 @@ def _check_discriminator_steps_bound(config, unused_context: Context) -> None:
         f"compiled update, whose compile time grows with k")
 
 
+def _check_fake_labels_conditional(config, unused_context: Context) -> None:
+  if (config.train.get("fake_labels", "sampled") == "real" and
+      not config.model.get("num_classes", 0)):
+    raise ConfigError(
+        "config.train.fake_labels = 'real' gives a conditional G the real "
+        "batch's labels; this model is unconditional (config.model."
+        "num_classes = 0): leave it at 'sampled'")
+
+
 _TRAIN = (
     FieldCheck("train.steps", "int", 1),
     FieldCheck("train.batch_size", "int", 1),
@@ -224,6 +283,9 @@ _TRAIN = (
     FieldCheck("train.on_divergence", "choice", ON_DIVERGENCE),
     FieldCheck("train.divergence_lr_factor", "range", fields.OPEN_UNIT),
     FieldCheck("train.max_divergence_restores", "int", 0),
+    FieldCheck("train.generator_noise", "choice", GENERATOR_NOISE),
+    FieldCheck("train.fake_labels", "choice", FAKE_LABELS),
+    _check_fake_labels_conditional,
 )
 
 def _check_parallelism(config, unused_context: Context) -> None:

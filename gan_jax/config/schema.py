@@ -34,8 +34,16 @@ Schema (defaults in brackets):
                              and G's losses (Odena et al. 2017)
   loss.acgan_fake_weight     >= 0: the fakes' term of D's class loss (1 as
                              Odena et al.; 0: real images only)
-  optimizer.generator/discriminator.{name adam|sgd, learning_rate, b1, b2,
-                             momentum, schedule constant|linear|cosine,
+  loss.weight_clip           [0.0] >= 0: c > 0 clips every parameter of D
+                             to [-c, c] after each D step (WGAN, Arjovsky et
+                             al. 2017); 0 = off. Not with a gradient
+                             penalty or spectral norm
+  optimizer.generator/discriminator.{name adam|sgd|rmsprop, learning_rate,
+                             b1, b2 (Adam), momentum (SGD, RMSProp), eps
+                             (Adam, RMSProp; [1e-8]), decay (RMSProp's rho
+                             [0.9]), initial_scale (RMSProp's first mean
+                             square: optax's 0, TF1's 1), centered
+                             (RMSProp), schedule constant|linear|cosine,
                              decay_steps (train steps; 0 = train.steps),
                              end_factor (final lr / learning_rate)}
   train.steps                number of generator steps (Algorithm 1 iterations)
@@ -58,6 +66,14 @@ Schema (defaults in brackets):
                              learning rates by divergence_lr_factor)
   train.divergence_lr_factor [0.5] learning-rate factor per restore, in (0, 1)
   train.max_divergence_restores  [3] restores before stopping anyway
+  train.generator_noise      ['fresh'] G's step draws fresh z (Algorithm 1)
+                             | 'discriminator': it reuses the z (and fake
+                             labels) of the last D sub-step, as the seed
+                             notebooks feed the same z_noise to both
+  train.fake_labels          ['sampled'] a conditional G's labels in D's
+                             steps: drawn from the class frequencies |
+                             'real': the real batch's labels (the seed
+                             C-GAN notebook: y_mb fed to both)
   parallelism                shard_map (the only mapping; 'pmap' was
                              removed, and old runs' 'pmap' reads as it)
   eval.metrics               [()] the evaluators to run by registered name
@@ -103,7 +119,9 @@ from gan_jax.fields import ConfigError
 def _optimizer_config(learning_rate: float) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(
       dict(name="adam", learning_rate=learning_rate, b1=0.9, b2=0.999,
-           momentum=0.0, schedule="constant", decay_steps=0, end_factor=0.0))
+           momentum=0.0, eps=1e-8, decay=0.9, initial_scale=0.0,
+           centered=False, schedule="constant", decay_steps=0,
+           end_factor=0.0))
 
 
 def set_optimizers(config: ml_collections.ConfigDict, **fields) -> None:
@@ -156,6 +174,9 @@ def default_config(plugins=None) -> ml_collections.ConfigDict:
   # The fakes' term of D's class loss (Odena et al.: 1; 0 = the classifier
   # learns from real images only).
   config.loss.acgan_fake_weight = 1.0
+  # WGAN's Lipschitz constraint by weight clipping (Arjovsky et al. 2017):
+  # every parameter of D clipped to [-c, c] after each D step; 0 = off.
+  config.loss.weight_clip = 0.0
   config.optimizer = ml_collections.ConfigDict(
       dict(generator=_optimizer_config(1e-3),
            discriminator=_optimizer_config(1e-3)))
@@ -173,6 +194,8 @@ def default_config(plugins=None) -> ml_collections.ConfigDict:
           on_divergence="stop",
           divergence_lr_factor=0.5,
           max_divergence_restores=3,
+          generator_noise="fresh",
+          fake_labels="sampled",
       ))
   config.parallelism = "shard_map"
   config.eval = ml_collections.ConfigDict(

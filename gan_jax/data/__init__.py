@@ -40,6 +40,8 @@ re-exported here, e.g. `data.load_images`, `data.read_idx`,
 
 from gan_jax.data import common
 from gan_jax.data.batching import from_model_range
+from gan_jax.data.batching import PIXEL_RANGES
+from gan_jax.data.batching import pixel_range
 from gan_jax.data.batching import process_batch_slice
 from gan_jax.data.batching import to_model_range
 from gan_jax.data.batching import to_unit_range

@@ -14,16 +14,42 @@ import numpy as np
 from gan_jax.data import common
 
 
-def to_model_range(images_uint8) -> jax.Array:
-  """uint8 [...] in {0..255} -> float32 in [-1, 1]: x / 127.5 - 1. Jittable."""
+# config.data.pixel_range: the pixel range G and D work in.
+PIXEL_RANGES = ("[-1,1]", "[0,1]")
+
+
+def _check_pixel_range(pixel_range: str) -> None:
+  if pixel_range not in PIXEL_RANGES:
+    raise ValueError(f"config.data.pixel_range = {pixel_range!r} is not "
+                     f"valid; choose one of {', '.join(map(repr, PIXEL_RANGES))}")
+
+
+def pixel_range(data_config) -> str:
+  """config.data.pixel_range ('[-1,1]' when absent: runs saved before it)."""
+  return common.field(data_config, "pixel_range", "[-1,1]")
+
+
+def to_model_range(images_uint8, pixel_range: str = "[-1,1]") -> jax.Array:
+  """uint8 [...] in {0..255} -> float32 in the model's range. Jittable.
+
+  '[-1,1]' (for a tanh G): x / 127.5 - 1; '[0,1]' (for a sigmoid G, the
+  seed notebooks' MNIST convention): x / 255.
+  """
+  _check_pixel_range(pixel_range)
+  x = jnp.asarray(images_uint8).astype(jnp.float32)
+  if pixel_range == "[0,1]":
+    return x / 255.0
   # (x - 127.5) / 127.5 maps 0 and 255 to exactly -1 and 1 in float32.
-  return (jnp.asarray(images_uint8).astype(jnp.float32) - 127.5) / 127.5
+  return (x - 127.5) / 127.5
 
 
-def from_model_range(x) -> np.ndarray:
-  """Model output in [-1, 1] -> numpy float32 in [0, 1], clipped."""
+def from_model_range(x, pixel_range: str = "[-1,1]") -> np.ndarray:
+  """Model output in its range -> numpy float32 in [0, 1], clipped."""
+  _check_pixel_range(pixel_range)
   x = np.asarray(jax.device_get(x), dtype=np.float32)
-  return np.clip((x + 1.0) / 2.0, 0.0, 1.0)
+  if pixel_range == "[-1,1]":
+    x = (x + 1.0) / 2.0
+  return np.clip(x, 0.0, 1.0)
 
 
 def to_unit_range(images) -> np.ndarray:

@@ -290,7 +290,8 @@ class ConditionalMetric(evaluators.ConditionalEvaluator):
     if samples.ndim != 4:
       raise ValueError(f"samples must be images [n, H, W, C], got "
                        f"{samples.shape}")
-    return (data_lib.from_model_range(samples),
+    return (data_lib.from_model_range(samples,
+                                      data_lib.pixel_range(self.config.data)),
             check_labels(labels, samples.shape[0], self.num_classes))
 
 

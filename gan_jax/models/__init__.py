@@ -187,6 +187,15 @@ def make_models(model_config, data_shape: tuple[int, ...], *,
     raise ConfigError(
         f"config.model.num_classes = {num_classes}: model {name!r} is not "
         f"class-conditional; set num_classes = 0 or use 'mlp' or 'dcgan'")
+  activation = fields.choice("output_activation")
+  if (activation != "tanh" and
+      getattr(generator, "output_activation", "tanh") != activation):
+    # A plug-in G that does not read the field would keep its tanh while
+    # the data are in [0, 1].
+    raise ConfigError(
+        f"config.model.output_activation = {activation!r}: model {name!r}'s "
+        f"generator does not read it; leave it at 'tanh' or use 'mlp' or "
+        f"'dcgan'")
   return generator, discriminator
 
 

@@ -188,7 +188,9 @@ def class_head(phi: Array, num_classes: int, *,
 def discriminator_outputs(module: nn.Module, phi: Array, labels, *,
                           dense_name: str, apply_layer: Callable[..., Array],
                           train: bool, kernel_init: Callable[..., Array],
-                          embedding_init: Callable[..., Array] | None = None):
+                          embedding_init: Callable[..., Array] | None = None,
+                          bias_init: Callable[..., Array] =
+                          nn.initializers.zeros):
   """D's outputs from its last features φ(x), inside its `nn.compact` call.
 
   ψ(φ(x)) = Dense(1) (param `dense_name`, spectrally normalised with D),
@@ -197,12 +199,13 @@ def discriminator_outputs(module: nn.Module, phi: Array, labels, *,
   logits [n, C]); 'projection' (with labels): logits + `projection`;
   otherwise the logits. φ(x) is sown as 'intermediates'/'phi' for probes
   and tests (stored only when that collection is mutable). `kernel_init`
-  is the Dense layers', `embedding_init` the projection's (None: flax's).
+  and `bias_init` are the Dense layers', `embedding_init` the
+  projection's (None: flax's).
   """
   num_classes, conditioning = module.num_classes, module.conditioning
   spectral_norm, dtype = module.spectral_norm, module.dtype
-  x = apply_layer(nn.Dense(1, kernel_init=kernel_init, dtype=dtype,
-                           name=dense_name),
+  x = apply_layer(nn.Dense(1, kernel_init=kernel_init, bias_init=bias_init,
+                           dtype=dtype, name=dense_name),
                   phi, train=train, spectral_norm=spectral_norm)
   module.sow("intermediates", "phi", phi)
   logits = x[:, 0].astype(jnp.float32)

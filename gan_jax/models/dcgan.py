@@ -39,6 +39,8 @@ from gan_jax.models import fields as fields_lib
 from gan_jax.models.mlp import apply_layer
 from gan_jax.models.mlp import batch_norm
 from gan_jax.models.mlp import conditioning_fields
+from gan_jax.models.mlp import output_activation
+from gan_jax.models.mlp import output_nonlinearity
 from gan_jax.models.mlp import SPECTRAL_NORM_FIELD
 
 Array = jax.Array
@@ -60,7 +62,8 @@ class DCGANGenerator(nn.Module):
   32x32: Dense -> 4x4x4b -> ConvT 8x8x2b -> ConvT 16x16xb -> ConvT 32x32xC.
   28x28: Dense -> 7x7x2b -> ConvT 14x14xb -> ConvT 28x28xC.
   ConvT: 4x4 kernel, stride 2. BatchNorm + ReLU after every layer but the
-  last, which is tanh (images in [-1, 1]). b = `base_features`.
+  last, which is `output_activation`: tanh (images in [-1, 1]) or sigmoid
+  ([0, 1]). b = `base_features`.
   `conv_transpose_impl`: see `StridedConvTranspose` (the same function).
 
   With `num_classes` = C > 0, `__call__(z, labels)` takes labels int32 [n]
@@ -77,6 +80,7 @@ class DCGANGenerator(nn.Module):
   dtype: jnp.dtype = jnp.float32
   num_classes: int = 0
   conditioning: str = "concat"
+  output_activation: str = "tanh"
 
   def _bn(self, x: Array, train: bool, labels: Array | None,
           index: int) -> Array:
@@ -122,7 +126,7 @@ class DCGANGenerator(nn.Module):
         channels, impl=self.conv_transpose_impl, dtype=self.dtype,
         name=f"ConvTranspose_{num_up - 1}")(x)
     # The images (and tanh) are float32: the losses and the data are.
-    return jnp.tanh(x.astype(jnp.float32))
+    return output_nonlinearity(self.output_activation)(x.astype(jnp.float32))
 
 
 class DCGANDiscriminator(nn.Module):
@@ -219,7 +223,8 @@ def build_dcgan(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
       data_shape=data_shape,
       base_features=fields.positive_int("generator_base_features"),
       conv_transpose_impl=conv_impl, num_classes=num_classes,
-      conditioning=g_cond, **common)
+      conditioning=g_cond,
+      output_activation=output_activation(fields, data_shape), **common)
   spectral_norm = bool(fields.get("discriminator_spectral_norm"))
   discriminator = DCGANDiscriminator(
       data_shape=data_shape,

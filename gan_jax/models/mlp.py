@@ -60,12 +60,47 @@ def _activation_fn(name: str, slope: float) -> Callable[[Array], Array]:
       f"{', '.join(ACTIVATIONS)}")
 
 
-def _dense_init(activation: str) -> Callable[..., Array]:
+# config.model.parameter_init.
+PARAMETER_INITS = ("default", "scaled_normal")
+
+
+def _dense_init(activation: str, parameter_init: str = "default"
+                ) -> Callable[..., Array]:
+  if parameter_init == "scaled_normal":
+    return scaled_normal
   # He initialisation for ReLU-like units, LeCun for the rest (saturating or
   # linear units, and maxout, whose pieces are linear).
   if activation in ("relu", "leaky_relu", "elu", "gelu"):
     return nn.initializers.he_normal()
   return nn.initializers.lecun_normal()
+
+
+def scaled_normal(key: Array, shape: Sequence[int],
+                  dtype: Any = jnp.float32) -> Array:
+  """N(0, 2 / shape[0]) draws: the seed notebooks' "Xavier" initialiser.
+
+  Their `Xavier(in_shape)` is `tf.random_normal(in_shape, stddev=1 /
+  sqrt(in_shape[0] / 2))`, applied to every weight [n_in, n_out] (std
+  sqrt(2 / n_in), He et al. 2015's, untruncated) and to every bias [n_out]
+  (std sqrt(2 / n_out): the bias's own length; 1.41 for D's one output).
+  """
+  return (jax.random.normal(key, shape, dtype) *
+          jnp.sqrt(2.0 / shape[0]).astype(dtype))
+
+
+def _bias_init(parameter_init: str) -> Callable[..., Array]:
+  return (scaled_normal if parameter_init == "scaled_normal"
+          else nn.initializers.zeros)
+
+
+def output_nonlinearity(output_activation: str) -> Callable[[Array], Array]:
+  """G's image output: tanh ([-1, 1]) or sigmoid ([0, 1])."""
+  if output_activation == "sigmoid":
+    return jax.nn.sigmoid
+  if output_activation == "tanh":
+    return jnp.tanh
+  raise ValueError(f"config.model.output_activation = {output_activation!r} "
+                   f"is not valid; choose one of 'tanh', 'sigmoid'")
 
 
 def batch_norm(*, train: bool, momentum: float, epsilon: float,
@@ -122,6 +157,7 @@ class _HiddenDense(nn.Module):
   spectral_norm: bool = False
   dtype: jnp.dtype = jnp.float32
   num_classes: int = 0
+  parameter_init: str = "default"
 
   @nn.compact
   def __call__(self, x: Array, train: bool,
@@ -129,7 +165,10 @@ class _HiddenDense(nn.Module):
     maxout = self.activation == "maxout"
     width = self.features * (self.maxout_pieces if maxout else 1)
     x = apply_layer(
-        nn.Dense(width, kernel_init=_dense_init(self.activation),
+        nn.Dense(width,
+                 kernel_init=_dense_init(self.activation,
+                                         self.parameter_init),
+                 bias_init=_bias_init(self.parameter_init),
                  use_bias=not self.batch_norm, dtype=self.dtype,
                  name="dense"),
         x, train=train, spectral_norm=self.spectral_norm)
@@ -154,9 +193,12 @@ class MLPGenerator(nn.Module):
 
   Hidden layers: Dense(w) [-> BatchNorm] -> activation for w in `widths`.
   Output: Dense(prod(data_shape)), linear for rank-1 data (toy
-  distributions), tanh then reshape to [H, W, C] for rank-3 data (images in
-  [-1, 1]). Goodfellow et al. 2014 use this shape of network (with a
-  sigmoid output for MNIST in [0, 1]).
+  distributions), `output_activation` then reshape to [H, W, C] for rank-3
+  data: tanh (images in [-1, 1]) or sigmoid ([0, 1], as Goodfellow et al.
+  2014 for MNIST and the seed notebooks). `parameter_init`: 'default'
+  (He normal for ReLU-like hidden layers, LeCun normal otherwise, zero
+  biases) or 'scaled_normal' (`scaled_normal`: every weight and bias, the
+  seed notebooks').
 
   With `num_classes` = C > 0, `__call__(z, labels)` takes labels int32 [n]
   in [0, C): `conditioning` 'concat' feeds `[z, onehot(y)]` `[n, latent + C]`
@@ -177,6 +219,8 @@ class MLPGenerator(nn.Module):
   dtype: jnp.dtype = jnp.float32
   num_classes: int = 0
   conditioning: str = "concat"
+  output_activation: str = "tanh"
+  parameter_init: str = "default"
 
   @nn.compact
   def __call__(self, z: Array, labels: Array | None = None,
@@ -198,14 +242,16 @@ class MLPGenerator(nn.Module):
                        self.batch_norm_epsilon, self.axis_name,
                        dtype=self.dtype,
                        num_classes=self.num_classes if cbn else 0,
+                       parameter_init=self.parameter_init,
                        name=f"hidden_{i}")(x, train, labels)
     x = nn.Dense(math.prod(self.data_shape),
-                 kernel_init=nn.initializers.lecun_normal(), dtype=self.dtype,
+                 kernel_init=_dense_init("linear", self.parameter_init),
+                 bias_init=_bias_init(self.parameter_init), dtype=self.dtype,
                  name="out")(x)
     # The samples (and tanh) are float32: the losses and the data are.
     x = x.astype(jnp.float32)
     if len(self.data_shape) == 3:
-      x = jnp.tanh(x)
+      x = output_nonlinearity(self.output_activation)(x)
     return x.reshape(x.shape[0], *self.data_shape)
 
 
@@ -239,6 +285,7 @@ class MLPDiscriminator(nn.Module):
   dtype: jnp.dtype = jnp.float32
   num_classes: int = 0
   conditioning: str = "projection"
+  parameter_init: str = "default"
 
   @nn.compact
   def __call__(self, x: Array, labels: Array | None = None,
@@ -257,12 +304,14 @@ class MLPDiscriminator(nn.Module):
                        self.maxout_pieces, self.batch_norm and i > 0,
                        self.batch_norm_momentum, self.batch_norm_epsilon,
                        self.axis_name, self.spectral_norm,
-                       dtype=self.dtype, name=f"hidden_{i}")(x, train)
+                       dtype=self.dtype, parameter_init=self.parameter_init,
+                       name=f"hidden_{i}")(x, train)
       if self.dropout > 0:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
     return cond.discriminator_outputs(
         self, x, labels, dense_name="out", apply_layer=apply_layer,
-        train=train, kernel_init=nn.initializers.lecun_normal())
+        train=train, kernel_init=_dense_init("linear", self.parameter_init),
+        bias_init=_bias_init(self.parameter_init))
 
 
 def build_mlp(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
@@ -289,6 +338,7 @@ def build_mlp(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
   g_widths = fields.widths("generator_widths")
   g_batch_norm = bool(fields.get("generator_batch_norm"))
   g_first = bool(fields.get("generator_batch_norm_first_layer"))
+  parameter_init = fields.choice("parameter_init")
   if (num_classes and g_cond == "cbn" and
       not has_batch_norm(g_widths, g_batch_norm, g_first)):
     raise ConfigError(CBN_NEEDS_BATCH_NORM)
@@ -302,6 +352,8 @@ def build_mlp(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
       batch_norm_first_layer=g_first,
       num_classes=num_classes,
       conditioning=g_cond,
+      output_activation=output_activation(fields, data_shape),
+      parameter_init=parameter_init,
       **common)
   discriminator = MLPDiscriminator(
       widths=fields.widths("discriminator_widths"),
@@ -314,8 +366,21 @@ def build_mlp(fields: fields_lib.Fields, data_shape: tuple[int, ...], *,
       spectral_norm=bool(fields.get("discriminator_spectral_norm")),
       num_classes=num_classes,
       conditioning=d_cond,
+      parameter_init=parameter_init,
       **common)
   return generator, discriminator
+
+
+def output_activation(fields: fields_lib.Fields,
+                      data_shape: tuple[int, ...]) -> str:
+  """config.model.output_activation; toy data (rank 1) takes only 'tanh'
+  (the default: a toy G's output is linear)."""
+  value = fields.choice("output_activation")
+  if len(data_shape) != 3 and value != "tanh":
+    raise ConfigError(
+        f"config.model.output_activation = {value!r} applies to images; a "
+        f"toy generator's output is linear: leave it at 'tanh'")
+  return value
 
 
 def conditioning_fields(fields: fields_lib.Fields) -> tuple[int, str, str]:
@@ -402,5 +467,10 @@ registry.MODELS.add(
             0.0, fields.UNIT, doc="dropout rate after each hidden layer of D"),
         discriminator_input_dropout=fields.real(
             0.0, fields.UNIT, doc="dropout rate on D's (flattened) input"),
+        parameter_init=fields.choice(
+            "default", PARAMETER_INITS,
+            doc="'default': He normal (ReLU-like) / LeCun normal weights, "
+            "zero biases; 'scaled_normal': every weight and bias "
+            "~ N(0, 2 / shape[0]) (the seed notebooks' 'Xavier')"),
     ),
     rules=(_check_dropout_without_batch_norm, _check_conditioning))

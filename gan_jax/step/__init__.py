@@ -60,6 +60,8 @@ from gan_jax.step.sampling import make_streamed_sampler
 from gan_jax.step.sampling import real_draws
 from gan_jax.step.sampling import RealSampler
 from gan_jax.step.sampling import sample_labels
+from gan_jax.step.sampling import draw_latent
+from gan_jax.step.sampling import LATENT_DISTRIBUTIONS
 from gan_jax.step.sampling import sample_noise
 from gan_jax.step.state import AXIS
 from gan_jax.step.state import init_state
@@ -110,6 +112,8 @@ __all__ = [
     "make_update",
     "sample_labels",
     "sample_noise",
+    "draw_latent",
+    "LATENT_DISTRIBUTIONS",
     "is_conditional",
     "split_discriminator_outputs",
 ]

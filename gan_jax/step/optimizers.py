@@ -31,15 +31,31 @@ def learning_rate_schedule(optimizer_config: ml_collections.ConfigDict, *,
 def make_optimizer(optimizer_config: ml_collections.ConfigDict, *,
                    total_steps: int = 1,
                    updates_per_step: int = 1) -> optax.GradientTransformation:
-  """Adam (default) or SGD with momentum (Goodfellow et al. 2014)."""
+  """Adam (default), SGD with momentum (Goodfellow et al. 2014) or RMSProp.
+
+  RMSProp (Hinton's lecture 6e; the WGAN of Arjovsky et al. 2017):
+  ν ← ρ ν + (1 - ρ) g², θ ← θ - lr · g / sqrt(ν + ε), with ρ = `decay`,
+  ε = `eps`, ν₀ = `initial_scale` (TF1's RMSPropOptimizer: ρ 0.9, ε 1e-10,
+  ν₀ = 1, which the seed WGAN notebook uses; optax and PyTorch: ν₀ = 0),
+  `momentum` and `centered` as optax.rmsprop.
+  """
   name = optimizer_config.name
   rate = learning_rate_schedule(optimizer_config, total_steps=total_steps,
                                 updates_per_step=updates_per_step)
+  eps = float(optimizer_config.get("eps", 1e-8))
   if name == "adam":
-    return optax.adam(rate, b1=optimizer_config.b1, b2=optimizer_config.b2)
+    return optax.adam(rate, b1=optimizer_config.b1, b2=optimizer_config.b2,
+                      eps=eps)
   if name == "sgd":
     return optax.sgd(rate, momentum=optimizer_config.momentum or None)
-  raise ValueError(f"unknown optimizer {name!r}; valid names: adam, sgd")
+  if name == "rmsprop":
+    return optax.rmsprop(
+        rate, decay=float(optimizer_config.get("decay", 0.9)), eps=eps,
+        initial_scale=float(optimizer_config.get("initial_scale", 0.0)),
+        centered=bool(optimizer_config.get("centered", False)),
+        momentum=optimizer_config.momentum or None)
+  raise ValueError(f"unknown optimizer {name!r}; valid names: adam, sgd, "
+                   f"rmsprop")
 
 
 def make_optimizers(config: ml_collections.ConfigDict

@@ -33,7 +33,8 @@ def make_real_sampler(data_config: ml_collections.ConfigDict, *,
   Images: x_i = shard[u_i] with u_i uniform over the device's shard of the
   data set (sampling with replacement; `data['images']` inside the mapped
   step is that shard, [S, H, W, C] uint8, see `DataParallel.place_images`),
-  then mapped to [-1, 1]; with `labels`, y_i = `data['labels'][u_i]`. With
+  then mapped to config.data.pixel_range ([-1, 1] or [0, 1]); with
+  `labels`, y_i = `data['labels'][u_i]`. With
   config.data.mirror (StyleGAN's --mirror), u_i is uniform over [0, 2S) and
   u_i >= S draws the x-flipped copy of example u_i - S: the data set doubled
   by its mirror images, without storing them. With one device the shard is
@@ -55,6 +56,7 @@ def make_real_sampler(data_config: ml_collections.ConfigDict, *,
     return sample_toy
 
   mirror = bool(data_lib.common.field(data_config, "mirror", False))
+  pixel_range = data_lib.pixel_range(data_config)
 
   def sample_images(key, example_ids, data, draw=0):
     del draw
@@ -71,15 +73,32 @@ def make_real_sampler(data_config: ml_collections.ConfigDict, *,
       flip = (index >= size).reshape(-1, *([1] * (x.ndim - 1)))
       x = jnp.where(flip, x[:, :, ::-1], x)
     y = data["labels"][row].astype(jnp.int32) if labels else None
-    return data_lib.to_model_range(x), y
+    return data_lib.to_model_range(x, pixel_range), y
 
   return sample_images
 
 
-def sample_noise(key: jax.Array, example_ids: jax.Array,
-                 latent_dim: int) -> jax.Array:
-  """z_i ~ N(0, I_latent_dim) keyed by fold_in(key, i): [n, latent_dim]."""
-  one = lambda i: jax.random.normal(jax.random.fold_in(key, i), (latent_dim,))
+# config.model.latent_distribution: p_z.
+LATENT_DISTRIBUTIONS = ("normal", "uniform")
+
+
+def draw_latent(key: jax.Array, shape, distribution: str = "normal"
+                ) -> jax.Array:
+  """z ~ p_z of `shape`, float32: 'normal' N(0, I) or 'uniform' U(-1, 1)."""
+  if distribution == "normal":
+    return jax.random.normal(key, shape, jnp.float32)
+  if distribution == "uniform":
+    return jax.random.uniform(key, shape, jnp.float32, -1.0, 1.0)
+  raise ValueError(f"config.model.latent_distribution = {distribution!r} is "
+                   f"not valid; choose one of "
+                   f"{', '.join(map(repr, LATENT_DISTRIBUTIONS))}")
+
+
+def sample_noise(key: jax.Array, example_ids: jax.Array, latent_dim: int,
+                 distribution: str = "normal") -> jax.Array:
+  """z_i ~ p_z keyed by fold_in(key, i): [n, latent_dim] (`draw_latent`)."""
+  one = lambda i: draw_latent(jax.random.fold_in(key, i), (latent_dim,),
+                              distribution)
   return jax.vmap(one)(example_ids)
 
 
@@ -103,17 +122,19 @@ def real_draws(config: ml_collections.ConfigDict) -> int:
   return int(config.train.discriminator_steps) + (1 if needs_real else 0)
 
 
-def make_streamed_sampler(*, labels: bool = False) -> RealSampler:
+def make_streamed_sampler(*, labels: bool = False,
+                          pixel_range: str = "[-1,1]") -> RealSampler:
   """The real sampler of a streamed data set (config.data.pipeline 'host').
 
   `data` is one iteration's prepared batches (`gan_jax.data.pipeline`):
   {'images': uint8 [D, n, H, W, C], 'labels': int32 [D, n]} with n this
-  device's share; draw j returns batch j mapped to [-1, 1] (and its labels
+  device's share; draw j returns batch j mapped to `pixel_range`
+  (config.data.pixel_range; and its labels
   with `labels`). The key is not used: the host shuffled and mirrored.
   """
   def sample_streamed(key, example_ids, data, draw=0):
     del key, example_ids
-    x = data_lib.to_model_range(data["images"][draw])
+    x = data_lib.to_model_range(data["images"][draw], pixel_range)
     y = data["labels"][draw].astype(jnp.int32) if labels else None
     return x, y
 

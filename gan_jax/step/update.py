@@ -155,6 +155,13 @@ class UpdateSetup:
     fake_class_weight: the weight of the fakes' term in D's class loss
       (config.loss.acgan_fake_weight; Odena et al.'s 1, 0 = D's classifier
       learns from real images only).
+    latent_distribution: p_z (config.model.latent_distribution).
+    weight_clip: c > 0 clips every D parameter to [-c, c] after each D
+      update (config.loss.weight_clip; WGAN, Arjovsky et al. 2017); 0 = off.
+    reuse_discriminator_noise: G's step takes the last D sub-step's z and
+      fake labels (config.train.generator_noise = 'discriminator').
+    real_fake_labels: the fakes of D's steps take the real batch's labels
+      (config.train.fake_labels = 'real').
   """
   generator: nn.Module
   discriminator: nn.Module
@@ -173,6 +180,10 @@ class UpdateSetup:
   label_log_probs: Optional[Any] = None
   class_weights: tuple[float, float] = (1.0, 1.0)
   fake_class_weight: float = 1.0
+  latent_distribution: str = "normal"
+  weight_clip: float = 0.0
+  reuse_discriminator_noise: bool = False
+  real_fake_labels: bool = False
 
   @property
   def conditional(self) -> bool:
@@ -211,6 +222,11 @@ def update_setup(config: ml_collections.ConfigDict, models: Models,
       class_weights=(float(config.loss.get("acgan_discriminator_weight", 1.0)),
                      float(config.loss.get("acgan_generator_weight", 1.0))),
       fake_class_weight=float(config.loss.get("acgan_fake_weight", 1.0)),
+      latent_distribution=config.model.get("latent_distribution", "normal"),
+      weight_clip=float(config.loss.get("weight_clip", 0.0)),
+      reuse_discriminator_noise=(
+          config.train.get("generator_noise", "fresh") == "discriminator"),
+      real_fake_labels=config.train.get("fake_labels", "sampled") == "real",
   )
 
 
@@ -344,18 +360,38 @@ def _fake_labels(setup: UpdateSetup, key, example_ids):
   return sample_labels(key, example_ids, setup.label_log_probs)
 
 
+def clip_weights(params: PyTree, clip: float) -> PyTree:
+  """Every parameter clipped to [-clip, clip] (WGAN; Arjovsky et al. 2017).
+
+  All of D's parameters, weights and biases (and BatchNorm scales), as
+  their Algorithm 1 and the seed WGAN notebook clip; 'batch_stats' (running
+  averages) are not parameters. clip = 0: unchanged.
+  """
+  if not clip:
+    return params
+  return jax.tree.map(lambda p: jnp.clip(p, -clip, clip), params)
+
+
 def _discriminator_substep(setup: UpdateSetup, g_params, carry, key,
-                           example_ids, data, draw: int) -> tuple[tuple, dict]:
+                           example_ids, data, draw: int
+                           ) -> tuple[tuple, dict, tuple]:
   """One D update on fresh real and noise samples drawn with `key`.
 
   carry: (d_params, d_opt_state, d_batch_stats, g_batch_stats). Returns the
-  new carry and D's metrics (measured before the update).
+  new carry, D's metrics (measured before the update) and the (z, fake
+  labels) it drew, which G's step reuses with
+  config.train.generator_noise = 'discriminator'.
   """
   d_params, d_opt_state, d_batch_stats, g_batch_stats = carry
   real, real_labels = setup.sample_real(jax.random.fold_in(key, 0),
                                         example_ids, data, draw)
-  z = sample_noise(jax.random.fold_in(key, 1), example_ids, setup.latent_dim)
-  fake_labels = _fake_labels(setup, jax.random.fold_in(key, 4), example_ids)
+  z = sample_noise(jax.random.fold_in(key, 1), example_ids, setup.latent_dim,
+                   setup.latent_distribution)
+  if setup.real_fake_labels and real_labels is not None:
+    fake_labels = real_labels
+  else:
+    fake_labels = _fake_labels(setup, jax.random.fold_in(key, 4),
+                               example_ids)
   fake, g_batch_stats = _apply(setup.generator, g_params, g_batch_stats, z,
                                train=True, labels=fake_labels)
   fake = lax.stop_gradient(fake)
@@ -367,7 +403,8 @@ def _discriminator_substep(setup: UpdateSetup, g_params, carry, key,
       jax.value_and_grad(loss_fn, has_aux=True)(d_params))
   grads = setup.pmean(grads)
   updates, d_opt_state = setup.d_opt.update(grads, d_opt_state, d_params)
-  d_params = optax.apply_updates(d_params, updates)
+  d_params = clip_weights(optax.apply_updates(d_params, updates),
+                          setup.weight_clip)
   metrics = dict(
       d_loss=loss,
       value=losses.value_function(real_logits, fake_logits),
@@ -380,21 +417,23 @@ def _discriminator_substep(setup: UpdateSetup, g_params, carry, key,
   metrics.update(penalties)
   metrics = setup.pmean(metrics)
   metrics["d_grad_norm"] = optax.tree_utils.tree_norm(grads)
-  return (d_params, d_opt_state, d_batch_stats, g_batch_stats), metrics
+  return ((d_params, d_opt_state, d_batch_stats, g_batch_stats), metrics,
+          (z, fake_labels))
 
 
 def _discriminator_steps(setup: UpdateSetup, state: TrainState, d_key,
-                         example_ids, data) -> tuple[tuple, dict]:
-  """The k D sub-steps; returns (carry, the last sub-step's metrics)."""
+                         example_ids, data) -> tuple[tuple, dict, tuple]:
+  """The k D sub-steps; returns (carry, the last sub-step's metrics, the
+  last sub-step's (z, fake labels))."""
   carry = (state.d_params, state.d_opt_state, state.d_batch_stats,
            state.g_batch_stats)
   # Unrolled (k is small): XLA:CPU runs convolutions inside a while loop
   # (lax.scan / fori_loop) several times slower than outside one.
   for j in range(setup.discriminator_steps):
-    carry, d_metrics = _discriminator_substep(
+    carry, d_metrics, noise = _discriminator_substep(
         setup, state.g_params, carry, jax.random.fold_in(d_key, j),
         example_ids, data, j)
-  return carry, d_metrics
+  return carry, d_metrics, noise
 
 
 def _generator_loss(g_params, setup: UpdateSetup, g_batch_stats, d_params,
@@ -432,15 +471,22 @@ def _real_logits_for_generator(setup: UpdateSetup, d_params, d_batch_stats,
 
 def _generator_step(setup: UpdateSetup, state: TrainState, g_batch_stats,
                     d_params, d_batch_stats, g_key, example_ids,
-                    data) -> tuple:
+                    data, discriminator_noise) -> tuple:
   """One G update on fresh noise (and fresh reals if its loss needs them).
+
+  With `setup.reuse_discriminator_noise`, on `discriminator_noise` instead:
+  the (z, fake labels) of the last D sub-step.
 
   Returns:
     (g_params, g_opt_state, g_batch_stats, g_loss, mean gradients).
   """
-  z = sample_noise(jax.random.fold_in(g_key, 0), example_ids,
-                   setup.latent_dim)
-  fake_labels = _fake_labels(setup, jax.random.fold_in(g_key, 4), example_ids)
+  if setup.reuse_discriminator_noise:
+    z, fake_labels = discriminator_noise
+  else:
+    z = sample_noise(jax.random.fold_in(g_key, 0), example_ids,
+                     setup.latent_dim, setup.latent_distribution)
+    fake_labels = _fake_labels(setup, jax.random.fold_in(g_key, 4),
+                               example_ids)
   dropout_key = jax.random.fold_in(g_key, 2)
   real_logits = _real_logits_for_generator(
       setup, d_params, d_batch_stats, g_key, dropout_key, example_ids, data)
@@ -490,11 +536,11 @@ def _update(setup: UpdateSetup, state: TrainState, data
   d_key = jax.random.fold_in(step_key, 0)
   g_key = jax.random.fold_in(step_key, 1)
 
-  (d_params, d_opt_state, d_batch_stats, g_batch_stats), d_metrics = (
+  (d_params, d_opt_state, d_batch_stats, g_batch_stats), d_metrics, noise = (
       _discriminator_steps(setup, state, d_key, example_ids, data))
   g_params, g_opt_state, g_batch_stats, g_loss, g_grads = _generator_step(
       setup, state, g_batch_stats, d_params, d_batch_stats, g_key,
-      example_ids, data)
+      example_ids, data, noise)
   ema = _update_ema(state.ema_g_params, g_params,
                     ema_decay_at(state.step, setup.ema_decay))
 

@@ -203,7 +203,9 @@ class Experiment:
                     lr_scale: float = 1.0) -> step_lib.DataParallel:
     """The device-mapped update of Algorithm 1 (learning rates x lr_scale)."""
     streamed = self.pipeline(devices) == "host"
-    sampler = (step_lib.make_streamed_sampler(labels=self.num_classes > 0)
+    sampler = (step_lib.make_streamed_sampler(
+        labels=self.num_classes > 0,
+        pixel_range=data_lib.pixel_range(self.config.data))
                if streamed else self.real_sampler)
     update = step_lib.make_update(
         scale_learning_rates(self.config, lr_scale), self.models,
@@ -289,9 +291,20 @@ class Experiment:
   # Noise and samples.
   # --------------------------------------------------------------------------
 
+  @property
+  def pixel_range(self) -> str:
+    """config.data.pixel_range: G's images are in [-1, 1] or [0, 1]."""
+    return data_lib.pixel_range(self.config.data)
+
+  def to_unit_range(self, samples) -> np.ndarray:
+    """G's images in its pixel range -> numpy float32 in [0, 1]."""
+    return data_lib.from_model_range(samples, self.pixel_range)
+
   def noise(self, key: jax.Array, n: int) -> np.ndarray:
-    return np.asarray(jax.random.normal(
-        key, (n, self.config.model.latent_dim), jnp.float32))
+    """z ~ p_z (config.model.latent_distribution), [n, latent_dim]."""
+    return np.asarray(step_lib.draw_latent(
+        key, (n, self.config.model.latent_dim),
+        self.config.model.get("latent_distribution", "normal")))
 
   def grid_noise(self) -> np.ndarray:
     """The sample grids' z: the same at every grid of a run.
@@ -504,7 +517,7 @@ class Experiment:
     """
     if self._image_results[0] is not samples:
       evaluator = self.image_evaluator()
-      results = (evaluator(data_lib.from_model_range(samples))
+      results = (evaluator(self.to_unit_range(samples))
                  if evaluator is not None else {})
       if self._extractor_accuracy is not None:
         results["feature_extractor_test_accuracy"] = self._extractor_accuracy

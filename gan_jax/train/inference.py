@@ -97,7 +97,7 @@ def sample(workdir: str, num_samples: int, *, seed: int = 0,
   z = experiment.noise(jax.random.PRNGKey(seed), num_samples)
   samples = experiment.generate(state, z, labels)
   if not experiment.is_toy:
-    return data_lib.from_model_range(samples)
+    return experiment.to_unit_range(samples)
   return np.asarray(samples, np.float32)
 
 

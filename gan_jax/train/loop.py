@@ -288,7 +288,8 @@ class SideJobs:
       fig = plots.plot_samples(samples, experiment.distribution, run.step,
                                self.folder.sample_path(run.step), note,
                                labels=labels,
-                               columns=experiment.grid_columns)
+                               columns=experiment.grid_columns,
+                               pixel_range=experiment.pixel_range)
       self.folder.tensorboard.write_images(
           run.step, {"samples": plots.figure_image(fig)})
 

@@ -39,8 +39,9 @@ def image_grid(images: np.ndarray, columns: Optional[int] = None
   return grid
 
 
-def _plot_images(samples: np.ndarray, columns: Optional[int] = None):
-  grid = image_grid(data_lib.from_model_range(samples), columns)
+def _plot_images(samples: np.ndarray, columns: Optional[int] = None,
+                 pixel_range: str = "[-1,1]"):
+  grid = image_grid(data_lib.from_model_range(samples, pixel_range), columns)
   fig = _new_figure((6, 6 * grid.shape[0] / grid.shape[1]))
   ax = fig.add_axes([0, 0, 1, 1])
   ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray",
@@ -90,12 +91,13 @@ def _plot_1d(samples: np.ndarray, distribution, title: str):
 
 def plot_samples(samples: np.ndarray, distribution, step: int, path: str,
                  note: str = "", *, labels: Optional[np.ndarray] = None,
-                 columns: Optional[int] = None):
+                 columns: Optional[int] = None,
+                 pixel_range: str = "[-1,1]"):
   """Writes the sample figure to `path`; returns the matplotlib Figure.
 
   Args:
     samples: generator output in the model's range: images [n, H, W, C] in
-      [-1, 1], or toy points [n, d].
+      `pixel_range` (config.data.pixel_range), or toy points [n, d].
     distribution: the toy p_data (its modes are drawn), None for images.
     step: the training step, for the title.
     path: the PNG to write.
@@ -106,7 +108,7 @@ def plot_samples(samples: np.ndarray, distribution, step: int, path: str,
   """
   title = f"step {step}" + (f" | {note}" if note else "")
   if distribution is None:
-    fig = _plot_images(samples, columns)
+    fig = _plot_images(samples, columns, pixel_range)
   elif samples.shape[-1] == 2:
     fig = _plot_2d(samples, distribution, title, labels)
   else:
