@@ -20,7 +20,7 @@ Run (one seed, about 10 minutes on 2 CPU cores):
   python launch.py --config experiments/configs/seed_notebook_cgan.py \
       --workdir runs/seed_notebook_cgan
 
-Three seeds:
+Two seeds:
   python launch.py --config experiments/configs/seed_notebook_cgan.py:seeds \
       --sweep --workdir runs/seed_notebook_cgan_seeds
 """

@@ -25,7 +25,7 @@ Run (one seed, about 25 minutes on 2 CPU cores):
   python launch.py --config experiments/configs/seed_notebook_wgan.py \
       --workdir runs/seed_notebook_wgan
 
-Three seeds:
+Two seeds:
   python launch.py --config experiments/configs/seed_notebook_wgan.py:seeds \
       --sweep --workdir runs/seed_notebook_wgan_seeds
 """
