@@ -456,3 +456,54 @@ def test_a_switched_data_set_gets_its_std_unless_the_config_set_one():
   config.data.name = "grid"
   config_lib.switch_component_defaults(config, before)
   assert config.data.std == 0.1
+
+
+def _image_config(**fields):
+  config = config_lib.default_config()
+  config.data = data.default_data_config("fashion_mnist")
+  config.data.source = "idx"
+  config.update_from_flattened_dict(fields)
+  return config
+
+
+@pytest.mark.parametrize("fields, words", [
+    # A sigmoid G's images are in [0, 1]; the data must be too.
+    ({"model.output_activation": "sigmoid"},
+     ["config.model.output_activation = 'sigmoid'",
+      "config.data.pixel_range = '[-1,1]'", "'[0,1]'"]),
+    ({"data.pixel_range": "[0,1]"},
+     ["config.model.output_activation = 'tanh'", "'[-1,1]'"]),
+    # Weight clipping with another Lipschitz constraint: say which to drop.
+    ({"loss.weight_clip": 0.01, "loss.gp_weight": 10.0},
+     ["config.loss.weight_clip", "config.loss.gp_weight", "drop one"]),
+    ({"loss.weight_clip": 0.01, "loss.r1_gamma": 1.0},
+     ["config.loss.weight_clip", "config.loss.r1_gamma", "drop one"]),
+    ({"loss.weight_clip": 0.01, "model.discriminator_spectral_norm": True},
+     ["config.loss.weight_clip", "discriminator_spectral_norm", "drop one"]),
+    ({"train.fake_labels": "real"},
+     ["config.train.fake_labels = 'real'", "num_classes = 0"]),
+])
+def test_seed_notebook_option_conflicts(fields, words, idx_dir):
+  config = _image_config(**{"data.data_dir": idx_dir, **fields})
+  with pytest.raises(config_lib.ConfigError) as error:
+    config_lib.validate(config, num_devices=1)
+  assert "\n" not in str(error.value)
+  for word in words:
+    assert word in str(error.value)
+
+
+def test_seed_notebook_options_validate(idx_dir):
+  """The options together, as the seed notebooks' configs set them."""
+  config = _image_config(**{
+      "data.data_dir": idx_dir, "data.pixel_range": "[0,1]",
+      "model.output_activation": "sigmoid", "loss.name": "wasserstein",
+      "loss.weight_clip": 0.1, "optimizer.discriminator.name": "rmsprop",
+      "model.latent_distribution": "uniform",
+      "train.generator_noise": "discriminator"})
+  config_lib.validate(config, num_devices=1)
+  with pytest.raises(config_lib.ConfigError,
+                     match=r"config\.model\.output_activation = 'sigmoid' "
+                     r"applies to images"):
+    toy = config_lib.default_config()
+    toy.model.output_activation = "sigmoid"
+    config_lib.validate(toy, num_devices=1)

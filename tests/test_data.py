@@ -282,6 +282,21 @@ def test_model_range():
       data.from_model_range(jnp.array([-3.0, 0.0, 3.0])), [0.0, 0.5, 1.0])
 
 
+def test_unit_pixel_range():
+  """'[0,1]' (a sigmoid G, the seed notebooks): x / 255, and back."""
+  images = np.array([0, 1, 127, 128, 254, 255], np.uint8)
+  x = jax.jit(lambda a: data.to_model_range(a, "[0,1]"))(jnp.asarray(images))
+  np.testing.assert_allclose(x, images / 255.0, rtol=1e-6)
+  assert float(x[0]) == 0.0 and float(x[-1]) == 1.0
+  np.testing.assert_allclose(data.from_model_range(x, "[0,1]") * 255.0,
+                             images, atol=1e-4)
+  np.testing.assert_array_equal(
+      data.from_model_range(jnp.array([-0.5, 0.25, 3.0]), "[0,1]"),
+      np.float32([0.0, 0.25, 1.0]))
+  with pytest.raises(ValueError, match=r"config\.data\.pixel_range"):
+    data.to_model_range(images, "[0,255]")
+
+
 @pytest.mark.parametrize("name,shape", [("ring", (2,)), ("grid", (2,)),
                                         ("gaussian_1d", (1,))])
 def test_toy(name, shape):

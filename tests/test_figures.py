@@ -541,3 +541,75 @@ def test_conditional_figure_plots_each_variant(tmp_path):
       [fid[("acgan", 0)], fid[("acgan", 1)]]), 4)
   for path in result["files"]:
     assert os.path.getsize(path) > 0
+
+
+@pytest.mark.slow
+def test_seed_notebooks_figure(tmp_path, monkeypatch):
+  """The table holds each run's final values; W1-hat is -d_loss averaged
+  over the window before each evaluation, and its Spearman correlation with
+  FID is scipy's."""
+  import scipy.stats  # pylint: disable=g-import-not-at-top
+  from experiments.configs import seed_notebook_cgan, seed_notebook_gan, seed_notebook_wgan  # pylint: disable=g-import-not-at-top
+  from experiments.figures import seed_notebooks as figure  # pylint: disable=g-import-not-at-top
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  write_idx_dataset(str(tmp_path / "idx"), num_classes=10)
+  configs = {"gan": seed_notebook_gan, "cgan": seed_notebook_cgan,
+             "wgan": seed_notebook_wgan}
+  seeds = {"gan": (0,), "cgan": (0,), "wgan": (0, 1)}
+  summaries = {}
+  for system, module in configs.items():
+    sweep_dir = figure.sweep_dir_of(str(tmp_path / "runs"), system)
+    runs = [(dict(seed=seed), "unfinished", None) for seed in seeds[system]]
+    for workdir, seed in zip(write_fake_sweep(sweep_dir, runs, steps=6),
+                             seeds[system]):
+      config = module.get_config()
+      config.seed = seed
+      config.data.data_dir = str(tmp_path / "idx")
+      config.model.update(generator_widths=(8,), discriminator_widths=(8,),
+                          latent_dim=4)
+      config.train.update(batch_size=8, steps=6, log_every=1,
+                          checkpoint_every=0, sample_every=0)
+      config.eval.update(metrics=("fid",) + (
+          ("class_accuracy",) if system == "cgan" else ()), every=2,
+                         image_num_samples=16, feature_extractor_steps=2)
+      summaries[(system, seed)] = train.train_and_evaluate(
+          config, workdir, compiler_options={
+              "xla_backend_optimization_level": 0})["evaluation"]
+  # The two log rows before each evaluation.
+  monkeypatch.setattr(figure, "W1_WINDOW", 2)
+  result = figure.main(outdir=str(tmp_path / "out"),
+                       runs_dir=str(tmp_path / "runs"), no_run=True)
+  with open(tmp_path / "out" / (figure.NAME + ".json")) as f:
+    written = json.load(f)
+  for system in configs:
+    fids = [summaries[(system, s)]["fid"] for s in seeds[system]]
+    assert written["tables"][system]["fid"]["values"] == fids
+  assert "class_accuracy" in written["tables"]["cgan"]
+  assert "class_accuracy" not in written["tables"]["gan"]
+  for pair in written["wgan_w1_fid"]:
+    workdir = os.path.join(figure.sweep_dir_of(str(tmp_path / "runs"),
+                                               "wgan"), f"seed={pair['seed']}")
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+      rows = {r["step"]: r for r in map(json.loads, f)}
+    assert pair["steps"] == [2, 4, 6]
+    for step, w1 in zip(pair["steps"], pair["w1"]):
+      assert w1 == pytest.approx(-np.mean([rows[step - 1]["d_loss"],
+                                           rows[step]["d_loss"]]))
+    assert pair["spearman"] == pytest.approx(
+        scipy.stats.spearmanr(pair["w1"], pair["fid"])[0])
+  assert result["summary"]["wgan/spearman_w1_fid_pooled"] == round(
+      scipy.stats.spearmanr(
+          sum((p["w1"] for p in written["wgan_w1_fid"]), []),
+          sum((p["fid"] for p in written["wgan_w1_fid"]), []))[0], 3)
+  for path in result["files"]:
+    assert os.path.getsize(path) > 0
+
+
+def test_rankdata_matches_scipy():
+  import scipy.stats  # pylint: disable=g-import-not-at-top
+  from experiments.figures import seed_notebooks as figure  # pylint: disable=g-import-not-at-top
+  values = [3.0, 1.0, 2.0, 2.0, 5.0, 1.0]
+  np.testing.assert_array_equal(figure.rankdata(values),
+                                scipy.stats.rankdata(values))
+  assert figure.spearman([1, 2, 3, 4], [10, 30, 20, 40]) == pytest.approx(
+      scipy.stats.spearmanr([1, 2, 3, 4], [10, 30, 20, 40])[0])

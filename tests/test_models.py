@@ -498,3 +498,60 @@ def test_conv_impl_errors_name_the_field(monkeypatch):
                      r"oneDNN extension.*libdnnl-dev.*use 'auto' or 'xla'"):
     _dcgan("onednn", 32)
   _dcgan("auto", 32)  # falls back to XLA's own without complaint
+
+
+# The seed notebooks' generator output and initialisation.
+
+
+@pytest.mark.parametrize("name", ["mlp", "dcgan"])
+@pytest.mark.parametrize("activation, low, high", [("sigmoid", 0.0, 1.0),
+                                                   ("tanh", -1.0, 1.0)])
+def test_output_activation(name, activation, low, high):
+  """sigmoid: images in [0, 1] reaching both ends; tanh: [-1, 1]."""
+  g, d, g_vars, d_vars = _build(
+      _config(name, output_activation=activation), (28, 28, 1))
+  assert g.output_activation == activation
+  z = 30.0 * jax.random.normal(jax.random.key(4), (8, LATENT))
+  fake, *_ = _forward(g, d, False)(g_vars, d_vars, z,
+                                   jnp.zeros((1, 28, 28, 1)), None)
+  assert float(jnp.min(fake)) >= low and float(jnp.max(fake)) <= high
+  # Saturated both ways: the range is the activation's, not the other's.
+  assert float(jnp.min(fake)) < low + 0.01 and float(jnp.max(fake)) > 0.99
+
+
+def test_sigmoid_output_on_toy_data_is_an_error():
+  with pytest.raises(ValueError, match=r"config\.model\.output_activation.*"
+                     r"applies to images"):
+    models.make_models(_config("mlp", output_activation="sigmoid"), (2,))
+
+
+def test_scaled_normal_init():
+  """Every weight and bias ~ N(0, 2 / shape[0]) (the notebooks' "Xavier"):
+  D 784-256-1 and G 100-256-784 as theirs."""
+  config = _config("mlp", latent_dim=100, generator_widths=(256,),
+                   discriminator_widths=(256,), parameter_init="scaled_normal",
+                   output_activation="sigmoid")
+  g, d = models.make_models(config, (28, 28, 1))
+  g_params = models.init_variables(g, jax.random.key(0),
+                                   jnp.zeros((1, 100)))["params"]
+  d_params = models.init_variables(d, jax.random.key(1),
+                                   jnp.zeros((1, 28, 28, 1)))["params"]
+  leaves = {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in
+            jax.tree_util.tree_leaves_with_path((g_params, d_params))}
+  assert len(leaves) == 8  # 4 weights, 4 biases
+  for name, leaf in leaves.items():
+    expected = np.sqrt(2.0 / leaf.shape[0])
+    if leaf.size >= 256:
+      # Standard error of a standard deviation from n draws: std/sqrt(2n).
+      tolerance = 4 * expected / np.sqrt(2 * leaf.size)
+      assert abs(leaf.std() - expected) < tolerance, name
+      assert abs(leaf.mean()) < 4 * expected / np.sqrt(leaf.size), name
+  # D's one output bias: std sqrt(2 / 1); nonzero, unlike the default's.
+  out_bias = [v for k, v in leaves.items() if "out" in k and "bias" in k]
+  assert all(np.all(b != 0) for b in out_bias)
+  # The default initialiser is another one (zero biases).
+  default = models.init_variables(
+      models.make_models(_config("mlp", latent_dim=100,
+                                 generator_widths=(256,)), (28, 28, 1))[0],
+      jax.random.key(0), jnp.zeros((1, 100)))["params"]
+  assert np.all(np.asarray(default["out"]["bias"]) == 0)

@@ -424,3 +424,270 @@ def test_sampling_uses_the_ema_generators_own_statistics(ema_decay):
   assert not np.allclose(jax.tree.leaves(stats)[0],
                          jax.tree.leaves(state.g_batch_stats)[0])
   assert exp.sampling_batch_stats(state) is stats
+
+
+# ----------------------------------------------------------------------------
+# The seed notebooks' options (experiments/configs/seed_notebook_*.py):
+# weight clipping, RMSProp, uniform noise, G's step on D's noise, a C-GAN's
+# fakes on the real labels.
+# ----------------------------------------------------------------------------
+
+NUM_MODES = 8  # the ring's modes: its labels for a conditional toy run
+
+# The notebook WGAN's options on the ring (k = 3, clipping that bites).
+WGAN_NOTEBOOK = {
+    "loss.name": "wasserstein",
+    "loss.weight_clip": 0.5,
+    "train.discriminator_steps": 3,
+    "train.generator_noise": "discriminator",
+    "model.latent_distribution": "uniform",
+    "optimizer.generator.name": "rmsprop",
+    "optimizer.discriminator.name": "rmsprop",
+    "optimizer.generator.learning_rate": 0.01,
+    "optimizer.discriminator.learning_rate": 0.01,
+    "optimizer.generator.eps": 1e-10,
+    "optimizer.discriminator.eps": 1e-10,
+    "optimizer.generator.initial_scale": 1.0,
+    "optimizer.discriminator.initial_scale": 1.0,
+}
+# The notebook C-GAN's options on the ring (k = 2: G reuses the last z).
+CGAN_NOTEBOOK = {
+    "model.num_classes": NUM_MODES,
+    "model.generator_conditioning": "concat",
+    "model.discriminator_conditioning": "concat",
+    "train.fake_labels": "real",
+    "train.discriminator_steps": 2,
+    "train.generator_noise": "discriminator",
+    "model.latent_distribution": "uniform",
+    "optimizer.generator.learning_rate": 0.01,
+    "optimizer.discriminator.learning_rate": 0.01,
+}
+
+
+def tf1_rmsprop(learning_rate, decay=0.9, eps=1e-10):
+  """TF1's tf.train.RMSPropOptimizer (momentum 0), written out.
+
+  ms starts at 1; ms <- decay ms + (1 - decay) g^2; p <- p - lr g /
+  sqrt(ms + eps). (An optax-independent reference for the 'rmsprop'
+  optimiser with initial_scale = 1.)
+  """
+  def init(params):
+    return jax.tree.map(jnp.ones_like, params)
+
+  def update(grads, ms, params):
+    ms = jax.tree.map(lambda m, g: decay * m + (1 - decay) * g * g, ms, grads)
+    params = jax.tree.map(lambda p, g, m: p - learning_rate * g /
+                          jnp.sqrt(m + eps), params, grads, ms)
+    return params, ms
+
+  return init, update
+
+
+def adam_written_out(learning_rate):
+  opt = optax.adam(learning_rate)
+
+  def update(grads, state, params):
+    updates, state = opt.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
+
+  return opt.init, update
+
+
+def build_options(config, num_devices, sampler):
+  """`build` with the labels' class frequencies for a conditional model."""
+  shape = data.data_shape(config.data)
+  generator, discriminator = model_lib.make_models(
+      config.model, shape, axis_name=step_lib.AXIS)
+  models = step_lib.Models(generator, discriminator)
+  label_probs = (np.full(config.model.num_classes, 1 / NUM_MODES)
+                 if config.model.num_classes else None)
+  update = step_lib.make_update(config, models, sampler,
+                                num_devices=num_devices,
+                                label_probs=label_probs)
+  parallel = step_lib.DataParallel(update, jax.devices()[:num_devices],
+                                   compiler_options=FAST_COMPILE)
+  state = step_lib.init_state(config, models, shape,
+                              compiler_options=FAST_COMPILE)
+  return parallel, state, models
+
+
+def notebook_iterations(config, models, state, sampler, optimizer,
+                        num_iterations, *, clip, reuse, real_labels):
+  """The seed notebooks' training loop in plain JAX, one global batch.
+
+  Per iteration: k critic steps, each on a fresh real batch and fresh
+  uniform z, then (clip > 0) every D parameter clipped to [-clip, clip];
+  G's step on the last critic step's z (and labels) when `reuse`, else on
+  fresh ones; a conditional pair's fakes take the real batch's labels when
+  `real_labels`. Keys as documented in gan_jax.step.
+  """
+  generator, discriminator = models
+  k = config.train.discriminator_steps
+  ids = jnp.arange(config.train.batch_size)
+  latent = config.model.latent_dim
+  conditional = config.model.num_classes > 0
+  wasserstein = config.loss.name == "wasserstein"
+  opt_init, opt_update = optimizer
+  g_params, d_params = state.g_params, state.d_params
+  g_state, d_state = opt_init(g_params), opt_init(d_params)
+
+  def G(p, z, y):
+    args = (z, y) if conditional else (z,)
+    return generator.apply({"params": p}, *args, train=True)
+
+  def D(p, x, y):
+    args = (x, y) if conditional else (x,)
+    return discriminator.apply({"params": p}, *args, train=True)
+
+  def uniform(key):
+    return jax.vmap(lambda i: jax.random.uniform(
+        jax.random.fold_in(key, i), (latent,), jnp.float32, -1.0, 1.0))(ids)
+
+  def draw_labels(key):
+    return step_lib.sample_labels(key, ids, jnp.log(jnp.full(
+        NUM_MODES, 1 / NUM_MODES)))
+
+  for s in range(num_iterations):
+    key_s = jax.random.fold_in(state.rng, s)
+    for j in range(k):
+      key = jax.random.fold_in(jax.random.fold_in(key_s, 0), j)
+      x, y = sampler(jax.random.fold_in(key, 0), ids, None, j)
+      z = uniform(jax.random.fold_in(key, 1))
+      y_fake = (y if real_labels else draw_labels(jax.random.fold_in(key, 4))
+                ) if conditional else None
+      fake = G(g_params, z, y_fake)
+      if wasserstein:
+        d_loss = lambda p: jnp.mean(D(p, fake, y_fake)) - jnp.mean(D(p, x, y))
+      else:
+        d_loss = lambda p: losses.discriminator_loss(D(p, x, y),
+                                                     D(p, fake, y_fake))
+      d_params, d_state = opt_update(jax.grad(d_loss)(d_params), d_state,
+                                     d_params)
+      if clip:
+        d_params = jax.tree.map(lambda p: jnp.clip(p, -clip, clip), d_params)
+    if not reuse:
+      g_key = jax.random.fold_in(key_s, 1)
+      z = uniform(jax.random.fold_in(g_key, 0))
+      y_fake = (draw_labels(jax.random.fold_in(g_key, 4)) if conditional
+                else None)
+    if wasserstein:
+      g_loss = lambda p: -jnp.mean(D(d_params, G(p, z, y_fake), y_fake))
+    else:
+      g_loss = lambda p: losses.non_saturating_generator_loss(
+          D(d_params, G(p, z, y_fake), y_fake))
+    g_params, g_state = opt_update(jax.grad(g_loss)(g_params), g_state,
+                                   g_params)
+  return g_params, d_params
+
+
+@pytest.mark.parametrize("options", ["wgan", "cgan"])
+def test_seed_notebook_loop_written_out(options):
+  """The compiled step with the notebooks' options == their loop by hand.
+
+  WGAN: RMSProp as TF1 (ms from 1, eps 1e-10), 3 critic steps each
+  followed by clipping, G on the last critic step's z, uniform z. C-GAN:
+  fakes on the real batch's labels (the ring's mode indices), G on the
+  last D sub-step's z and labels. Each also shown to differ from the loop
+  without the option, so that the comparison can fail.
+  """
+  overrides = WGAN_NOTEBOOK if options == "wgan" else CGAN_NOTEBOOK
+  config = tiny_config(**overrides)
+  conditional = options == "cgan"
+  sampler = step_lib.make_real_sampler(config.data, labels=conditional)
+  parallel, initial, models = build_options(config, 2, sampler)
+  state = parallel.fetch(parallel.run(parallel.place(initial), None, 3)[0])
+  optimizer = (tf1_rmsprop(0.01) if options == "wgan" else
+               adam_written_out(0.01))
+  static = dict(config=config, models=models, state=initial, sampler=sampler,
+                optimizer=optimizer, num_iterations=3)
+  clip = config.loss.weight_clip
+  g_params, d_params = notebook_iterations(
+      **static, clip=clip, reuse=True, real_labels=conditional)
+  assert_trees_close(state.g_params, g_params, atol=2e-5)
+  assert_trees_close(state.d_params, d_params, atol=2e-5)
+
+  # Without the option the same loop ends elsewhere.
+  changed = [dict(reuse=False, clip=clip, real_labels=conditional)]
+  if options == "wgan":
+    changed.append(dict(reuse=True, clip=0.0, real_labels=False))
+  else:
+    changed.append(dict(reuse=True, clip=0.0, real_labels=False))
+  for variant in changed:
+    other_g, other_d = notebook_iterations(**static, **variant)
+    assert any(not np.allclose(a, b, atol=1e-4) for a, b in zip(
+        jax.tree.leaves((other_g, other_d)),
+        jax.tree.leaves((state.g_params, state.d_params)))), variant
+
+
+def test_weight_clip_bounds_every_critic_step():
+  """|p| <= c for every D parameter after every critic step; without the
+  clip the same run leaves [-c, c] (so the check can fail)."""
+  clip = 0.01
+  config = tiny_config(**{"loss.name": "wasserstein",
+                          "loss.weight_clip": clip,
+                          "optimizer.discriminator.learning_rate": 0.05})
+  sampler = step_lib.make_real_sampler(config.data)
+  parallel, state, _ = build_options(config, 1, sampler)
+  state = parallel.place(state)
+  for _ in range(5):  # k = 1: one critic step per call
+    state, _ = parallel.run(state, None, 1)
+    leaves = jax.tree.leaves(parallel.fetch(state).d_params)
+    assert max(float(np.max(np.abs(p))) for p in leaves) <= np.float32(clip)
+  config.loss.weight_clip = 0.0
+  parallel, state, _ = build_options(config, 1, sampler)
+  state = parallel.fetch(parallel.run(parallel.place(state), None, 5)[0])
+  assert max(float(np.max(np.abs(p)))
+             for p in jax.tree.leaves(state.d_params)) > clip
+
+
+def test_clip_weights():
+  params = {"a": jnp.array([-0.5, -0.05, 0.0, 0.05, 0.5]),
+            "b": {"c": jnp.array([[2.0]])}}
+  clipped = step_lib.clip_weights(params, 0.1)
+  np.testing.assert_array_equal(
+      clipped["a"], np.float32([-0.1, -0.05, 0.0, 0.05, 0.1]))
+  np.testing.assert_array_equal(clipped["b"]["c"], np.float32([[0.1]]))
+  assert step_lib.clip_weights(params, 0.0) is params
+
+
+@pytest.mark.parametrize("distribution, mean, variance, low, high", [
+    ("normal", 0.0, 1.0, -np.inf, np.inf),
+    ("uniform", 0.0, 1.0 / 3.0, -1.0, 1.0),
+])
+def test_latent_distribution(distribution, mean, variance, low, high):
+  z = np.asarray(step_lib.sample_noise(jax.random.PRNGKey(0),
+                                       jnp.arange(20_000), 10, distribution))
+  assert z.shape == (20_000, 10)
+  assert low <= z.min() and z.max() <= high
+  # 200,000 draws: standard errors 0.0022 (mean), 0.003 (variance).
+  assert abs(z.mean() - mean) < 0.01
+  assert abs(z.var() - variance) < 0.015
+  if distribution == "uniform":
+    assert z.min() < -0.999 and z.max() > 0.999
+
+
+def test_latent_distribution_unknown():
+  with pytest.raises(ValueError, match="config.model.latent_distribution"):
+    step_lib.draw_latent(jax.random.PRNGKey(0), (2, 3), "laplace")
+
+
+@pytest.mark.parametrize("name, decay, eps, initial_scale", [
+    ("rmsprop", 0.9, 1e-10, 1.0), ("rmsprop", 0.99, 1e-8, 0.0)])
+def test_rmsprop_matches_its_formula(name, decay, eps, initial_scale):
+  """ν ← ρν + (1-ρ)g², θ ← θ - lr g / sqrt(ν + ε), ν₀ = initial_scale."""
+  config = config_lib.default_config().optimizer.generator
+  config.update(dict(name=name, learning_rate=0.1, decay=decay, eps=eps,
+                     initial_scale=initial_scale))
+  opt = step_lib.make_optimizer(config)
+  params = jnp.array([1.0, -2.0, 0.5])
+  state = opt.init(params)
+  nu = np.full(3, initial_scale)
+  expected = np.asarray(params, np.float64)
+  for t in range(4):
+    grads = jnp.array([0.3, -1.0, 2.0]) * (t + 1)
+    updates, state = opt.update(grads, state, params)
+    params = optax.apply_updates(params, updates)
+    g = np.asarray(grads, np.float64)
+    nu = decay * nu + (1 - decay) * g * g
+    expected = expected - 0.1 * g / np.sqrt(nu + eps)
+    np.testing.assert_allclose(params, expected, rtol=1e-5, atol=1e-6)

@@ -48,13 +48,14 @@ FIGURES = [
     "fashion_mnist_curves",
     "mode_collapse_table",
     "conditional_fashion_mnist",
+    "seed_notebooks",
 ]
 # --8<-- [end:registry]
 # The figures that train through sweeps: even their --quick versions launch
 # several training processes (minutes), so the tests check them on prepared
 # sweep folders instead (tests/test_figures.py).
 SWEEP_FIGURES = ("fashion_mnist_curves", "mode_collapse_table",
-                 "conditional_fashion_mnist")
+                 "conditional_fashion_mnist", "seed_notebooks")
 
 # A registry entry: a module name under experiments.figures, or a callable
 # main(outdir, quick) (tests pass callables).

@@ -71,6 +71,7 @@ from gan_jax.step.state import optional_metric_names
 from gan_jax.step.state import Models
 from gan_jax.step.state import PyTree
 from gan_jax.step.state import TrainState
+from gan_jax.step.update import clip_weights
 from gan_jax.step.update import ema_decay_at
 from gan_jax.step.update import generate
 from gan_jax.step.update import batch_norm_statistics
@@ -107,6 +108,7 @@ __all__ = [
     "init_state",
     "learning_rate_schedule",
     "make_optimizer",
+    "clip_weights",
     "make_optimizers",
     "make_real_sampler",
     "make_update",
