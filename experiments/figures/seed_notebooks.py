@@ -12,6 +12,10 @@ resumes) each config's `sweep("seeds")` with `launch.py --sweep`, then:
   recall in the bundled classifier's feature space, Parzen log-likelihood;
   the C-GAN's sample accuracy beside the classifier's own test accuracy),
   mean and standard error over the seeds;
+* sets each system's losses over training beside the values its notebook
+  printed (docs/seed_notebooks/notebook_losses.json: one minibatch every
+  2,000 iterations, read from the notebooks' stored outputs), and compares
+  their medians over the second half of training;
 * for the WGAN, sets the critic's estimate of W1 against FID over training
   (Arjovsky et al. 2017 claim the estimate tracks sample quality): W1-hat
   at an evaluation step is the mean of -d_loss over the log windows of the
@@ -19,9 +23,10 @@ resumes) each config's `sweep("seeds")` with `launch.py --sweep`, then:
   its log_every iterations), and the Spearman rank correlation of W1-hat
   and FID over the evaluations is reported per seed and pooled.
 
-Writes seed_notebooks.json (the table, every run's values and the W1/FID
-pairs), seed_notebooks_samples.png, seed_notebooks_wgan_w1.png and each
-run's eval.jsonl under evaluations/.
+Writes seed_notebooks.json (the table, every run's values, the loss
+medians and the W1/FID pairs), seed_notebooks_samples.png,
+seed_notebooks_losses.png, seed_notebooks_wgan_w1.png and each run's
+eval.jsonl and summary.json under evaluations/.
 
 Run (from the repository root; about 1.5 hours on 2 CPU cores for two
 seeds of each; finished runs are reused):
@@ -58,6 +63,27 @@ METRICS = (("fid", "real_fid"), ("kid", "real_kid"),
 NOTEBOOK_CLASS = 5  # FMNIST_C-GAN.ipynb's canvas: `tmp_labels = ... + 5`
 CANVAS = 6  # the notebooks' n = 6
 W1_WINDOW = 2500
+NOTEBOOK_ITERATIONS = 100_000  # their `epochs`
+# The losses each notebook printed (see the module docstring).
+NOTEBOOK_LOSSES = os.path.join(common.ROOT, "docs", "seed_notebooks",
+                               "notebook_losses.json")
+
+
+def read_losses(workdir: str) -> dict:
+  """A run's logged means of D's and G's losses over training (for the
+  WGAN, D's is reported as the notebook prints it: E f(x) - E f(G(z)))."""
+  with open(os.path.join(workdir, train.METRICS_FILE)) as f:
+    rows = [json.loads(line) for line in f]
+  return dict(step=[r["step"] for r in rows],
+              discriminator_loss=[r["d_loss"] for r in rows],
+              generator_loss=[r["g_loss"] for r in rows])
+
+
+def second_half_medians(losses: dict, total: int) -> dict:
+  """Medians of D's and G's losses over iterations (total/2, total]."""
+  late = [i for i, s in enumerate(losses["step"]) if s > total // 2]
+  return {k: float(np.median([losses[k][i] for i in late]))
+          for k in ("discriminator_loss", "generator_loss")}
 
 
 def sweep_dir_of(runs_dir: str, system: str) -> str:
@@ -192,6 +218,35 @@ def plot_w1(pairs: list[dict], path: str, quick: bool) -> str:
   return common.save_figure(fig, path, quick)
 
 
+def plot_losses(systems: dict[str, list[dict]], notebook: dict, path: str,
+                quick: bool) -> str:
+  names = [s for s in SYSTEMS if s in systems]
+  fig = common.new_figure((4.2 * len(names), 3.4))
+  for i, system in enumerate(names):
+    ax = fig.add_subplot(1, len(names), i + 1)
+    sign = -1.0 if system == "wgan" else 1.0
+    for j, run in enumerate(systems[system]):
+      losses = read_losses(run["workdir"])
+      ax.plot(losses["step"], sign * np.asarray(losses["discriminator_loss"]),
+              color="tab:blue", alpha=0.8 - 0.3 * j, linewidth=1,
+              label=f"D, gan_jax seed {run['seed']}")
+      ax.plot(losses["step"], losses["generator_loss"], color="tab:orange",
+              alpha=0.8 - 0.3 * j, linewidth=1,
+              label=f"G, gan_jax seed {run['seed']}")
+    if system in notebook:
+      printed = notebook[system]
+      ax.plot(printed["step"], printed["discriminator_loss"], "o",
+              color="tab:blue", markersize=3, label="D, notebook's print")
+      ax.plot(printed["step"], printed["generator_loss"], "s",
+              color="tab:orange", markersize=3, label="G, notebook's print")
+    ax.set_xlabel("iteration")
+    ax.set_title(f"{TITLES[system]}: losses" + (
+        " (D: the W1 estimate E f(x) - E f(G(z)))" if system == "wgan"
+        else ""), fontsize=8)
+    ax.legend(fontsize=6)
+  return common.save_figure(fig, path, quick)
+
+
 def copy_evaluations(system: str, runs: list[dict], outdir: str) -> list[str]:
   """Each run's eval.jsonl and summary.json beside the figures."""
   folder = os.path.join(outdir, "evaluations")
@@ -223,6 +278,24 @@ def main(outdir: str = common.DEFAULT_OUTDIR, quick: bool = False, *,
   tables = {system: summarise(runs) for system, runs in systems.items()}
   files = [plot_samples({s: runs[0] for s, runs in systems.items()},
                         os.path.join(outdir, NAME + "_samples.png"), quick)]
+  notebook = {}
+  if os.path.exists(NOTEBOOK_LOSSES):
+    with open(NOTEBOOK_LOSSES) as f:
+      notebook = json.load(f)["systems"]
+  files.append(plot_losses(systems, notebook,
+                           os.path.join(outdir, NAME + "_losses.png"), quick))
+  loss_medians = {}
+  for system, runs in systems.items():
+    total = max(r["step"] for r in runs)
+    loss_medians[system] = dict(
+        gan_jax=[second_half_medians(read_losses(r["workdir"]), total)
+                 for r in runs])
+    if system == "wgan":  # as the notebook prints D's: the W1 estimate
+      for medians in loss_medians[system]["gan_jax"]:
+        medians["discriminator_loss"] *= -1.0
+    if system in notebook:
+      loss_medians[system]["notebook"] = second_half_medians(
+          notebook[system], NOTEBOOK_ITERATIONS)
   pairs = []
   if "wgan" in systems:
     for run in systems["wgan"]:
@@ -235,7 +308,8 @@ def main(outdir: str = common.DEFAULT_OUTDIR, quick: bool = False, *,
   for system, runs in systems.items():
     files += copy_evaluations(system, runs, outdir)
   files.append(common.write_json(os.path.join(outdir, NAME + ".json"), dict(
-      tables=tables, wgan_w1_fid=pairs, wgan_w1_fid_spearman_pooled=pooled,
+      tables=tables, loss_medians=loss_medians, wgan_w1_fid=pairs,
+      wgan_w1_fid_spearman_pooled=pooled,
       runs={s: [dict(seed=r["seed"], step=r["step"],
                      evaluation=r["evaluation"]) for r in runs]
             for s, runs in systems.items()})))
