@@ -53,14 +53,15 @@ FULL = dict(**{
 })
 
 
-def build(config, num_devices, sampler=None):
+def build(config, num_devices, sampler=None, label_probs=None):
   shape = data.data_shape(config.data)
   generator, discriminator = model_lib.make_models(
       config.model, shape, axis_name=step_lib.AXIS)
   models = step_lib.Models(generator, discriminator)
   sampler = sampler or step_lib.make_real_sampler(config.data)
   update = step_lib.make_update(config, models, sampler,
-                                num_devices=num_devices)
+                                num_devices=num_devices,
+                                label_probs=label_probs)
   parallel = step_lib.DataParallel(update, jax.devices()[:num_devices],
                                    compiler_options=FAST_COMPILE)
   state = step_lib.init_state(config, models, shape,
@@ -494,21 +495,10 @@ def adam_written_out(learning_rate):
 
 
 def build_options(config, num_devices, sampler):
-  """`build` with the labels' class frequencies for a conditional model."""
-  shape = data.data_shape(config.data)
-  generator, discriminator = model_lib.make_models(
-      config.model, shape, axis_name=step_lib.AXIS)
-  models = step_lib.Models(generator, discriminator)
+  """`build` with uniform class frequencies for a conditional model."""
   label_probs = (np.full(config.model.num_classes, 1 / NUM_MODES)
                  if config.model.num_classes else None)
-  update = step_lib.make_update(config, models, sampler,
-                                num_devices=num_devices,
-                                label_probs=label_probs)
-  parallel = step_lib.DataParallel(update, jax.devices()[:num_devices],
-                                   compiler_options=FAST_COMPILE)
-  state = step_lib.init_state(config, models, shape,
-                              compiler_options=FAST_COMPILE)
-  return parallel, state, models
+  return build(config, num_devices, sampler, label_probs)
 
 
 def notebook_iterations(config, models, state, sampler, optimizer,

@@ -117,3 +117,32 @@ def compiler_options(quick: bool) -> dict | None:
   computes the same functions (as the engine's own tests use it).
   """
   return {"xla_backend_optimization_level": 0} if quick else None
+
+
+def finished_runs(sweep_dir: str) -> list[dict]:
+  """A sweep's finished runs, by seed: overrides, seed, workdir, final step
+  and evaluation (their summary.json)."""
+  # pylint: disable=g-import-not-at-top
+  from gan_jax import sweep as sweep_lib
+  from gan_jax import train
+  # pylint: enable=g-import-not-at-top
+  runs = []
+  for run in sweep_lib.load_runs(sweep_dir):
+    if run["status"] != "finished":
+      continue
+    workdir = os.path.join(sweep_dir, run["name"])
+    with open(os.path.join(workdir, train.SUMMARY_FILE)) as f:
+      summary = json.load(f)
+    runs.append(dict(overrides=run["overrides"],
+                     seed=run["overrides"].get(sweep_lib.SEED_FIELD, 0),
+                     workdir=workdir, step=summary["step"],
+                     evaluation=summary["evaluation"]))
+  return sorted(runs, key=lambda r: r["seed"])
+
+
+def add_sweep_arguments(parser) -> None:
+  """--runs_dir and --no_run of the figures that train through sweeps."""
+  parser.add_argument("--runs_dir", default=DEFAULT_RUNS_DIR,
+                      help="where the sweeps' runs are (default: runs/)")
+  parser.add_argument("--no_run", action="store_true",
+                      help="plot the finished runs only; train nothing")

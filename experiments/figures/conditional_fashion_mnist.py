@@ -29,7 +29,6 @@ runs are reused):
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -40,7 +39,6 @@ if __package__ in (None, ""):
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from experiments.figures import common  # pylint: disable=g-import-not-at-top,wrong-import-position
-from gan_jax import sweep as sweep_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gan_jax import train  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 NAME = "conditional_fashion_mnist"
@@ -72,17 +70,8 @@ def variant_of(overrides: dict) -> str:
 def collect(sweep_dir: str) -> dict[str, list[dict]]:
   """The finished runs of each variant: their evaluation and workdir."""
   variants: dict[str, list[dict]] = {}
-  for run in sweep_lib.load_runs(sweep_dir):
-    if run["status"] != "finished":
-      continue
-    workdir = os.path.join(sweep_dir, run["name"])
-    with open(os.path.join(workdir, train.SUMMARY_FILE)) as f:
-      summary = json.load(f)
-    variants.setdefault(variant_of(run["overrides"]), []).append(dict(
-        seed=run["overrides"].get(sweep_lib.SEED_FIELD, 0), workdir=workdir,
-        step=summary["step"], evaluation=summary["evaluation"]))
-  for runs in variants.values():
-    runs.sort(key=lambda r: r["seed"])
+  for run in common.finished_runs(sweep_dir):
+    variants.setdefault(variant_of(run["overrides"]), []).append(run)
   return variants
 
 
@@ -180,12 +169,5 @@ def main(outdir: str = common.DEFAULT_OUTDIR, quick: bool = False, *,
   return dict(files=files, summary=summary)
 
 
-def add_arguments(parser) -> None:
-  parser.add_argument("--runs_dir", default=common.DEFAULT_RUNS_DIR,
-                      help="where the sweep's runs are (default: runs/)")
-  parser.add_argument("--no_run", action="store_true",
-                      help="plot the finished runs only; train nothing")
-
-
 if __name__ == "__main__":
-  common.cli(main, __doc__, add_arguments)
+  common.cli(main, __doc__, common.add_sweep_arguments)

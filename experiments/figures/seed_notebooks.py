@@ -48,7 +48,6 @@ if __package__ in (None, ""):
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from experiments.figures import common  # pylint: disable=g-import-not-at-top,wrong-import-position
-from gan_jax import sweep as sweep_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gan_jax import train  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 NAME = "seed_notebooks"
@@ -88,21 +87,6 @@ def second_half_medians(losses: dict, total: int) -> dict:
 
 def sweep_dir_of(runs_dir: str, system: str) -> str:
   return os.path.join(runs_dir, f"seed_notebook_{system}_seeds")
-
-
-def collect(sweep_dir: str) -> list[dict]:
-  """The sweep's finished runs: seed, workdir, final step and evaluation."""
-  runs = []
-  for run in sweep_lib.load_runs(sweep_dir):
-    if run["status"] != "finished":
-      continue
-    workdir = os.path.join(sweep_dir, run["name"])
-    with open(os.path.join(workdir, train.SUMMARY_FILE)) as f:
-      summary = json.load(f)
-    runs.append(dict(seed=run["overrides"].get(sweep_lib.SEED_FIELD, 0),
-                     workdir=workdir, step=summary["step"],
-                     evaluation=summary["evaluation"]))
-  return sorted(runs, key=lambda r: r["seed"])
 
 
 def _mean_stderr(values) -> dict:
@@ -269,7 +253,7 @@ def main(outdir: str = common.DEFAULT_OUTDIR, quick: bool = False, *,
     sweep_dir = sweep_dir_of(runs_dir, system)
     if not no_run:
       common.run_sweep(f"seed_notebook_{system}", "seeds", sweep_dir)
-    runs = collect(sweep_dir)
+    runs = common.finished_runs(sweep_dir)
     if runs:
       systems[system] = runs
   if not systems:
@@ -324,12 +308,5 @@ def main(outdir: str = common.DEFAULT_OUTDIR, quick: bool = False, *,
   return dict(files=files, summary=summary)
 
 
-def add_arguments(parser) -> None:
-  parser.add_argument("--runs_dir", default=common.DEFAULT_RUNS_DIR,
-                      help="where the sweeps' runs are (default: runs/)")
-  parser.add_argument("--no_run", action="store_true",
-                      help="plot the finished runs only; train nothing")
-
-
 if __name__ == "__main__":
-  common.cli(main, __doc__, add_arguments)
+  common.cli(main, __doc__, common.add_sweep_arguments)
