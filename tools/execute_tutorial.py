@@ -38,9 +38,9 @@ def execute(notebook: nbformat.NotebookNode, *, cwd: pathlib.Path = ROOT,
   client = nbclient.NotebookClient(
       notebook, timeout=timeout, kernel_name="python3",
       resources={"metadata": {"path": str(cwd)}},
-      # No per-cell timestamps in the stored file: re-running changes only
-      # what the cells print.
-      record_timing=False)
+      # No per-cell timestamps, and a cell's consecutive prints as one
+      # output: re-running changes only what the cells print.
+      record_timing=False, coalesce_streams=True)
   start = time.perf_counter()
   client.execute()
   return time.perf_counter() - start
