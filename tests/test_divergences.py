@@ -209,6 +209,24 @@ def test_optimal_discriminator_special_values():
     np.testing.assert_allclose(d[[0, 1, 2]], [0.45, 0.0, 0.9], atol=1e-15)
 
 
+@pytest.mark.parametrize("fake_fraction", [0.5, 0.3])
+def test_optimal_discriminator_near_float32_underflow(fake_fraction):
+  """float32, p_data at the smallest normals: D* is p_data's tiny share, not
+  0 (half of 1.3e-38 is subnormal, which XLA flushes to 0), and V(G, D*)
+  stays finite."""
+  p = np.float32([1.28e-38, 2e-38, 0.3, 0.0])
+  q = np.float32([3.4e-4, 1e-3, 0.3, 0.2])
+  d = np.asarray(jit_d_star(p, q, fake_fraction=fake_fraction))
+  pi = fake_fraction
+  want = (1 - pi) * p.astype(np.float64) / (
+      (1 - pi) * p.astype(np.float64) + pi * q.astype(np.float64))
+  assert np.all(d[:3] > 0)
+  np.testing.assert_allclose(d, want, rtol=1e-5)
+  v = float(jit_v_star(np.float32([1.28e-38, 0.5]),
+                       np.float32([3.4e-4, 0.5]), fake_fraction=pi))
+  assert np.isfinite(v)
+
+
 # ----------------------------------------------------------------------------
 # 7. V(G, D*) = -log 4 + 2 JSD(p_data || p_g).
 # ----------------------------------------------------------------------------

@@ -99,11 +99,17 @@ def optimal_discriminator(p_data: ArrayLike, p_g: ArrayLike, *,
     label_smoothing: a in [0, 1).
   """
   p_data, p_g = jnp.asarray(p_data), jnp.asarray(p_g)
-  real = (1.0 - fake_fraction) * p_data
-  total = real + fake_fraction * p_g
-  safe_total = jnp.where(total > 0, total, 1.0)
-  return (1.0 - label_smoothing) * jnp.where(total > 0, real / safe_total,
-                                             0.5)
+  # As 1 / (1 + r), r = pi p_g / ((1 - pi) p_data), with the density ratio
+  # formed first: (1 - pi) p_data itself underflows where p_data is near
+  # float32's smallest normal (~1.2e-38) and XLA flushes the subnormal
+  # product to 0, which made D* exactly 0 (and log D* = -inf) where
+  # p_data > 0.
+  data_positive = p_data > 0
+  ratio = jnp.where(data_positive,
+                    p_g / jnp.where(data_positive, p_data, 1.0), jnp.inf)
+  ratio = ratio * (fake_fraction / (1.0 - fake_fraction))
+  optimum = jnp.where(data_positive | (p_g > 0), 1.0 / (1.0 + ratio), 0.5)
+  return (1.0 - label_smoothing) * optimum
 
 
 def value_at_optimum(p_data: ArrayLike, p_g: ArrayLike, *,
