@@ -584,6 +584,10 @@ def test_seed_notebooks_figure(tmp_path, monkeypatch):
   for system in configs:
     fids = [summaries[(system, s)]["fid"] for s in seeds[system]]
     assert written["tables"][system]["fid"]["values"] == fids
+  for system in configs:
+    for histogram in written["class_histograms"][system]:
+      assert len(histogram["fractions"]) == 10
+      assert sum(histogram["fractions"]) == pytest.approx(1.0)
   assert "class_accuracy" in written["tables"]["cgan"]
   assert "class_accuracy" not in written["tables"]["gan"]
   for pair in written["wgan_w1_fid"]:

@@ -16,6 +16,9 @@ resumes) each config's `sweep("seeds")` with `launch.py --sweep`, then:
   printed (docs/seed_notebooks/notebook_losses.json: one minibatch every
   2,000 iterations, read from the notebooks' stored outputs), and compares
   their medians over the second half of training;
+* counts the classes the bundled classifier assigns to `CLASS_SAMPLES`
+  samples of each run (an unconditional G that covers few classes shows
+  it here first; FID and recall weigh it);
 * for the WGAN, sets the critic's estimate of W1 against FID over training
   (Arjovsky et al. 2017 claim the estimate tracks sample quality): W1-hat
   at an evaluation step is the mean of -d_loss over the log windows of the
@@ -63,6 +66,7 @@ NOTEBOOK_CLASS = 5  # FMNIST_C-GAN.ipynb's canvas: `tmp_labels = ... + 5`
 CANVAS = 6  # the notebooks' n = 6
 W1_WINDOW = 2500
 NOTEBOOK_ITERATIONS = 100_000  # their `epochs`
+CLASS_SAMPLES = 10_000
 # The losses each notebook printed (see the module docstring).
 NOTEBOOK_LOSSES = os.path.join(common.ROOT, "docs", "seed_notebooks",
                                "notebook_losses.json")
@@ -202,6 +206,22 @@ def plot_w1(pairs: list[dict], path: str, quick: bool) -> str:
   return common.save_figure(fig, path, quick)
 
 
+def class_histogram(workdir: str) -> list[float]:
+  """The fraction of CLASS_SAMPLES samples (seed 0; a conditional G's drawn
+  i mod C) that the run's bundled classifier assigns to each class."""
+  # pylint: disable=g-import-not-at-top
+  from gan_jax import feature_extractor
+  # pylint: enable=g-import-not-at-top
+  config = train.load_config(workdir)
+  extractor = feature_extractor.load_or_train(
+      config.data, cache_dir=config.eval.feature_extractor_dir,
+      steps=config.eval.feature_extractor_steps)
+  samples = train.sample(workdir, CLASS_SAMPLES, seed=0)
+  predicted = np.argmax(extractor.logits(samples), axis=-1)
+  counts = np.bincount(predicted, minlength=extractor.num_classes)
+  return [float(c) / CLASS_SAMPLES for c in counts]
+
+
 def plot_losses(systems: dict[str, list[dict]], notebook: dict, path: str,
                 quick: bool) -> str:
   names = [s for s in SYSTEMS if s in systems]
@@ -268,6 +288,9 @@ def main(outdir: str = common.DEFAULT_OUTDIR, quick: bool = False, *,
       notebook = json.load(f)["systems"]
   files.append(plot_losses(systems, notebook,
                            os.path.join(outdir, NAME + "_losses.png"), quick))
+  class_histograms = {
+      system: [dict(seed=r["seed"], fractions=class_histogram(r["workdir"]))
+               for r in runs] for system, runs in systems.items()}
   loss_medians = {}
   for system, runs in systems.items():
     total = max(r["step"] for r in runs)
@@ -292,7 +315,8 @@ def main(outdir: str = common.DEFAULT_OUTDIR, quick: bool = False, *,
   for system, runs in systems.items():
     files += copy_evaluations(system, runs, outdir)
   files.append(common.write_json(os.path.join(outdir, NAME + ".json"), dict(
-      tables=tables, loss_medians=loss_medians, wgan_w1_fid=pairs,
+      tables=tables, class_histograms=class_histograms,
+      loss_medians=loss_medians, wgan_w1_fid=pairs,
       wgan_w1_fid_spearman_pooled=pooled,
       runs={s: [dict(seed=r["seed"], step=r["step"],
                      evaluation=r["evaluation"]) for r in runs]
