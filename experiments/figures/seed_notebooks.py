@@ -67,6 +67,7 @@ CANVAS = 6  # the notebooks' n = 6
 W1_WINDOW = 2500
 NOTEBOOK_ITERATIONS = 100_000  # their `epochs`
 CLASS_SAMPLES = 10_000
+LOSS_PLOT_FROM = 1000  # the loss panels' y range ignores iterations before
 # The losses each notebook printed (see the module docstring).
 NOTEBOOK_LOSSES = os.path.join(common.ROOT, "docs", "seed_notebooks",
                                "notebook_losses.json")
@@ -229,6 +230,7 @@ def plot_losses(systems: dict[str, list[dict]], notebook: dict, path: str,
   for i, system in enumerate(names):
     ax = fig.add_subplot(1, len(names), i + 1)
     sign = -1.0 if system == "wgan" else 1.0
+    shown = []  # the values after the first LOSS_PLOT_FROM iterations
     for j, run in enumerate(systems[system]):
       losses = read_losses(run["workdir"])
       ax.plot(losses["step"], sign * np.asarray(losses["discriminator_loss"]),
@@ -237,12 +239,19 @@ def plot_losses(systems: dict[str, list[dict]], notebook: dict, path: str,
       ax.plot(losses["step"], losses["generator_loss"], color="tab:orange",
               alpha=0.8 - 0.3 * j, linewidth=1,
               label=f"G, gan_jax seed {run['seed']}")
+      late = np.asarray(losses["step"]) > LOSS_PLOT_FROM
+      shown += list(sign * np.asarray(losses["discriminator_loss"])[late])
+      shown += list(np.asarray(losses["generator_loss"])[late])
     if system in notebook:
       printed = notebook[system]
       ax.plot(printed["step"], printed["discriminator_loss"], "o",
               color="tab:blue", markersize=3, label="D, notebook's print")
       ax.plot(printed["step"], printed["generator_loss"], "s",
               color="tab:orange", markersize=3, label="G, notebook's print")
+      shown += printed["discriminator_loss"] + printed["generator_loss"]
+    if shown:  # the first few hundred iterations' transient off the scale
+      low, high = float(np.min(shown)), float(np.max(shown))
+      ax.set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))
     ax.set_xlabel("iteration")
     ax.set_title(f"{TITLES[system]}: losses" + (
         " (D: the W1 estimate E f(x) - E f(G(z)))" if system == "wgan"
