@@ -46,9 +46,10 @@ of 4 devices computes.
 
 Modules: `state` (TrainState, Models, init_state), `optimizers` (optimisers
 and learning-rate schedules), `sampling` (real examples and noise per global
-example index) and `update` (the compiled step: the per-device iteration,
-D sub-steps, G step, EMA; the checks of its outputs; DataParallel, which
-maps it; and CallTimer, which sets how many iterations one call runs).
+example index), `update` (the compiled step: the per-device iteration,
+D sub-steps, G step, EMA; the checks of its outputs) and `parallel`
+(DataParallel, which maps it over the devices; CallTimer, which sets how
+many iterations one call runs).
 Every public name is importable from `gan_jax.step`.
 """
 
@@ -75,12 +76,12 @@ from gan_jax.step.update import clip_weights
 from gan_jax.step.update import ema_decay_at
 from gan_jax.step.update import generate
 from gan_jax.step.update import batch_norm_statistics
-from gan_jax.step.update import call_length
-from gan_jax.step.update import CallTimer
-from gan_jax.step.update import DataParallel
+from gan_jax.step.parallel import call_length
+from gan_jax.step.parallel import CallTimer
+from gan_jax.step.parallel import DataParallel
 from gan_jax.step.update import finite_flags
 from gan_jax.step.update import first_nonfinite
-from gan_jax.step.update import FIRST_CALL_STEPS
+from gan_jax.step.parallel import FIRST_CALL_STEPS
 from gan_jax.step.update import STATE_PARTS
 from gan_jax.step.update import is_conditional
 from gan_jax.step.update import make_update
