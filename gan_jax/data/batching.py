@@ -11,11 +11,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax import registry
 from gan_jax.data import common
 
 
-# config.data.pixel_range: the pixel range G and D work in.
-PIXEL_RANGES = ("[-1,1]", "[0,1]")
+# config.data.pixel_range: the pixel range G and D work in (the choices its
+# field declares).
+PIXEL_RANGES = registry.DATA_COMMON_FIELDS["pixel_range"].argument
 
 
 def _check_pixel_range(pixel_range: str) -> None:

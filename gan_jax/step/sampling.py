@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax import data as data_lib
+from gan_jax import registry
 
 # sample_real(key, example_ids [n], data, draw) -> (x [n, *data_shape]
 # float32 in the model's range, labels int32 [n] or None). `data` is what
@@ -78,8 +79,9 @@ def make_real_sampler(data_config: ml_collections.ConfigDict, *,
   return sample_images
 
 
-# config.model.latent_distribution: p_z.
-LATENT_DISTRIBUTIONS = ("normal", "uniform")
+# config.model.latent_distribution: p_z (the choices its field declares).
+LATENT_DISTRIBUTIONS = registry.MODEL_COMMON_FIELDS[
+    "latent_distribution"].argument
 
 
 def draw_latent(key: jax.Array, shape, distribution: str = "normal"
