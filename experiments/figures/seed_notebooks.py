@@ -73,13 +73,15 @@ NOTEBOOK_LOSSES = os.path.join(common.ROOT, "docs", "seed_notebooks",
                                "notebook_losses.json")
 
 
-def read_losses(workdir: str) -> dict:
-  """A run's logged means of D's and G's losses over training (for the
-  WGAN, D's is reported as the notebook prints it: E f(x) - E f(G(z)))."""
+def read_losses(workdir: str, *, critic: bool = False) -> dict:
+  """A run's logged means of D's and G's losses over training, as its
+  notebook prints them: for a WGAN (`critic`), D's is the W1 estimate
+  E f(x) - E f(G(z)), minus gan_jax's d_loss."""
   with open(os.path.join(workdir, train.METRICS_FILE)) as f:
     rows = [json.loads(line) for line in f]
+  sign = -1.0 if critic else 1.0
   return dict(step=[r["step"] for r in rows],
-              discriminator_loss=[r["d_loss"] for r in rows],
+              discriminator_loss=[sign * r["d_loss"] for r in rows],
               generator_loss=[r["g_loss"] for r in rows])
 
 
@@ -130,17 +132,17 @@ def spearman(x, y) -> float:
   return float(np.corrcoef(rankdata(x), rankdata(y))[0, 1])
 
 
-def w1_against_fid(workdir: str) -> dict:
-  """(step, W1-hat, FID) at each evaluation of a WGAN run (see docstring)."""
-  with open(os.path.join(workdir, train.METRICS_FILE)) as f:
-    rows = [json.loads(line) for line in f]
+def w1_against_fid(workdir: str, losses: dict) -> dict:
+  """(step, W1-hat, FID) at each evaluation of a WGAN run (see docstring);
+  `losses` is the run's `read_losses(critic=True)`."""
   with open(os.path.join(workdir, train.EVAL_FILE)) as f:
     evals = [json.loads(line) for line in f]
+  logged = list(zip(losses["step"], losses["discriminator_loss"]))
   steps, w1, fid = [], [], []
   for record in evals:
     step = record["step"]
-    window = [-r["d_loss"] for r in rows
-              if step - W1_WINDOW < r["step"] <= step]
+    window = [w1_hat for s, w1_hat in logged
+              if step - W1_WINDOW < s <= step]
     if window and "fid" in record:
       steps.append(step)
       w1.append(float(np.mean(window)))
@@ -229,18 +231,17 @@ def plot_losses(systems: dict[str, list[dict]], notebook: dict, path: str,
   fig = common.new_figure((4.2 * len(names), 3.4))
   for i, system in enumerate(names):
     ax = fig.add_subplot(1, len(names), i + 1)
-    sign = -1.0 if system == "wgan" else 1.0
     shown = []  # the values after the first LOSS_PLOT_FROM iterations
     for j, run in enumerate(systems[system]):
-      losses = read_losses(run["workdir"])
-      ax.plot(losses["step"], sign * np.asarray(losses["discriminator_loss"]),
+      losses = run["losses"]
+      ax.plot(losses["step"], losses["discriminator_loss"],
               color="tab:blue", alpha=0.8 - 0.3 * j, linewidth=1,
               label=f"D, gan_jax seed {run['seed']}")
       ax.plot(losses["step"], losses["generator_loss"], color="tab:orange",
               alpha=0.8 - 0.3 * j, linewidth=1,
               label=f"G, gan_jax seed {run['seed']}")
       late = np.asarray(losses["step"]) > LOSS_PLOT_FROM
-      shown += list(sign * np.asarray(losses["discriminator_loss"])[late])
+      shown += list(np.asarray(losses["discriminator_loss"])[late])
       shown += list(np.asarray(losses["generator_loss"])[late])
     if system in notebook:
       printed = notebook[system]
@@ -283,6 +284,8 @@ def main(outdir: str = common.DEFAULT_OUTDIR, quick: bool = False, *,
     if not no_run:
       common.run_sweep(f"seed_notebook_{system}", "seeds", sweep_dir)
     runs = common.finished_runs(sweep_dir)
+    for run in runs:  # metrics.jsonl, read once for every use below
+      run["losses"] = read_losses(run["workdir"], critic=system == "wgan")
     if runs:
       systems[system] = runs
   if not systems:
@@ -304,18 +307,15 @@ def main(outdir: str = common.DEFAULT_OUTDIR, quick: bool = False, *,
   for system, runs in systems.items():
     total = max(r["step"] for r in runs)
     loss_medians[system] = dict(
-        gan_jax=[second_half_medians(read_losses(r["workdir"]), total)
-                 for r in runs])
-    if system == "wgan":  # as the notebook prints D's: the W1 estimate
-      for medians in loss_medians[system]["gan_jax"]:
-        medians["discriminator_loss"] *= -1.0
+        gan_jax=[second_half_medians(r["losses"], total) for r in runs])
     if system in notebook:
       loss_medians[system]["notebook"] = second_half_medians(
           notebook[system], NOTEBOOK_ITERATIONS)
   pairs = []
   if "wgan" in systems:
     for run in systems["wgan"]:
-      pairs.append(dict(seed=run["seed"], **w1_against_fid(run["workdir"])))
+      pairs.append(dict(seed=run["seed"],
+                        **w1_against_fid(run["workdir"], run["losses"])))
     files.append(plot_w1(pairs, os.path.join(outdir, NAME + "_wgan_w1.png"),
                          quick))
   pooled = (spearman(sum((p["w1"] for p in pairs), []),
